@@ -1,0 +1,161 @@
+//! 2-D convolution (cross-correlation, zero padding, `groups = 1`) over NCHW images as
+//! `out[c_out × oh·ow] = W[c_out × c_in·kh·kw] · cols[c_in·kh·kw × oh·ow]`.
+//!
+//! A 1×1 stride-1 unpadded convolution *is* that GEMM with `cols = input`, so it takes
+//! the direct path: no im2col, no copy. Every other shape is lowered by `im2col` into
+//! the workspace first. Most of GoogLeNet's multiply-adds are 3×3 convs, whose faster
+//! (Winograd) path is a later change; the GEMM here is what it falls back to.
+
+mod im2col;
+
+use crate::gemm::{self, Epilogue, MatMut, MatRef, PackedA};
+pub use im2col::im2col;
+
+/// Output size along one axis: `floor((len + 2·pad - k) / stride) + 1`, or `None` when
+/// the padded input is smaller than the kernel.
+pub fn conv_out_size(len: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
+    (len + 2 * pad).checked_sub(k).map(|d| d / stride + 1)
+}
+
+/// The layer's fixed geometry (what PyTorch's `Conv2d` constructor takes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvSpec {
+    pub c_in: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+}
+
+impl ConvSpec {
+    pub fn with_input(&self, h: usize, w: usize) -> Conv2dParams {
+        let s = *self;
+        Conv2dParams { c_in: s.c_in, c_out: s.c_out, kh: s.kh, kw: s.kw, sh: s.sh, sw: s.sw, ph: s.ph, pw: s.pw, h, w }
+    }
+
+    /// Length of one GEMM row of the weights: `c_in · kh · kw`.
+    pub fn k(&self) -> usize {
+        self.c_in * self.kh * self.kw
+    }
+
+    fn is_pointwise(&self) -> bool {
+        (self.kh, self.kw, self.sh, self.sw, self.ph, self.pw) == (1, 1, 1, 1, 0, 0)
+    }
+}
+
+/// A convolution's geometry for one input size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dParams {
+    pub c_in: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl Conv2dParams {
+    pub fn out_h(&self) -> usize {
+        conv_out_size(self.h, self.kh, self.sh, self.ph).expect("conv: kernel taller than padded input")
+    }
+
+    pub fn out_w(&self) -> usize {
+        conv_out_size(self.w, self.kw, self.sw, self.pw).expect("conv: kernel wider than padded input")
+    }
+}
+
+/// Scratch memory reused across calls; it only grows.
+#[derive(Default, Debug)]
+pub struct Workspace {
+    cols: Vec<f32>,
+    gemm_tail: Vec<f32>,
+}
+
+/// Where a convolution writes: image `b`'s output channels start at channel
+/// `channel_offset` of an NCHW tensor with `channels` channels. `channels == c_out,
+/// channel_offset == 0` is a plain output; anything else is a slice of a concatenation
+/// (an Inception block's branches write side by side this way, with no concat copy).
+#[derive(Clone, Copy, Debug)]
+pub struct ChannelSlice {
+    pub channels: usize,
+    pub channel_offset: usize,
+}
+
+/// A convolution layer with its weights packed once, at construction.
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    spec: ConvSpec,
+    weights: PackedA,
+    bias: Option<Vec<f32>>,
+}
+
+impl Conv2d {
+    /// `weights` in PyTorch's `OIHW` order; `bias` has `c_out` values.
+    pub fn new(spec: ConvSpec, weights: &[f32], bias: Option<&[f32]>) -> Self {
+        assert_eq!(weights.len(), spec.c_out * spec.k(), "conv2d: weights length");
+        if let Some(b) = bias {
+            assert_eq!(b.len(), spec.c_out, "conv2d: bias length");
+        }
+        assert!(spec.sh > 0 && spec.sw > 0, "conv2d: stride 0");
+        Self { spec, weights: PackedA::pack(weights, spec.c_out, spec.k()), bias: bias.map(<[f32]>::to_vec) }
+    }
+
+    pub fn spec(&self) -> &ConvSpec {
+        &self.spec
+    }
+
+    /// The weights in `OIHW` order (unpacked; for saving, not for the hot path).
+    pub fn weights(&self) -> Vec<f32> {
+        self.weights.unpack()
+    }
+
+    pub fn bias(&self) -> Option<&[f32]> {
+        self.bias.as_deref()
+    }
+
+    /// Runs the convolution on `n` images of `c_in × h × w` in `x`, writing into `out` at
+    /// `dst`, with ReLU when `relu`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        x: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        relu: bool,
+        out: &mut [f32],
+        dst: ChannelSlice,
+        ws: &mut Workspace,
+    ) {
+        let p = self.spec.with_input(h, w);
+        let (ohw, in_img) = (p.out_h() * p.out_w(), p.c_in * h * w);
+        assert_eq!(x.len(), n * in_img, "conv2d: input length");
+        assert!(dst.channel_offset + p.c_out <= dst.channels, "conv2d: channel slice out of range");
+        assert_eq!(out.len(), n * dst.channels * ohw, "conv2d: output length");
+        let ep = Epilogue { bias: self.bias.as_deref(), relu };
+        let k = self.spec.k();
+        for b in 0..n {
+            let img = &x[b * in_img..(b + 1) * in_img];
+            let start = (b * dst.channels + dst.channel_offset) * ohw;
+            let c = MatMut { data: &mut out[start..start + p.c_out * ohw], rows: p.c_out, cols: ohw, ld: ohw };
+            let cols = if self.spec.is_pointwise() {
+                img
+            } else {
+                ws.cols.resize(k * ohw, 0.0);
+                im2col(img, &p, &mut ws.cols[..k * ohw]);
+                &ws.cols[..k * ohw]
+            };
+            gemm::gemm(&self.weights, MatRef { data: cols, rows: k, cols: ohw, ld: ohw }, c, ep, &mut ws.gemm_tail);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+use super::*;
+use crate::reference;
+use crate::testutil::{assert_close, data};
+use proptest::prelude::*;
+
+/// Runs the layer on `n` images into channels `[off, off + c_out)` of a wider output and
+/// compares with the loop-nest reference; the other channels must keep their sentinel.
+fn check(spec: ConvSpec, n: usize, h: usize, w: usize, bias: bool, relu: bool, extra_channels: (usize, usize)) {
+    let p = spec.with_input(h, w);
+    let (oh, ow) = (p.out_h(), p.out_w());
+    let x = data(n * spec.c_in * h * w, 4);
+    let wt = data(spec.c_out * spec.k(), 5);
+    let b = data(spec.c_out, 6);
+    let layer = Conv2d::new(spec, &wt, bias.then_some(&b[..]));
+    assert_eq!(layer.weights(), wt);
+    let (before, after) = extra_channels;
+    let channels = before + spec.c_out + after;
+    let sentinel = -777.0;
+    let mut out = vec![sentinel; n * channels * oh * ow];
+    layer.forward(&x, n, h, w, relu, &mut out, ChannelSlice { channels, channel_offset: before }, &mut Workspace::default());
+    let want = reference::conv2d(&x, n, &p, &wt, bias.then_some(&b[..]), relu);
+    let hw = oh * ow;
+    for img in 0..n {
+        let at = (img * channels + before) * hw;
+        let what = format!("conv2d {spec:?} n={n} h={h} w={w} image {img}");
+        assert_close(&out[at..at + spec.c_out * hw], &want[img * spec.c_out * hw..(img + 1) * spec.c_out * hw], spec.k(), &what);
+        let outside = out[img * channels * hw..at].iter().chain(&out[at + spec.c_out * hw..(img + 1) * channels * hw]);
+        assert!(outside.clone().all(|&v| v == sentinel), "{what}: wrote outside its channel slice");
+    }
+}
+
+fn square(c_in: usize, c_out: usize, k: usize, s: usize, p: usize) -> ConvSpec {
+    ConvSpec { c_in, c_out, kh: k, kw: k, sh: s, sw: s, ph: p, pw: p }
+}
+
+#[test]
+fn googlenet_kernel_sizes() {
+    check(square(3, 8, 7, 2, 3), 1, 17, 16, true, true, (0, 0)); // conv1
+    check(square(6, 9, 1, 1, 0), 2, 5, 7, true, true, (2, 3)); // 1×1 into a concat slice
+    check(square(5, 7, 3, 1, 1), 1, 9, 6, true, false, (1, 0));
+    check(square(4, 5, 5, 1, 2), 1, 7, 11, false, true, (0, 4));
+}
+
+#[test]
+fn strides_and_padding_larger_than_half_the_kernel() {
+    for (k, s, p) in [(3, 2, 0), (3, 3, 2), (1, 2, 0), (1, 1, 1), (3, 1, 3), (5, 2, 4), (2, 1, 0), (7, 3, 5)] {
+        for (h, w) in [(1, 1), (2, 5), (8, 8), (9, 13)] {
+            if conv_out_size(h, k, s, p).is_some() && conv_out_size(w, k, s, p).is_some() {
+                check(square(3, 5, k, s, p), 2, h, w, true, true, (1, 1));
+            }
+        }
+    }
+}
+
+#[test]
+fn rectangular_kernels_and_strides() {
+    let spec = ConvSpec { c_in: 2, c_out: 3, kh: 3, kw: 1, sh: 2, sw: 1, ph: 1, pw: 0 };
+    check(spec, 1, 7, 5, true, false, (0, 0));
+    let spec = ConvSpec { c_in: 2, c_out: 3, kh: 1, kw: 5, sh: 1, sw: 3, ph: 0, pw: 2 };
+    check(spec, 1, 4, 10, false, false, (0, 0));
+}
+
+#[test]
+fn output_size_rule() {
+    assert_eq!(conv_out_size(224, 7, 2, 3), Some(112));
+    assert_eq!(conv_out_size(28, 5, 1, 2), Some(28));
+    assert_eq!(conv_out_size(2, 7, 1, 2), None);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn random_shapes(c_in in 1usize..6, c_out in 1usize..11, kh in 1usize..6, kw in 1usize..6,
+                     sh in 1usize..4, sw in 1usize..4, ph in 0usize..4, pw in 0usize..4,
+                     h in 1usize..14, w in 1usize..14, n in 1usize..3, relu: bool, bias: bool,
+                     before in 0usize..3, after in 0usize..3) {
+        let spec = ConvSpec { c_in, c_out, kh, kw, sh, sw, ph, pw };
+        prop_assume!(conv_out_size(h, kh, sh, ph).is_some() && conv_out_size(w, kw, sw, pw).is_some());
+        check(spec, n, h, w, bias, relu, (before, after));
+    }
+}
+
+/// Regression (found by `random_shapes`): a 2-wide kernel with stride 3 and padding 1 on a
+/// 1-pixel-wide input leaves kernel column 0 with no valid output column; im2col indexed
+/// the input at the (empty) run's start anyway and went out of bounds.
+#[test]
+fn regression_kernel_column_with_no_valid_output() {
+    let spec = ConvSpec { c_in: 1, c_out: 1, kh: 1, kw: 2, sh: 1, sw: 3, ph: 0, pw: 1 };
+    check(spec, 1, 1, 1, false, false, (0, 0));
+}

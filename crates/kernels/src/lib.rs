@@ -1,0 +1,25 @@
+//! CNN inference kernels for inception-wasm: packed GEMM, convolution, pooling,
+//! linear, activation and channel concatenation over NCHW `f32` data.
+//!
+//! Pure Rust with no JavaScript dependency, so everything here is tested natively with
+//! `cargo test`; the `simd128` microkernels are compiled only for
+//! `wasm32 + target_feature = "simd128"` and are tested through the wasm build (vitest).
+//!
+//! Kernel names follow one formula, after XNNPACK:
+//! `<dtype>_<op>[_<activation>]_<MR>x<NR>__<isa>`, e.g. `f32_gemm_4x8__simd128`.
+//! Activations that are a run-time flag of the epilogue are not part of the name.
+//!
+//! Every public function checks its slice lengths once (`assert!`) and then runs the
+//! inner loops unchecked; the callers (the wasm crate) validate shapes before that, so an
+//! assertion failing here is a bug, not bad input.
+
+pub mod activation;
+pub mod concat;
+pub mod conv;
+pub mod gemm;
+pub mod linear;
+pub mod pool;
+pub mod reference;
+
+#[cfg(test)]
+mod testutil;

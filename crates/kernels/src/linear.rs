@@ -1,0 +1,51 @@
+//! Fully connected layer `y[n, o] = bias[o] + Σ_k W[o, k]·x[n, k]` (`W` is PyTorch's
+//! `[out, in]`). At batch 1 this is a matrix-vector product, bound by reading `W` once
+//! (4 MB for GoogLeNet's fc), so a dot product per output is the right shape: no packing.
+
+/// Dot product in four independent accumulators (lets the adds pipeline, and sums in a
+/// fixed order whatever the ISA, so results match across builds).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 4];
+    let (ac, bc) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (at, bt) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let tail: f32 = at.iter().zip(bt).map(|(x, y)| x * y).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// `y = x·Wᵀ + bias` for `n` rows of `inp` features.
+pub fn linear(x: &[f32], n: usize, w: &[f32], inp: usize, out: usize, bias: Option<&[f32]>, y: &mut [f32]) {
+    assert_eq!(x.len(), n * inp, "linear: input length");
+    assert_eq!(w.len(), out * inp, "linear: weight length");
+    assert_eq!(y.len(), n * out, "linear: output length");
+    if let Some(b) = bias {
+        assert_eq!(b.len(), out, "linear: bias length");
+    }
+    for b in 0..n {
+        let xr = &x[b * inp..(b + 1) * inp];
+        for (o, yv) in y[b * out..(b + 1) * out].iter_mut().enumerate() {
+            *yv = dot(&w[o * inp..(o + 1) * inp], xr) + bias.map_or(0.0, |b| b[o]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{reference, testutil::{assert_close, data}};
+
+    #[test]
+    fn matches_reference_on_edge_sizes() {
+        for &(n, inp, out) in &[(1, 1, 1), (1, 3, 5), (2, 4, 3), (3, 17, 9), (1, 1024, 10), (2, 0, 3)] {
+            let (x, w, b) = (data(n * inp, 1), data(out * inp, 2), data(out, 3));
+            let mut y = vec![0.0; n * out];
+            linear(&x, n, &w, inp, out, Some(&b), &mut y);
+            let r = reference::linear(&x, n, &w, inp, out, Some(&b));
+            assert_close(&y, &r, inp, &format!("linear n={n} in={inp} out={out}"));
+        }
+    }
+}

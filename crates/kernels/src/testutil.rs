@@ -1,0 +1,23 @@
+//! Shared by the kernel tests: deterministic data and a tolerance that scales with the
+//! length of the dot products being compared.
+
+/// `len` values in [-1, 1) from a small LCG; different `salt`s give unrelated streams.
+pub fn data(len: usize, salt: u32) -> Vec<f32> {
+    let mut s = 0x9E37_79B9u32.wrapping_mul(salt.wrapping_add(1));
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((s >> 8) as f32 / (1u32 << 23) as f32) - 1.0
+        })
+        .collect()
+}
+
+/// Elementwise `|got - want| ≤ 1e-6·(terms+1)·(1 + |want|)`: summation-order differences of
+/// `terms` products of magnitude ≤ 1 stay far inside it; an indexing bug does not.
+pub fn assert_close(got: &[f32], want: &[f32], terms: usize, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let tol = 1e-6 * (terms as f32 + 1.0);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= tol * (1.0 + w.abs()), "{what}: element {i}: got {g}, want {w}");
+    }
+}

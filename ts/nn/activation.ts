@@ -1,0 +1,52 @@
+import { native } from '../backend.js';
+import { ShapeError, ValueError } from '../errors.js';
+import { produce, type Tensor } from '../tensor.js';
+import { Module } from './module.js';
+
+/** Layers whose output has the input's shape (any rank). */
+abstract class Elementwise extends Module {
+  override outputShape(input: readonly number[]): number[] {
+    return [...input];
+  }
+}
+
+/** `nn.ReLU`. After a Conv2d inside a Sequential it is fused into the convolution. */
+export class ReLU extends Elementwise {
+  override forward(x: Tensor): Tensor {
+    return produce(this.checkInput(x), (out) => {
+      out.data.set(x.data);
+      native(this.op).relu(out._native(this.op));
+    });
+  }
+}
+
+/**
+ * `nn.Dropout`: the identity at inference, which is all this library runs. In training
+ * mode it stays the identity too (results are deterministic); it exists so that models
+ * have PyTorch's structure and `p` is recorded.
+ */
+export class Dropout extends Elementwise {
+  readonly p: number;
+
+  constructor(p = 0.5) {
+    super();
+    if (!(p >= 0 && p <= 1)) throw new ValueError('Dropout', `p must be in [0, 1], but got ${p}`);
+    this.p = p;
+  }
+
+  override forward(x: Tensor): Tensor {
+    return produce(this.checkInput(x), (out) => out.data.set(x.data));
+  }
+}
+
+/** `torch.flatten(x, 1)`: `[N, C, H, W] → [N, C·H·W]`. */
+export class Flatten extends Module {
+  override outputShape(input: readonly number[]): number[] {
+    if (input.length < 2) throw new ShapeError(this.op, `input must have rank ≥ 2, but got rank ${input.length}`);
+    return [input[0]!, input.slice(1).reduce((a, b) => a * b, 1)];
+  }
+
+  override forward(x: Tensor): Tensor {
+    return produce(this.checkInput(x), (out) => out.data.set(x.data));
+  }
+}

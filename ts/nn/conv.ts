@@ -1,0 +1,136 @@
+import { native } from '../backend.js';
+import { checkInt, checkPair, type Pair, ShapeError, ValueError } from '../errors.js';
+import { produce, type Tensor } from '../tensor.js';
+import type { Conv2d as NativeConv2d } from '../wasm/inception_wasm.js';
+import { initDeferred, initParameters, takeSeed } from './init.js';
+import { Module, type ParameterInfo } from './module.js';
+
+/** Activation fused into a layer's output (computed in the GEMM epilogue, no extra pass). */
+export type Activation = 'relu' | null;
+
+export interface Conv2dOptions {
+  inChannels: number;
+  outChannels: number;
+  kernelSize: Pair;
+  /** @defaultValue 1 */
+  stride?: Pair;
+  /** Zero padding on each side. @defaultValue 0 */
+  padding?: Pair;
+  /** @defaultValue true */
+  bias?: boolean;
+  /** ReLU fused into the output. @defaultValue null */
+  activation?: Activation;
+  /** Seed of the deterministic initialisation. @defaultValue the next of `manualSeed`'s sequence */
+  seed?: number;
+}
+
+export function checkActivation(op: string, a: unknown): Activation {
+  if (a === undefined || a === null) return null;
+  if (a !== 'relu') throw new ValueError(op, `activation must be 'relu' or null, but got ${JSON.stringify(a)}`);
+  return a;
+}
+
+/**
+ * 2-D convolution over NCHW float32 (cross-correlation, zero padding), as PyTorch's
+ * `nn.Conv2d` with `groups = 1`. Weights are packed for the GEMM once, when loaded; a
+ * 1×1 stride-1 convolution runs as a GEMM straight on its input.
+ */
+export class Conv2d extends Module {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernelSize: readonly [number, number];
+  readonly stride: readonly [number, number];
+  readonly padding: readonly [number, number];
+  readonly hasBias: boolean;
+  readonly activation: Activation;
+  #native: NativeConv2d | undefined;
+
+  constructor(options: Conv2dOptions) {
+    super();
+    const op = 'Conv2d';
+    this.inChannels = checkInt(op, 'inChannels', options.inChannels);
+    this.outChannels = checkInt(op, 'outChannels', options.outChannels);
+    this.kernelSize = checkPair(op, 'kernelSize', options.kernelSize);
+    this.stride = checkPair(op, 'stride', options.stride ?? 1);
+    this.padding = checkPair(op, 'padding', options.padding ?? 0, 0);
+    this.hasBias = options.bias ?? true;
+    this.activation = checkActivation(op, options.activation);
+    if (!initDeferred()) initParameters(this, { seed: takeSeed(options.seed) });
+  }
+
+  protected override ownParameters(): ParameterInfo[] {
+    const [kh, kw] = this.kernelSize;
+    const params: ParameterInfo[] = [{ name: 'weight', shape: [this.outChannels, this.inChannels, kh, kw], kind: 'conv_weight' }];
+    if (this.hasBias) params.push({ name: 'bias', shape: [this.outChannels], kind: 'conv_bias' });
+    return params;
+  }
+
+  protected override readParameters(): Map<string, Float32Array> {
+    const n = this.#live();
+    const out = new Map([['weight', n.weights()]]);
+    if (this.hasBias) out.set('bias', n.bias()!);
+    return out;
+  }
+
+  protected override writeParameters(values: ReadonlyMap<string, Float32Array>): void {
+    const [kh, kw] = this.kernelSize;
+    const [sh, sw] = this.stride;
+    const [ph, pw] = this.padding;
+    const packed = new (native(this.op).Conv2d)(values.get('weight')!, values.get('bias'), this.inChannels, this.outChannels, kh, kw, sh, sw, ph, pw);
+    this.#native?.free();
+    this.#native = packed;
+  }
+
+  protected override release(): void {
+    this.#native?.free();
+    this.#native = undefined;
+  }
+
+  override outputShape(input: readonly number[]): number[] {
+    const [n, , h, w] = this.checkNCHW(input, this.inChannels);
+    const [kh, kw] = this.kernelSize;
+    const [sh, sw] = this.stride;
+    const [ph, pw] = this.padding;
+    if (h + 2 * ph < kh || w + 2 * pw < kw) {
+      throw new ShapeError(this.op, `input ${h}×${w} (padded ${h + 2 * ph}×${w + 2 * pw}) is smaller than the ${kh}×${kw} kernel`);
+    }
+    return [n, this.outChannels, Math.floor((h + 2 * ph - kh) / sh) + 1, Math.floor((w + 2 * pw - kw) / sw) + 1];
+  }
+
+  protected override macs(input: readonly number[], output: readonly number[]): number {
+    const [n, co, oh, ow] = output as [number, number, number, number];
+    return n * co * oh * ow * input[1]! * this.kernelSize[0] * this.kernelSize[1];
+  }
+
+  override forward(x: Tensor): Tensor {
+    return produce(this.checkInput(x), (out) => this.#run(x, out, 0, false));
+  }
+
+  /** Writes straight into the channel slice: the zero-copy concat of Inception blocks. */
+  override forwardInto(x: Tensor, out: Tensor, channelOffset: number): void {
+    this.forwardFused(x, out, channelOffset, false);
+  }
+
+  /** `forwardInto` with a ReLU fused even when this layer has none (Sequential's Conv2d→ReLU fusion). */
+  forwardFused(x: Tensor, out: Tensor, channelOffset: number, relu: boolean): void {
+    const [n, c, h, w] = this.checkInput(x) as [number, number, number, number];
+    if (out === x) throw new ShapeError(this.op, 'cannot write the output over the input');
+    const s = out.shape;
+    if (s.length !== 4 || s[0] !== n || s[2] !== h || s[3] !== w || channelOffset + c > s[1]!) {
+      throw new ShapeError(this.op, `output [${s.join(', ')}] cannot hold [${[n, c, h, w].join(', ')}] at channel ${channelOffset}`);
+    }
+    this.#run(x, out, channelOffset, relu);
+  }
+
+  #run(x: Tensor, out: Tensor, channelOffset: number, relu: boolean): void {
+    const [n, , h, w] = x.shape as [number, number, number, number];
+    const op = this.op;
+    this.#live().forward(x._native(op), n, h, w, relu || this.activation === 'relu', out._native(op), out.shape[1]!, channelOffset);
+  }
+
+  #live(): NativeConv2d {
+    this.checkLive('use its weights');
+    if (this.#native === undefined) throw new ValueError(this.op, 'weights are not initialised');
+    return this.#native;
+  }
+}

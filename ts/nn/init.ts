@@ -1,0 +1,84 @@
+/**
+ * Deterministic initialisation: every parameter of a module, in state-dict order, gets
+ * stream `t` (its index) of the weyl-fmix32 generator — the rule the fixtures use, so
+ * `initParameters(model, { seed, weightGain })` rebuilds a fixture's weights exactly.
+ */
+import { ValueError } from '../errors.js';
+import { fillTensor, weightScale } from '../weyl.js';
+import { type Module, numelOf, type ParameterInfo } from './module.js';
+
+export interface InitOptions {
+  /** @defaultValue 0 */
+  seed?: number;
+  /**
+   * Weights are uniform in `±sqrt(weightGain / fanIn)`: 6 is He/Kaiming for ReLU
+   * networks, 3 keeps the variance of a network without activations.
+   * @defaultValue 6
+   */
+  weightGain?: number;
+  /** Biases are uniform in `±biasScale`. @defaultValue 0.125 */
+  biasScale?: number;
+}
+
+function ruleFor(p: ParameterInfo, weightGain: number, biasScale: number) {
+  switch (p.kind) {
+    case 'conv_weight':
+    case 'linear_weight':
+      return { offset: 0, scale: weightScale(weightGain, numelOf(p.shape) / p.shape[0]!), abs: false };
+    case 'conv_bias':
+    case 'linear_bias':
+      return { offset: 0, scale: biasScale, abs: false };
+  }
+}
+
+/** Re-initialises every parameter of `module` deterministically. */
+export function initParameters(module: Module, options: InitOptions = {}): void {
+  const { seed = 0, weightGain = 6, biasScale = 0.125 } = options;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ValueError('initParameters', `seed must be an integer in [0, 2^32), but got ${seed}`);
+  if (!(weightGain > 0 && Number.isFinite(weightGain))) throw new ValueError('initParameters', `weightGain must be a positive number, but got ${weightGain}`);
+  if (!(biasScale >= 0 && Number.isFinite(biasScale))) throw new ValueError('initParameters', `biasScale must be a non-negative number, but got ${biasScale}`);
+  const dict = new Map<string, Float32Array>();
+  module.namedParameters().forEach(([name, p], t) => {
+    dict.set(name, fillTensor(seed, t, numelOf(p.shape), ruleFor(p, weightGain, biasScale)));
+  });
+  module.loadStateDict(dict);
+}
+
+let deferDepth = 0;
+
+/**
+ * Builds children without initialising them one by one: a composite runs its child
+ * constructors inside this, then initialises the whole tree once (in state-dict order,
+ * so the result matches the fixture generator and no weights are packed twice).
+ */
+export function deferInit<T>(build: () => T): T {
+  deferDepth++;
+  try {
+    return build();
+  } finally {
+    deferDepth--;
+  }
+}
+
+/** True while a composite is building its children (see {@link deferInit}). */
+export const initDeferred = (): boolean => deferDepth > 0;
+
+let seedSequence = 0;
+
+/**
+ * Seeds the sequence that layers built without an explicit `seed` draw from (as
+ * `torch.manual_seed`): the same construction order after the same `manualSeed` gives
+ * the same weights.
+ */
+export function manualSeed(seed: number): void {
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ValueError('manualSeed', `seed must be an integer in [0, 2^32), but got ${seed}`);
+  seedSequence = seed;
+}
+
+/** The explicit seed, or the next one of the sequence. */
+export function takeSeed(seed: number | undefined): number {
+  if (seed !== undefined) return seed;
+  const s = seedSequence;
+  seedSequence = (seedSequence + 1) >>> 0;
+  return s;
+}

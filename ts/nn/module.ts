@@ -1,0 +1,280 @@
+/**
+ * `Module`: the PyTorch-like base of every layer and network. Children are registered
+ * under the names PyTorch's `state_dict` uses, so `stateDict()` / `loadStateDict()` speak
+ * torchvision's keys with no mapping table.
+ *
+ * Leaves (Conv2d, Linear, …) own their weights inside WebAssembly memory, packed for the
+ * kernels; they declare their parameters (`ownParameters`) and read/write them as plain
+ * row-major arrays only when loading or saving, never during `forward`.
+ */
+import { native } from '../backend.js';
+import { DisposedError, ShapeError, StateDictError } from '../errors.js';
+import { disposeSymbol, Tensor } from '../tensor.js';
+
+/** What a parameter is, which decides how the deterministic initialiser fills it. */
+export type ParameterKind = 'conv_weight' | 'conv_bias' | 'linear_weight' | 'linear_bias';
+
+/** A parameter's declaration: its local name, shape and kind. */
+export interface ParameterInfo {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly kind: ParameterKind;
+}
+
+/** One entry of a state dict: row-major float32 data and its shape. */
+export interface StateTensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+/** What `loadStateDict` accepts: a `Map` or a plain object, of `{shape, data}` or bare `Float32Array`s. */
+export type StateDictInput =
+  | ReadonlyMap<string, StateTensor | Float32Array>
+  | Readonly<Record<string, StateTensor | Float32Array>>;
+
+export interface LoadOptions {
+  /**
+   * Reject keys the model does not have (missing keys are always an error).
+   * @defaultValue true
+   */
+  strict?: boolean;
+}
+
+/** One row of {@link Module.trace}: a leaf layer at a given input shape. */
+export interface LayerRow {
+  readonly name: string;
+  readonly type: string;
+  readonly outputShape: readonly number[];
+  readonly params: number;
+  readonly macs: number;
+}
+
+export const numelOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+export abstract class Module {
+  /** Training mode (as PyTorch's `module.training`); inference is `false`, the default. */
+  training = false;
+  #children: [string, Module][] = [];
+  #parent: Module | undefined;
+  #name = '';
+  #disposed = false;
+
+  /** Output shape for an input shape; throws a {@link ShapeError} naming this layer if the input does not fit. */
+  abstract outputShape(input: readonly number[]): number[];
+
+  /** Runs the layer; the result is a new tensor the caller owns (the input is never disposed). */
+  abstract forward(x: Tensor): Tensor;
+
+  /** Registers a child under `name` (its state-dict prefix) and returns it. */
+  protected addModule<M extends Module>(name: string, m: M): M {
+    m.#parent = this;
+    m.#name = name;
+    this.#children.push([name, m]);
+    return m;
+  }
+
+  /** The dotted path from the root, e.g. `inception3a.branch2.1` (empty for the root). */
+  get path(): string {
+    const up = this.#parent?.path;
+    return up ? `${up}.${this.#name}` : this.#name;
+  }
+
+  /** How errors name this layer: `inception3a.branch2.1 (Conv2d)`, or `Conv2d` for a root. */
+  get op(): string {
+    return this.path ? `${this.path} (${this.constructor.name})` : this.constructor.name;
+  }
+
+  /** Direct children with their names, in registration order. */
+  children(): readonly (readonly [string, Module])[] {
+    return this.#children;
+  }
+
+  /** This module and all descendants with their dotted names (`''` for this one). */
+  *namedModules(prefix = ''): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [name, child] of this.#children) yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
+  }
+
+  /** Leaves declare their parameters here, in PyTorch's registration order. */
+  protected ownParameters(): readonly ParameterInfo[] {
+    return [];
+  }
+
+  /** Leaves return their current parameter values (row-major, by local name). */
+  protected readParameters(): Map<string, Float32Array> {
+    return new Map();
+  }
+
+  /** Leaves replace all their parameters at once; values are already validated. */
+  protected writeParameters(_values: ReadonlyMap<string, Float32Array>): void {}
+
+  /** Every parameter with its full state-dict name, in `state_dict()` order. */
+  namedParameters(): [string, ParameterInfo][] {
+    const out: [string, ParameterInfo][] = [];
+    for (const [prefix, m] of this.namedModules()) {
+      for (const p of m.ownParameters()) out.push([prefix ? `${prefix}.${p.name}` : p.name, p]);
+    }
+    return out;
+  }
+
+  /** Number of learnable values (PyTorch's `sum(p.numel() for p in parameters())`). */
+  numParameters(): number {
+    return this.namedParameters().reduce((s, [, p]) => s + numelOf(p.shape), 0);
+  }
+
+  /** A copy of every parameter, keyed by its state-dict name. */
+  stateDict(): Map<string, StateTensor> {
+    this.checkLive('stateDict');
+    const out = new Map<string, StateTensor>();
+    for (const [prefix, m] of this.namedModules()) {
+      const values = m.readParameters();
+      for (const p of m.ownParameters()) {
+        out.set(prefix ? `${prefix}.${p.name}` : p.name, { shape: [...p.shape], data: values.get(p.name)! });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Loads parameters by state-dict name. Everything is checked first — every key present,
+   * no unknown key (with `strict`), every shape and length right, float32 data — so a
+   * failed load throws a {@link StateDictError} naming the key and leaves the model as it was.
+   */
+  loadStateDict(dict: StateDictInput, options: LoadOptions = {}): void {
+    const op = `${this.op}.loadStateDict`;
+    this.checkLive('loadStateDict');
+    const entries = dict instanceof Map ? dict : new Map(Object.entries(dict));
+    const perModule = new Map<Module, Map<string, Float32Array>>();
+    const seen = new Set<string>();
+    for (const [prefix, m] of this.namedModules()) {
+      for (const p of m.ownParameters()) {
+        const key = prefix ? `${prefix}.${p.name}` : p.name;
+        const v = entries.get(key);
+        if (v === undefined) throw new StateDictError(op, key, `missing key "${key}" (expected shape [${p.shape.join(', ')}])`);
+        const data = v instanceof Float32Array ? v : (v as StateTensor | undefined)?.data;
+        if (!(data instanceof Float32Array)) {
+          throw new StateDictError(op, key, `"${key}" must be float32 data (a Float32Array or {shape, data}), but got ${describe(v)}`);
+        }
+        if (!(v instanceof Float32Array)) {
+          const shape = (v as StateTensor).shape;
+          if (!Array.isArray(shape) || shape.length !== p.shape.length || shape.some((d, i) => d !== p.shape[i])) {
+            throw new StateDictError(op, key, `"${key}" has shape [${String(shape)}], expected [${p.shape.join(', ')}]`);
+          }
+        }
+        if (data.length !== numelOf(p.shape)) {
+          throw new StateDictError(op, key, `"${key}" has ${data.length} values, expected ${numelOf(p.shape)} for shape [${p.shape.join(', ')}]`);
+        }
+        if (!perModule.has(m)) perModule.set(m, new Map());
+        perModule.get(m)!.set(p.name, data);
+        seen.add(key);
+      }
+    }
+    if (options.strict ?? true) {
+      for (const key of entries.keys()) {
+        if (!seen.has(key)) throw new StateDictError(op, key, `unexpected key "${key}"`);
+      }
+    }
+    for (const [m, values] of perModule) m.writeParameters(values);
+  }
+
+  /**
+   * Visits every leaf layer in execution order for an input shape, emitting its output
+   * shape, parameter count and multiply-accumulates; returns the output shape. Composites
+   * override this to describe their data flow; leaves use `outputShape` and `macs`.
+   */
+  trace(input: readonly number[], emit: (row: LayerRow) => void): number[] {
+    const outputShape = this.outputShape(input);
+    const params = this.ownParameters().reduce((s, p) => s + numelOf(p.shape), 0);
+    emit({ name: this.path || this.constructor.name, type: this.constructor.name, outputShape, params, macs: this.macs(input, outputShape) });
+    return outputShape;
+  }
+
+  /** Multiply-accumulates of one forward pass of this leaf (0 for pools and activations). */
+  protected macs(_input: readonly number[], _output: readonly number[]): number {
+    return 0;
+  }
+
+  /**
+   * Runs the layer writing into channels `[channelOffset, …)` of `out` (an NCHW tensor with
+   * more channels): how Inception branches fill their slice of the concatenation. Layers
+   * that can write there directly (Conv2d) override this; the default copies.
+   */
+  forwardInto(x: Tensor, out: Tensor, channelOffset: number): void {
+    const y = this.forward(x);
+    try {
+      copyChannels(this.op, y, out, channelOffset);
+    } finally {
+      y.dispose();
+    }
+  }
+
+  /** Sets training mode on this module and every descendant. */
+  train(mode = true): this {
+    for (const [, m] of this.namedModules()) m.training = mode;
+    return this;
+  }
+
+  /** Inference mode (the default): `train(false)`. */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** True after `dispose()`. */
+  get isDisposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Frees this module's (and its children's) WebAssembly memory; idempotent. */
+  dispose(): void {
+    for (const [, m] of this.namedModules()) {
+      if (!m.#disposed) m.release();
+      m.#disposed = true;
+    }
+  }
+
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  /** Leaves free their native weights here. */
+  protected release(): void {}
+
+  /** Throws {@link DisposedError} if this module is disposed. */
+  protected checkLive(what: string): void {
+    if (this.#disposed) throw new DisposedError(this.op, `cannot ${what}: the module is disposed`);
+  }
+
+  /** The standard entry checks of `forward`: live module, live tensor, shape; returns the output shape. */
+  protected checkInput(x: Tensor): number[] {
+    this.checkLive('run forward');
+    if (!(x instanceof Tensor)) throw new ShapeError(this.op, `input must be a Tensor, but got ${describe(x)}`);
+    if (x.isDisposed) throw new DisposedError(this.op, `input ${x.toString()} is disposed`);
+    return this.outputShape(x.shape);
+  }
+
+  /** Throws a {@link ShapeError} unless `input` is `[N, C, H, W]` with `C = channels` (any C when omitted). */
+  protected checkNCHW(input: readonly number[], channels?: number): [number, number, number, number] {
+    if (input.length !== 4) throw new ShapeError(this.op, `input must be rank 4 [N, C, H, W], but got rank ${input.length} [${input.join(', ')}]`);
+    const [n, c, h, w] = input as [number, number, number, number];
+    if (channels !== undefined && c !== channels) throw new ShapeError(this.op, `input must have ${channels} channels, but got ${c} (shape [${input.join(', ')}])`);
+    if (n < 1 || h < 1 || w < 1) throw new ShapeError(this.op, `input must not be empty, but got shape [${input.join(', ')}]`);
+    return [n, c, h, w];
+  }
+}
+
+export function describe(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (ArrayBuffer.isView(v)) return v.constructor.name;
+  if (Array.isArray(v)) return 'an Array';
+  return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
+}
+
+/** Copies `src` (`[N, C, H, W]`) into channels `[offset, offset + C)` of `dst`. */
+export function copyChannels(op: string, src: Tensor, dst: Tensor, offset: number): void {
+  const [n, c, h, w] = src.shape as [number, number, number, number];
+  const [dn, dc, dh, dw] = dst.shape as [number, number, number, number];
+  if (src.shape.length !== 4 || dst.shape.length !== 4 || n !== dn || h !== dh || w !== dw || offset + c > dc) {
+    throw new ShapeError(op, `cannot place [${src.shape.join(', ')}] at channel ${offset} of [${dst.shape.join(', ')}]`);
+  }
+  native(op).copyChannels(src._native(op), n, c, h * w, dst._native(op), dc, offset);
+}

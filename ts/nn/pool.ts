@@ -1,0 +1,115 @@
+import { native } from '../backend.js';
+import { checkPair, type Pair, ShapeError, ValueError } from '../errors.js';
+import { produce, type Tensor } from '../tensor.js';
+import { Module } from './module.js';
+
+export interface Pool2dOptions {
+  kernelSize: Pair;
+  /** @defaultValue kernelSize */
+  stride?: Pair;
+  /** Implicit padding on each side (−∞ for max, zeros for average); at most half the kernel. @defaultValue 0 */
+  padding?: Pair;
+  /** PyTorch's `ceil_mode`: round the output size up (the last window may be partial). @defaultValue false */
+  ceilMode?: boolean;
+}
+
+/** PyTorch's pooling output size, including ceil mode's "last window must start inside" rule. */
+export function poolOutSize(len: number, k: number, s: number, pad: number, ceil: boolean): number {
+  const span = len + 2 * pad - k;
+  let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  if (ceil && (out - 1) * s >= len + pad) out -= 1;
+  return out;
+}
+
+/** Shared by MaxPool2d and AvgPool2d: geometry, validation and the kernel call. */
+abstract class Pool2d extends Module {
+  readonly kernelSize: readonly [number, number];
+  readonly stride: readonly [number, number];
+  readonly padding: readonly [number, number];
+  readonly ceilMode: boolean;
+
+  constructor(options: Pool2dOptions) {
+    super();
+    const op = new.target.name;
+    this.kernelSize = checkPair(op, 'kernelSize', options.kernelSize);
+    this.stride = checkPair(op, 'stride', options.stride ?? options.kernelSize);
+    this.padding = checkPair(op, 'padding', options.padding ?? 0, 0);
+    this.ceilMode = options.ceilMode ?? false;
+    if (2 * this.padding[0] > this.kernelSize[0] || 2 * this.padding[1] > this.kernelSize[1]) {
+      throw new ValueError(op, `padding must be at most half the kernel size, but got padding [${this.padding.join(', ')}] for kernel [${this.kernelSize.join(', ')}]`);
+    }
+  }
+
+  override outputShape(input: readonly number[]): number[] {
+    const [n, c, h, w] = this.checkNCHW(input);
+    const [kh, kw] = this.kernelSize;
+    const [ph, pw] = this.padding;
+    if (h + 2 * ph < kh || w + 2 * pw < kw) {
+      throw new ShapeError(this.op, `input ${h}×${w} (padded ${h + 2 * ph}×${w + 2 * pw}) is smaller than the ${kh}×${kw} kernel`);
+    }
+    return [n, c, poolOutSize(h, kh, this.stride[0], ph, this.ceilMode), poolOutSize(w, kw, this.stride[1], pw, this.ceilMode)];
+  }
+
+  override forward(x: Tensor): Tensor {
+    const shape = this.checkInput(x);
+    const [n, c, h, w] = x.shape as [number, number, number, number];
+    return produce(shape, (out) => this.run(native(this.op), x, n * c, h, w, out));
+  }
+
+  protected abstract run(wasm: ReturnType<typeof native>, x: Tensor, planes: number, h: number, w: number, out: Tensor): void;
+}
+
+/** `nn.MaxPool2d` (padding never wins the max). */
+export class MaxPool2d extends Pool2d {
+  protected override run(wasm: ReturnType<typeof native>, x: Tensor, planes: number, h: number, w: number, out: Tensor): void {
+    const [kh, kw] = this.kernelSize;
+    const [sh, sw] = this.stride;
+    const [ph, pw] = this.padding;
+    wasm.maxPool2d(x._native(this.op), planes, h, w, kh, kw, sh, sw, ph, pw, this.ceilMode, out._native(this.op));
+  }
+}
+
+export interface AvgPool2dOptions extends Pool2dOptions {
+  /** Count padded zeros in the divisor, as PyTorch does by default. @defaultValue true */
+  countIncludePad?: boolean;
+}
+
+/** `nn.AvgPool2d`. */
+export class AvgPool2d extends Pool2d {
+  readonly countIncludePad: boolean;
+
+  constructor(options: AvgPool2dOptions) {
+    super(options);
+    this.countIncludePad = options.countIncludePad ?? true;
+  }
+
+  protected override run(wasm: ReturnType<typeof native>, x: Tensor, planes: number, h: number, w: number, out: Tensor): void {
+    const [kh, kw] = this.kernelSize;
+    const [sh, sw] = this.stride;
+    const [ph, pw] = this.padding;
+    wasm.avgPool2d(x._native(this.op), planes, h, w, kh, kw, sh, sw, ph, pw, this.ceilMode, this.countIncludePad, out._native(this.op));
+  }
+}
+
+/** `nn.AdaptiveAvgPool2d(outputSize)`: windows `[⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉)`, possibly overlapping. */
+export class AdaptiveAvgPool2d extends Module {
+  readonly outputSize: readonly [number, number];
+
+  constructor(outputSize: Pair) {
+    super();
+    this.outputSize = checkPair('AdaptiveAvgPool2d', 'outputSize', outputSize);
+  }
+
+  override outputShape(input: readonly number[]): number[] {
+    const [n, c] = this.checkNCHW(input);
+    return [n, c, ...this.outputSize];
+  }
+
+  override forward(x: Tensor): Tensor {
+    const shape = this.checkInput(x);
+    const [n, c, h, w] = x.shape as [number, number, number, number];
+    return produce(shape, (out) => {
+      native(this.op).adaptiveAvgPool2d(x._native(this.op), n * c, h, w, this.outputSize[0], this.outputSize[1], out._native(this.op));
+    });
+  }
+}

@@ -1,0 +1,42 @@
+/** Functional ops on tensors. */
+import { ShapeError } from './errors.js';
+import { copyChannels } from './nn/module.js';
+import { produce, type Tensor } from './tensor.js';
+
+/**
+ * `torch.cat(tensors, 1)` for NCHW tensors of equal N, H, W. Inception blocks do not
+ * need it (their branches write into one output), this is the general op.
+ */
+export function concat(tensors: readonly Tensor[]): Tensor {
+  const op = 'concat';
+  if (!Array.isArray(tensors) || tensors.length === 0) throw new ShapeError(op, 'needs at least one tensor');
+  tensors.forEach((t, i) => {
+    t._native(`${op} (input ${i})`);
+    const [n, , h, w] = tensors[0]!.shape;
+    if (t.shape.length !== 4 || t.shape[0] !== n || t.shape[2] !== h || t.shape[3] !== w) {
+      throw new ShapeError(op, `input ${i} has shape [${t.shape.join(', ')}], but all inputs must be [${n}, C, ${h}, ${w}]`);
+    }
+  });
+  const [n, , h, w] = tensors[0]!.shape as [number, number, number, number];
+  const channels = tensors.reduce((s, t) => s + t.shape[1]!, 0);
+  return produce([n, channels, h, w], (out) => {
+    let offset = 0;
+    for (const t of tensors) {
+      copyChannels(op, t, out, offset);
+      offset += t.shape[1]!;
+    }
+  });
+}
+
+/** The `k` largest entries of each row of `[N, classes]` logits, best first. */
+export function topk(logits: Tensor, k: number): { index: number; value: number }[][] {
+  const op = 'topk';
+  if (logits.shape.length !== 2) throw new ShapeError(op, `logits must be rank 2 [N, classes], but got rank ${logits.shape.length}`);
+  const [n, classes] = logits.shape as [number, number];
+  if (!Number.isInteger(k) || k < 1 || k > classes) throw new ShapeError(op, `k must be an integer in [1, ${classes}], but got ${k}`);
+  const data = logits.data;
+  return Array.from({ length: n }, (_, b) => {
+    const row = Array.from(data.subarray(b * classes, (b + 1) * classes), (value, index) => ({ index, value }));
+    return row.sort((a, c) => c.value - a.value || a.index - c.index).slice(0, k);
+  });
+}

@@ -1,0 +1,126 @@
+/**
+ * `Tensor`: float32 data that lives in WebAssembly linear memory, with an NCHW-style
+ * `shape`. `data` is a zero-copy `Float32Array` view; growing the memory detaches old
+ * views, so `data` re-creates the view whenever the memory's buffer has changed — hold
+ * on to `tensor`, not to `tensor.data`, across calls that may allocate.
+ */
+import { native, wasmMemory } from './backend.js';
+import type { Buffer } from './wasm/inception_wasm.js';
+import { DataTypeError, DisposedError, ShapeError, ValueError } from './errors.js';
+
+/** `Symbol.dispose` where the runtime has it (Node ≥ 20.4, modern browsers). */
+export const disposeSymbol: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('Symbol.dispose');
+
+function checkShape(op: string, shape: readonly number[]): number {
+  if (!Array.isArray(shape)) throw new ShapeError(op, `shape must be an array of sizes, but got ${String(shape)}`);
+  let numel = 1;
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
+      throw new ShapeError(op, `shape must hold non-negative integers, but got [${shape.join(', ')}]`);
+    }
+    numel *= d;
+  }
+  if (numel > 2 ** 30) throw new ValueError(op, `shape [${shape.join(', ')}] has ${numel} elements, more than 2^30`);
+  return numel;
+}
+
+export class Tensor {
+  /** The size of each dimension, e.g. `[1, 3, 224, 224]`. */
+  readonly shape: readonly number[];
+  /** Number of elements (product of `shape`). */
+  readonly numel: number;
+  #buffer: Buffer | undefined;
+  #ptr: number;
+  #view: Float32Array | undefined;
+
+  private constructor(shape: readonly number[], numel: number, op: string) {
+    this.shape = Object.freeze([...shape]);
+    this.numel = numel;
+    this.#buffer = new (native(op).Buffer)(numel);
+    this.#ptr = this.#buffer.ptr();
+  }
+
+  /** A zero-filled tensor. */
+  static zeros(shape: readonly number[]): Tensor {
+    return new Tensor(shape, checkShape('Tensor.zeros', shape), 'Tensor.zeros');
+  }
+
+  /**
+   * A tensor holding a copy of `data` (row-major). `data` must be a `Float32Array` or an
+   * array of numbers whose length matches `shape`.
+   */
+  static fromArray(data: Float32Array | readonly number[], shape: readonly number[]): Tensor {
+    const op = 'Tensor.fromArray';
+    const numel = checkShape(op, shape);
+    if (!(data instanceof Float32Array)) {
+      if (!Array.isArray(data)) {
+        const kind = ArrayBuffer.isView(data) ? (data as object).constructor.name : typeof data;
+        throw new DataTypeError(op, `data must be a Float32Array or an array of numbers, but got ${kind}`);
+      }
+      if (!data.every((v) => typeof v === 'number')) throw new DataTypeError(op, 'data must hold only numbers');
+    }
+    if (data.length !== numel) {
+      throw new ShapeError(op, `data has ${data.length} elements, but shape [${shape.join(', ')}] needs ${numel}`);
+    }
+    const t = new Tensor(shape, numel, op);
+    t.data.set(data);
+    return t;
+  }
+
+  /** Zero-copy view of the data (valid until the next call that may grow the memory). */
+  get data(): Float32Array {
+    this.#live('Tensor.data');
+    const memBuffer = wasmMemory().buffer;
+    if (this.#view === undefined || this.#view.buffer !== memBuffer) {
+      this.#view = new Float32Array(memBuffer, this.#ptr, this.numel);
+    }
+    return this.#view;
+  }
+
+  /** A copy of the data that stays valid after `dispose()`. */
+  toArray(): Float32Array {
+    return this.data.slice();
+  }
+
+  /** True after `dispose()`. */
+  get isDisposed(): boolean {
+    return this.#buffer === undefined;
+  }
+
+  /** Frees the WebAssembly memory now; idempotent. */
+  dispose(): void {
+    this.#buffer?.free();
+    this.#buffer = undefined;
+    this.#view = undefined;
+  }
+
+  [disposeSymbol](): void {
+    this.dispose();
+  }
+
+  /** @internal The underlying buffer, for the layers; throws {@link DisposedError} naming `op`. */
+  _native(op: string): Buffer {
+    return this.#live(op);
+  }
+
+  #live(op: string): Buffer {
+    if (this.#buffer === undefined) throw new DisposedError(op, `Tensor is disposed (shape [${this.shape.join(', ')}])`);
+    return this.#buffer;
+  }
+
+  toString(): string {
+    return `Tensor(shape=[${this.shape.join(', ')}]${this.isDisposed ? ', disposed' : ''})`;
+  }
+}
+
+/** A new zero tensor filled by `fill`; disposed again if `fill` throws, so errors never leak memory. */
+export function produce(shape: readonly number[], fill: (out: Tensor) => void): Tensor {
+  const out = Tensor.zeros(shape);
+  try {
+    fill(out);
+  } catch (e) {
+    out.dispose();
+    throw e;
+  }
+  return out;
+}
