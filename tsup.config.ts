@@ -11,6 +11,9 @@ export default defineConfig({
   // CommonJS has no import.meta.url: tsup's shim derives it from __filename, so the
   // loader finds dist/wasm/*.wasm the same way from both formats.
   shims: true,
+  // Error messages and summaries name layers by class name; our Conv2d/Linear collide
+  // with wasm-bindgen's classes of the same name, which esbuild would otherwise rename.
+  keepNames: true,
   outDir: 'dist',
   async onSuccess() {
     cpSync('ts/wasm/inception_wasm_bg.wasm', 'dist/wasm/inception_wasm_bg.wasm');

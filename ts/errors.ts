@@ -53,7 +53,10 @@ export function checkInt(op: string, what: string, v: unknown, min = 1): number 
 export type Pair = number | readonly [number, number];
 
 export function checkPair(op: string, what: string, v: Pair, min = 1): [number, number] {
-  const [h, w] = typeof v === 'number' ? [v, v] : Array.isArray(v) && v.length === 2 ? v : [NaN, NaN];
-  if (Number.isNaN(h)) throw new ValueError(op, `${what} must be a number or [height, width], but got ${JSON.stringify(v)}`);
-  return [checkInt(op, `${what}[0]`, h, min), checkInt(op, `${what}[1]`, w, min)];
+  if (typeof v === 'number') {
+    const n = checkInt(op, what, v, min);
+    return [n, n];
+  }
+  if (Array.isArray(v) && v.length === 2) return [checkInt(op, `${what}[0]`, v[0], min), checkInt(op, `${what}[1]`, v[1], min)];
+  throw new ValueError(op, `${what} must be a number or [height, width], but got ${JSON.stringify(v)}`);
 }

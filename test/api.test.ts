@@ -1,0 +1,299 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  bottleneck,
+  concat,
+  Conv2d,
+  convWeightCount,
+  DisposedError,
+  Dropout,
+  GoogLeNet,
+  GRAY_WEIGHTS,
+  Inception,
+  init,
+  initParameters,
+  Linear,
+  manualSeed,
+  MaxPool2d,
+  ReLU,
+  rgbToGray,
+  Sequential,
+  ShapeError,
+  spindle,
+  StateDictError,
+  summary,
+  Tensor,
+  topk,
+  ValueError,
+} from '../ts/index.js';
+
+beforeAll(() => init());
+
+const rand = (n: number, seed: number) => {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 31 - 1;
+  });
+};
+
+describe('init', () => {
+  it('is idempotent and concurrent calls share one load', async () => {
+    await Promise.all([init(), init(), init()]);
+    using t = Tensor.fromArray([1, 2], [2]);
+    expect(t.toArray()).toEqual(new Float32Array([1, 2]));
+  });
+});
+
+describe('seed §1–2: 1×1 convolutions', () => {
+  it('rgbToGray fuses channels with 0.2989, 0.5870, 0.1140', () => {
+    using gray = rgbToGray();
+    using x = Tensor.fromArray([1, 0, 0.5, 0, 1, 0.5, 0, 0, 0.5], [1, 3, 1, 3]);
+    using y = gray.forward(x);
+    expect(y.shape).toEqual([1, 1, 1, 3]);
+    const [r, g, b] = GRAY_WEIGHTS;
+    const want = [r, g, 0.5 * (r + g + b)].map(Math.fround);
+    y.toArray().forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 6));
+  });
+
+  it("reproduces the seed's parameter counts: 221,184 vs 129,024 weights", () => {
+    using plain = new Conv2d({ inChannels: 192, outChannels: 128, kernelSize: 3, padding: 1, bias: false });
+    using reduced = bottleneck({ inChannels: 192, midChannels: 96, outChannels: 128, bias: false });
+    expect(plain.numParameters()).toBe(221_184);
+    expect(reduced.numParameters()).toBe(129_024);
+    expect(convWeightCount(192, 128, 3)).toBe(221_184);
+    expect(convWeightCount(192, 96, 1) + convWeightCount(96, 128, 3)).toBe(129_024);
+    using withBias = bottleneck({ inChannels: 192, midChannels: 96, outChannels: 128 });
+    expect(withBias.numParameters()).toBe(129_248);
+  });
+
+  it('bottleneck narrows and spindle widens, both keep the spatial size', () => {
+    using b = bottleneck({ inChannels: 16, midChannels: 4, outChannels: 12 });
+    using s = spindle({ inChannels: 4, midChannels: 16, outChannels: 6, kernelSize: 5 });
+    expect(b.outputShape([1, 16, 9, 7])).toEqual([1, 12, 9, 7]);
+    expect(s.outputShape([2, 4, 9, 7])).toEqual([2, 6, 9, 7]);
+    expect([...b.stateDict().keys()]).toEqual(['0.weight', '0.bias', '1.weight', '1.bias']);
+    expect(() => bottleneck({ inChannels: 4, midChannels: 8, outChannels: 4 })).toThrow(ValueError);
+    expect(() => spindle({ inChannels: 8, midChannels: 4, outChannels: 8 })).toThrow(/narrow → wide → narrow/);
+  });
+});
+
+describe('Inception (seed §3)', () => {
+  it('concatenates four branches: output channels = ch1x1 + ch3x3 + ch5x5 + poolProj', () => {
+    using m = new Inception(192, 64, 96, 128, 16, 32, 32);
+    expect(m.outChannels).toBe(256);
+    expect(m.outputShape([2, 192, 28, 28])).toEqual([2, 256, 28, 28]);
+    expect(m.numParameters()).toBe(163_696 + 0); // the fixture's param_count for this block
+    expect(m.namedParameters().map(([k]) => k)).toEqual([
+      'branch1.weight', 'branch1.bias', 'branch2.0.weight', 'branch2.0.bias', 'branch2.1.weight', 'branch2.1.bias',
+      'branch3.0.weight', 'branch3.0.bias', 'branch3.1.weight', 'branch3.1.bias', 'branch4.1.weight', 'branch4.1.bias',
+    ]);
+  });
+
+  it('ReLU variant equals the seed variant with ReLU applied after every conv', () => {
+    using plain = new Inception(8, 4, 3, 5, 2, 3, 2, { activation: null, seed: 5 });
+    using relu = new Inception(8, 4, 3, 5, 2, 3, 2, { activation: 'relu', seed: 5 });
+    relu.loadStateDict(plain.stateDict());
+    using x = Tensor.fromArray(rand(2 * 8 * 6 * 5, 1), [2, 8, 6, 5]);
+    using yr = relu.forward(x);
+    expect(yr.toArray().every((v) => v >= 0)).toBe(true);
+    // branch1 has no inner activation: its slice equals relu(plain branch1)
+    using yp = plain.forward(x);
+    const hw = 30;
+    for (let n = 0; n < 2; n++) {
+      for (let i = 0; i < 4 * hw; i++) {
+        const at = n * 14 * hw + i;
+        expect(yr.data[at]).toBe(Math.max(0, yp.data[at]!));
+      }
+    }
+  });
+});
+
+describe('GoogLeNet (seed §4, §7)', () => {
+  it('has the seed numbers: 6,994,392 parameters and 1,569,826,816 MACs at 224×224', () => {
+    using m = new GoogLeNet({ variant: 'seed' });
+    const s = summary(m, [1, 3, 224, 224]);
+    expect(s.totalParams).toBe(6_994_392);
+    expect(s.totalMacs).toBe(1_569_826_816);
+    expect(s.outputShape).toEqual([1, 1000]);
+    expect(s.rows.find((r) => r.name === 'inception3a.branch2.1')).toMatchObject({ type: 'Conv2d', outputShape: [1, 128, 28, 28], params: 110_720 });
+    expect(s.toString()).toMatch(/Total params: 6,994,392/);
+  });
+
+  it('parameter count follows 5,969,392 + 1025·numClasses', () => {
+    using m = new GoogLeNet({ numClasses: 10 });
+    expect(m.numParameters()).toBe(5_979_642);
+  });
+
+  it('takes any input size the strides allow (adaptive pool) and any batch', () => {
+    using m = new GoogLeNet({ numClasses: 7, seed: 3 });
+    expect(m.outputShape([3, 3, 257, 199])).toEqual([3, 7]);
+    using x = Tensor.fromArray(rand(2 * 3 * 40 * 33, 9), [2, 3, 40, 33]);
+    using y = m.forward(x);
+    expect(y.shape).toEqual([2, 7]);
+    expect(y.toArray().every(Number.isFinite)).toBe(true);
+    // conv1 and every pool keep at least one pixel, so even 1×1 inputs run
+    expect(m.outputShape([1, 3, 1, 1])).toEqual([1, 7]);
+    expect(() => m.outputShape([1, 3, 0, 8])).toThrow(/input must not be empty, but got shape \[1, 3, 0, 8\]/);
+  });
+
+  it('is deterministic per seed and differs across seeds', () => {
+    using a = new GoogLeNet({ numClasses: 5, seed: 11 });
+    using b = new GoogLeNet({ numClasses: 5, seed: 11 });
+    using c = new GoogLeNet({ numClasses: 5, seed: 12 });
+    const fa = a.stateDict().get('fc.weight')!.data;
+    expect(b.stateDict().get('fc.weight')!.data).toEqual(fa);
+    expect(c.stateDict().get('fc.weight')!.data).not.toEqual(fa);
+  });
+
+  it('rejects unknown variants', () => {
+    expect(() => new GoogLeNet({ variant: 'vgg' as never })).toThrow(/variant must be 'relu' or 'seed'/);
+  });
+});
+
+describe('state dicts', () => {
+  it('round-trips and loads into a fresh model with identical outputs', () => {
+    using a = new Sequential(new Conv2d({ inChannels: 3, outChannels: 6, kernelSize: 3, padding: 1 }), new ReLU(), new MaxPool2d({ kernelSize: 2 }));
+    using b = new Sequential(new Conv2d({ inChannels: 3, outChannels: 6, kernelSize: 3, padding: 1 }), new ReLU(), new MaxPool2d({ kernelSize: 2 }));
+    b.loadStateDict(a.stateDict());
+    using x = Tensor.fromArray(rand(3 * 8 * 8, 2), [1, 3, 8, 8]);
+    using ya = a.forward(x);
+    using yb = b.forward(x);
+    expect(yb.toArray()).toEqual(ya.toArray());
+  });
+
+  it('names the missing, unexpected or misshapen key and leaves the model unchanged', () => {
+    using m = new Sequential(new Conv2d({ inChannels: 2, outChannels: 3, kernelSize: 1 }), new Linear({ inFeatures: 4, outFeatures: 2 }));
+    const before = m.stateDict();
+    const dict = new Map(before);
+    dict.delete('1.bias');
+    const err = (() => { try { m.loadStateDict(dict); } catch (e) { return e; } })();
+    expect(err).toBeInstanceOf(StateDictError);
+    expect((err as StateDictError).key).toBe('1.bias');
+    expect((err as Error).message).toMatch(/missing key "1\.bias"/);
+
+    expect(() => m.loadStateDict({ ...Object.fromEntries(before), extra: new Float32Array(1) })).toThrow(/unexpected key "extra"/);
+    m.loadStateDict({ ...Object.fromEntries(before), extra: new Float32Array(1) }, { strict: false });
+
+    const bad = new Map(before);
+    bad.set('0.weight', { shape: [3, 2, 1, 2], data: new Float32Array(12) });
+    expect(() => m.loadStateDict(bad)).toThrow(/"0\.weight" has shape \[3,2,1,2\], expected \[3, 2, 1, 1\]/);
+    bad.set('0.weight', new Float32Array(5));
+    expect(() => m.loadStateDict(bad)).toThrow(/has 5 values, expected 6/);
+    bad.set('0.weight', new Float64Array(6) as never);
+    expect(() => m.loadStateDict(bad)).toThrow(/must be float32 data/);
+    // a failed load changed nothing (the valid keys before the bad one were not applied)
+    for (const [k, v] of m.stateDict()) expect(v.data, k).toEqual(before.get(k)!.data);
+  });
+
+  it('initParameters follows state-dict order with the weyl-fmix32 streams', () => {
+    using m = new Conv2d({ inChannels: 2, outChannels: 2, kernelSize: 1, seed: 4 });
+    const first = m.stateDict().get('weight')!.data;
+    initParameters(m, { seed: 4, weightGain: 6, biasScale: 0.125 });
+    expect(m.stateDict().get('weight')!.data).toEqual(first);
+    expect(() => initParameters(m, { seed: -1 })).toThrow(ValueError);
+  });
+
+  it('manualSeed makes unseeded construction reproducible', () => {
+    manualSeed(77);
+    using a = new Linear({ inFeatures: 3, outFeatures: 2 });
+    manualSeed(77);
+    using b = new Linear({ inFeatures: 3, outFeatures: 2 });
+    expect(b.stateDict().get('weight')!.data).toEqual(a.stateDict().get('weight')!.data);
+  });
+});
+
+describe('bad input: typed errors naming the layer, before any WASM call; the instance stays usable', () => {
+  it('wrong rank, channels or size name the layer path and the value', () => {
+    using m = new GoogLeNet({ numClasses: 4, seed: 1 });
+    using x = Tensor.fromArray(rand(4 * 64 * 64, 3), [1, 4, 64, 64]);
+    expect(() => m.forward(x)).toThrow(ShapeError);
+    expect(() => m.forward(x)).toThrow('Error in conv1 (Conv2d): input must have 3 channels, but got 4 (shape [1, 4, 64, 64])');
+    using r3 = Tensor.fromArray(rand(3 * 64 * 64, 3), [3, 64, 64]);
+    expect(() => m.forward(r3)).toThrow(/conv1 \(Conv2d\): input must be rank 4 \[N, C, H, W\], but got rank 3/);
+    using inc = new Inception(16, 4, 4, 4, 4, 4, 4);
+    using wrong = Tensor.fromArray(rand(8 * 5 * 5, 1), [1, 8, 5, 5]);
+    expect(() => inc.forward(wrong)).toThrow(/Error in branch1 \(Conv2d\): input must have 16 channels, but got 8/);
+  });
+
+  it('a deep mismatch in a user Sequential is caught before the first layer runs', () => {
+    using seq = new Sequential(new Conv2d({ inChannels: 3, outChannels: 4, kernelSize: 1 }), new Conv2d({ inChannels: 5, outChannels: 2, kernelSize: 1 }));
+    using x = Tensor.fromArray(rand(3 * 4, 1), [1, 3, 2, 2]);
+    expect(() => seq.forward(x)).toThrow(/Error in 1 \(Conv2d\): input must have 5 channels, but got 4/);
+  });
+
+  it('invalid options are ValueErrors naming the option and value', () => {
+    expect(() => new Conv2d({ inChannels: 0, outChannels: 2, kernelSize: 3 })).toThrow('Error in Conv2d: inChannels must be an integer ≥ 1, but got 0');
+    expect(() => new Conv2d({ inChannels: 1, outChannels: 2, kernelSize: Number.NaN })).toThrow(/kernelSize must be an integer ≥ 1, but got NaN/);
+    expect(() => new Conv2d({ inChannels: 1, outChannels: 2, kernelSize: [3, 0] })).toThrow(/kernelSize\[1\] must be an integer ≥ 1, but got 0/);
+    expect(() => new Conv2d({ inChannels: 1, outChannels: 2, kernelSize: [3] as never })).toThrow(/kernelSize must be a number or \[height, width\], but got \[3\]/);
+    expect(() => new Conv2d({ inChannels: 1, outChannels: 2, kernelSize: 3, stride: Infinity })).toThrow(ValueError);
+    expect(() => new Conv2d({ inChannels: 1, outChannels: 2, kernelSize: 3, padding: -1 })).toThrow("Error in Conv2d: padding must be a non-negative integer, but got -1");
+    expect(() => new MaxPool2d({ kernelSize: 3, padding: 2 })).toThrow(/padding must be at most half the kernel size/);
+    expect(() => new Dropout(1.5)).toThrow(ValueError);
+    expect(() => new Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 1, activation: 'gelu' as never })).toThrow(/activation must be 'relu' or null/);
+  });
+
+  it('kernel larger than the padded input', () => {
+    using c = new Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 5 });
+    using x = Tensor.fromArray(rand(9, 1), [1, 1, 3, 3]);
+    expect(() => c.forward(x)).toThrow(/input 3×3 \(padded 3×3\) is smaller than the 5×5 kernel/);
+  });
+
+  it('disposed tensors and modules', () => {
+    const c = new Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 1 });
+    const x = Tensor.fromArray([1, 2, 3, 4], [1, 1, 2, 2]);
+    x.dispose();
+    expect(() => c.forward(x)).toThrow(DisposedError);
+    expect(() => c.forward(x)).toThrow(/Error in Conv2d: input Tensor\(shape=\[1, 1, 2, 2\], disposed\) is disposed/);
+    c.dispose();
+    c.dispose();
+    expect(c.isDisposed).toBe(true);
+    using y = Tensor.fromArray([1, 2, 3, 4], [1, 1, 2, 2]);
+    expect(() => c.forward(y)).toThrow(/Conv2d: cannot run forward: the module is disposed/);
+    expect(() => c.stateDict()).toThrow(DisposedError);
+  });
+
+  it('after every error above, the same instance still computes correctly', () => {
+    using conv = new Conv2d({ inChannels: 2, outChannels: 1, kernelSize: 1, bias: false });
+    conv.loadStateDict({ weight: new Float32Array([2, -1]) });
+    using bystander = Tensor.fromArray([9, 8, 7], [3]);
+    using bad = Tensor.fromArray([1, 2, 3], [1, 3, 1, 1]);
+    expect(() => conv.forward(bad)).toThrow(ShapeError);
+    using x = Tensor.fromArray([1, 2, 3, 4], [1, 2, 1, 2]);
+    using y = conv.forward(x);
+    expect(y.toArray()).toEqual(new Float32Array([2 * 1 - 3, 2 * 2 - 4]));
+    expect(bystander.toArray()).toEqual(new Float32Array([9, 8, 7]));
+  });
+});
+
+describe('ops', () => {
+  it('concat validates shapes and names the input', () => {
+    using a = Tensor.fromArray([1, 2], [1, 1, 1, 2]);
+    using b = Tensor.fromArray([3, 4, 5, 6], [1, 2, 1, 2]);
+    using c = concat([a, b]);
+    expect(c.shape).toEqual([1, 3, 1, 2]);
+    expect(c.toArray()).toEqual(new Float32Array([1, 2, 3, 4, 5, 6]));
+    using d = Tensor.fromArray([1, 2, 3], [1, 1, 1, 3]);
+    expect(() => concat([a, d])).toThrow(/Error in concat: input 1 has shape \[1, 1, 1, 3\]/);
+  });
+
+  it('topk sorts by value and breaks ties by index', () => {
+    using l = Tensor.fromArray([0.1, 3, 2, 3, -1, 5, 4, 4], [2, 4]);
+    expect(topk(l, 2)).toEqual([
+      [{ index: 1, value: 3 }, { index: 3, value: 3 }],
+      [{ index: 1, value: 5 }, { index: 2, value: 4 }],
+    ]);
+    expect(() => topk(l, 5)).toThrow(ShapeError);
+  });
+
+  it('train()/eval() set the mode recursively; dropout stays the identity', () => {
+    using m = new Sequential(new Linear({ inFeatures: 3, outFeatures: 3 }), new Dropout(0.5));
+    m.train();
+    expect([...m.namedModules()].every(([, x]) => x.training)).toBe(true);
+    using x = Tensor.fromArray([1, 2, 3], [1, 3]);
+    using y1 = m.forward(x);
+    m.eval();
+    using y2 = m.forward(x);
+    expect(y1.toArray()).toEqual(y2.toArray());
+  });
+});

@@ -1,0 +1,164 @@
+/**
+ * The PyTorch fixture suite: every case listed in `index.json` of `$FIXTURES_DIR`
+ * (default: the project's copy in test/fixtures). Each case's layer or network is built
+ * from the case file alone, its weights and input are regenerated with weyl-fmix32 (and
+ * checked against the recorded checksums), and every stored output is compared with the
+ * case's tolerance rule `|got - ref| ≤ abs + rel·|ref|` (full outputs elementwise;
+ * sampled ones at their 256 indices plus the whole-tensor statistics).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AdaptiveAvgPool2d,
+  Conv2d,
+  GoogLeNet,
+  INCEPTION_CONFIG,
+  Inception,
+  init,
+  initParameters,
+  MaxPool2d,
+  type Module,
+  Tensor,
+} from '../ts/index.js';
+import { checksum32, fillTensor } from '../ts/weyl.js';
+
+const dir = process.env.FIXTURES_DIR ? path.resolve(process.env.FIXTURES_DIR) : fileURLToPath(new URL('./fixtures', import.meta.url));
+
+interface Tolerance { abs: number; rel: number }
+interface Stats { sum: number; sum_sq: number; min: number; max: number; mean: number }
+interface OutputRecord {
+  shape: number[];
+  numel: number;
+  storage: 'full' | 'sampled';
+  values?: number[];
+  sample_indices?: number[];
+  sample_values?: number[];
+  stats: Stats;
+  tolerance: Tolerance;
+  stats_tolerance: Stats;
+}
+interface ParamRecord {
+  index: number; name: string; shape: number[]; kind: string;
+  offset: number; scale: number; abs: boolean; checksum32: number; values?: number[];
+}
+interface Case {
+  case: string;
+  type: string;
+  model: Record<string, any>;
+  generator?: { seed: number; weight_gain: number; bias_scale: number };
+  input: { shape: number[]; seed: number; tensor_index: number; offset: number; scale: number; abs: boolean; checksum32: number };
+  outputs: Record<string, OutputRecord>;
+  params?: ParamRecord[];
+}
+
+const pair = (v: number | number[]) => (Array.isArray(v) ? (v as [number, number]) : v);
+
+/** How to build each case type; `null` = the library cannot run it yet (reported as skipped). */
+const builders: Record<string, ((c: Case) => Module) | { skip: string }> = {
+  conv2d: ({ model: m }) => new Conv2d({
+    inChannels: m.in_channels, outChannels: m.out_channels, kernelSize: pair(m.kernel_size),
+    stride: pair(m.stride), padding: pair(m.padding), bias: m.bias,
+  }),
+  maxpool2d: ({ model: m }) => new MaxPool2d({
+    kernelSize: pair(m.kernel_size), stride: pair(m.stride), padding: pair(m.padding), ceilMode: m.ceil_mode,
+  }),
+  adaptive_avgpool2d: ({ model: m }) => new AdaptiveAvgPool2d(pair(m.output_size)),
+  inception: ({ model: m }) => new Inception(m.in_channels, m.ch1x1, m.ch3x3red, m.ch3x3, m.ch5x5red, m.ch5x5, m.pool_proj, {
+    activation: m.relu ? 'relu' : null,
+  }),
+  seed_googlenet: ({ model: m }) => {
+    for (const [name, cfg] of Object.entries(m.inception as Record<string, Record<string, number>>)) {
+      const ours = INCEPTION_CONFIG[name as keyof typeof INCEPTION_CONFIG];
+      const theirs = ['in_channels', 'ch1x1', 'ch3x3red', 'ch3x3', 'ch5x5red', 'ch5x5', 'pool_proj'].map((k) => cfg[k]);
+      expect(theirs, `${name} channel table`).toEqual(ours);
+    }
+    return new GoogLeNet({ numClasses: m.num_classes, variant: m.relu ? 'relu' : 'seed' });
+  },
+  tv_googlenet: { skip: 'torchvision GoogLeNet (BatchNorm, aux heads) is not implemented yet — issue 4' },
+};
+
+/** The case's weights, regenerated and checked against the recorded checksums. */
+function caseParams(c: Case): Map<string, Float32Array> {
+  const dict = new Map<string, Float32Array>();
+  for (const p of c.params ?? []) {
+    const numel = p.shape.reduce((a, b) => a * b, 1);
+    const data = p.kind === 'fixed'
+      ? new Float32Array(p.values!)
+      : fillTensor(c.generator!.seed, p.index, numel, { offset: p.offset, scale: p.scale, abs: p.abs });
+    expect(checksum32(data), `checksum32 of ${p.name}`).toBe(p.checksum32);
+    dict.set(p.name, data);
+  }
+  return dict;
+}
+
+/** Worst |got - ref| / tolerance over the stored values; fails on any element over 1. */
+function compareOutput(name: string, rec: OutputRecord, got: Float32Array): number {
+  expect(got.length, `${name} numel`).toBe(rec.numel);
+  const tol = (ref: number) => rec.tolerance.abs + rec.tolerance.rel * Math.abs(ref);
+  const [indices, refs] = rec.storage === 'full'
+    ? [rec.values!.map((_, i) => i), rec.values!]
+    : [rec.sample_indices!, rec.sample_values!];
+  let worst = 0;
+  let worstAt = -1;
+  indices.forEach((idx, j) => {
+    const ratio = Math.abs(got[idx]! - refs[j]!) / tol(refs[j]!);
+    if (!(ratio <= worst)) [worst, worstAt] = [ratio, idx];
+  });
+  expect(worst, `${name}[${worstAt}]: got ${got[worstAt]}, worst error/tolerance`).toBeLessThanOrEqual(1);
+  // Whole-tensor statistics (the only check of the unsampled elements of large outputs).
+  let [sum, sumSq, min, max] = [0, 0, Infinity, -Infinity];
+  for (const v of got) [sum, sumSq, min, max] = [sum + v, sumSq + v * v, Math.min(min, v), Math.max(max, v)];
+  const st = rec.stats_tolerance;
+  expect(Math.abs(sum - rec.stats.sum), `${name} sum`).toBeLessThanOrEqual(st.sum);
+  expect(Math.abs(sumSq - rec.stats.sum_sq), `${name} sum_sq`).toBeLessThanOrEqual(st.sum_sq);
+  expect(Math.abs(sum / got.length - rec.stats.mean), `${name} mean`).toBeLessThanOrEqual(st.mean);
+  expect(Math.abs(min - rec.stats.min), `${name} min`).toBeLessThanOrEqual(st.min);
+  expect(Math.abs(max - rec.stats.max), `${name} max`).toBeLessThanOrEqual(st.max);
+  return worst;
+}
+
+const index = JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')) as { cases: { case: string; file: string }[] };
+const worstRatios: [string, number][] = [];
+
+beforeAll(() => init());
+afterAll(() => {
+  const lines = worstRatios.map(([k, r]) => `  ${k.padEnd(40)} ${r.toFixed(4)}`);
+  console.log(`fixtures from ${dir}: worst error/tolerance per output\n${lines.join('\n')}`);
+});
+
+describe(`PyTorch fixtures (${dir})`, () => {
+  for (const entry of index.cases) {
+    const c = JSON.parse(readFileSync(path.join(dir, entry.file), 'utf8')) as Case;
+    const build = builders[c.type];
+    const title = `${c.case} (${c.type}) x=[${c.input.shape.join(',')}]`;
+    if (build === undefined || 'skip' in build) {
+      it.skip(`${title} — skipped: ${build ? build.skip : `unknown case type "${c.type}"`}`, () => {});
+      continue;
+    }
+    it(title, () => {
+      const input = c.input;
+      const x = fillTensor(input.seed, input.tensor_index, input.shape.reduce((a, b) => a * b, 1), input);
+      expect(checksum32(x), 'input checksum32').toBe(input.checksum32);
+      using model = build(c);
+      const params = caseParams(c);
+      if (params.size > 0) {
+        model.loadStateDict(params);
+        if (c.generator) {
+          // The library's own seeded initialisation must produce the very same weights.
+          using again = build(c);
+          initParameters(again, { seed: c.generator.seed, weightGain: c.generator.weight_gain, biasScale: c.generator.bias_scale });
+          const recorded = new Map(c.params!.map((p) => [p.name, p.checksum32]));
+          for (const [key, t] of again.stateDict()) expect(checksum32(t.data), `initParameters: ${key}`).toBe(recorded.get(key));
+        }
+      }
+      using xt = Tensor.fromArray(x, input.shape);
+      using y = model.forward(xt);
+      const [name, rec] = Object.entries(c.outputs)[0]!;
+      expect(Object.keys(c.outputs), 'outputs of an inference case').toHaveLength(1);
+      expect(y.shape).toEqual(rec.shape);
+      worstRatios.push([`${c.case}.${name}`, compareOutput(name, rec, y.data)]);
+    });
+  }
+});
