@@ -1,0 +1,73 @@
+/**
+ * The built package (dist/, as published): loads from ESM and CommonJS through its own
+ * package name, from bytes and from a precompiled WebAssembly.Module, and its .wasm
+ * really contains simd128 code. Each case runs in a fresh Node process so that every
+ * init() starts from nothing.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const wasmPath = `${root}dist/wasm/inception_wasm_bg.wasm`;
+
+function node(args: string[]): string {
+  return execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' }).trim();
+}
+
+// 1×1 conv 2→1, weights [2, -1], no bias, on [1,2,1,2] = [1,2 | 3,4] → [2·1−3, 2·2−4] = [-1, 0]
+const forward = `
+  await m.init(WASM);
+  const c = new m.Conv2d({ inChannels: 2, outChannels: 1, kernelSize: 1, bias: false });
+  c.loadStateDict({ weight: new Float32Array([2, -1]) });
+  const y = c.forward(m.Tensor.fromArray([1, 2, 3, 4], [1, 2, 1, 2]));
+  console.log(JSON.stringify(Array.from(y.data)));`;
+
+describe('packaged build (dist/)', () => {
+  it('has been built', () => {
+    expect(existsSync(wasmPath), 'run `npm run build` first').toBe(true);
+  });
+
+  it('loads from ESM by package name', () => {
+    expect(node(['--input-type=module', '-e', `const m = await import('inception-wasm'); const WASM = undefined; ${forward}`])).toBe('[-1,0]');
+  });
+
+  it('loads from CommonJS by package name', () => {
+    const src = `const m = require('inception-wasm'); const WASM = undefined; (async () => { ${forward} })();`;
+    expect(node(['-e', src])).toBe('[-1,0]');
+  });
+
+  it('loads from bytes and from a precompiled WebAssembly.Module (edge runtimes)', () => {
+    const bytes = `const bytes = require('node:fs').readFileSync(${JSON.stringify(wasmPath)});`;
+    for (const source of ['{ wasm: bytes }', '{ wasm: new WebAssembly.Module(bytes) }']) {
+      const src = `${bytes} const m = require('inception-wasm'); const WASM = ${source}; (async () => { ${forward} })();`;
+      expect(node(['-e', src]), source).toBe('[-1,0]');
+    }
+  });
+
+  it('a failed load rejects and a later init() can still succeed', () => {
+    const src = `const m = require('inception-wasm');
+      (async () => {
+        await m.init({ wasm: new Uint8Array([0, 1, 2]) }).then(() => console.log('resolved'), (e) => console.log('rejected:', e.constructor.name));
+        await m.init();
+        console.log('initialized:', m.isInitialized());
+      })();`;
+    expect(node(['-e', src])).toBe('rejected: CompileError\ninitialized: true');
+  });
+
+  it('the .wasm validates and contains simd128 multiply-adds', () => {
+    const bytes = readFileSync(wasmPath);
+    expect(WebAssembly.validate(bytes)).toBe(true);
+    const disassembly = execFileSync('wasm-objdump', ['-d', wasmPath], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const mul = disassembly.match(/f32x4\.mul/g)?.length ?? 0;
+    const splat = disassembly.match(/v128\.load32_splat/g)?.length ?? 0;
+    console.log(`.wasm: ${statSync(wasmPath).size} bytes, ${mul} f32x4.mul, ${splat} v128.load32_splat`);
+    expect(mul).toBeGreaterThan(0);
+    expect(splat).toBeGreaterThan(0);
+  });
+
+  it('.wasm stays within the 300 KB size budget (SPEC: a fraction of onnxruntime-web)', () => {
+    expect(statSync(wasmPath).size).toBeLessThan(300_000);
+  });
+});

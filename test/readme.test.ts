@@ -1,0 +1,26 @@
+// The README's example runs as written, against the built package, in a fresh process.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+it('the README example runs and prints what its comments say', () => {
+  const readme = readFileSync(`${root}README.md`, 'utf8');
+  const block = readme.split('## Example')[1]?.match(/```js\n([\s\S]*?)```/)?.[1];
+  expect(block, 'README has a ```js block under ## Example').toBeTruthy();
+  // Inside the package directory, so `import 'inception-wasm'` resolves to the package itself.
+  const file = `${root}test/.readme-example.mjs`;
+  writeFileSync(file, block!);
+  try {
+    const out = execFileSync(process.execPath, [file], { cwd: root, encoding: 'utf8' }).trim().split('\n');
+    expect(out[0]).toBe('[ 1, 256, 28, 28 ]');
+    expect(out[1]).toBe('6994392');
+    const top5 = JSON.parse(out.slice(2).join('').replace(/\s/g, '')) as number[];
+    expect(top5).toHaveLength(5);
+    expect(new Set(top5).size).toBe(5);
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
