@@ -20,6 +20,7 @@ import {
   ShapeError,
   spindle,
   StateDictError,
+  type StateTensor,
   summary,
   Tensor,
   topk,
@@ -174,7 +175,7 @@ describe('state dicts', () => {
     expect(() => m.loadStateDict({ ...Object.fromEntries(before), extra: new Float32Array(1) })).toThrow(/unexpected key "extra"/);
     m.loadStateDict({ ...Object.fromEntries(before), extra: new Float32Array(1) }, { strict: false });
 
-    const bad = new Map(before);
+    const bad = new Map<string, StateTensor | Float32Array>(before);
     bad.set('0.weight', { shape: [3, 2, 1, 2], data: new Float32Array(12) });
     expect(() => m.loadStateDict(bad)).toThrow(/"0\.weight" has shape \[3,2,1,2\], expected \[3, 2, 1, 1\]/);
     bad.set('0.weight', new Float32Array(5));

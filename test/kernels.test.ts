@@ -16,6 +16,7 @@ import {
   type Module,
   ReLU,
   Sequential,
+  ShapeError,
   Tensor,
 } from '../ts/index.js';
 import * as ref from './reference.js';
@@ -216,6 +217,18 @@ describe('Conv2d: GoogLeNet-sized layers', () => {
   for (const t of cases) it(convName(t), () => checkConv(t));
 });
 
+describe('Conv2d: GEMM column blocking (the B block holds 64 Ki floats: NC = 65536/K rounded to 8)', () => {
+  const cases: ConvCase[] = [
+    // K = 1024 → NC = 64: 100 pixels are blocks [0,64) [64,100) with a 4-column tail.
+    { n: 1, c: 1024, h: 10, w: 10, o: 5, k: [1, 1], s: [1, 1], p: [0, 0], bias: true, relu: 'none' },
+    // K = 1152 (im2col) → NC = 56: 81 pixels are blocks [0,56) [56,81), tail of 1.
+    { n: 2, c: 128, h: 9, w: 9, o: 6, k: [3, 3], s: [1, 1], p: [1, 1], bias: true, relu: 'activation' },
+    // K = 9000 → NC = 8 (the minimum): every block is one tile, plus a 7-column tail.
+    { n: 1, c: 1000, h: 3, w: 5, o: 3, k: [3, 3], s: [1, 1], p: [1, 1], bias: false, relu: 'none' },
+  ];
+  for (const t of cases) it(convName(t), () => checkConv(t));
+});
+
 describe('Conv2d: ReLU fusion and channel slices', () => {
   it('conv2d x=[2,5,6,7] o=6 k=3 p=1: Sequential(Conv2d,ReLU) == Conv2d(activation relu) == reference with relu', () => {
     const x = ref.randomArray(2 * 5 * 6 * 7, 11);
@@ -345,6 +358,36 @@ describe('Conv2d: property tests (fast-check)', () => {
   });
 });
 
+describe('ReLU', () => {
+  it('relu x=[7]: clamps negatives, keeps positives, NaN stays NaN', () => {
+    const relu = new ReLU();
+    const x = Tensor.fromArray([-1, 0, 2.5, Number.NaN, -3e-20, 1e30, -Infinity], [7]);
+    using([relu, x], () => {
+      const y = relu.forward(x);
+      using([y], () => {
+        const got = Array.from(y.data);
+        expect(got.slice(0, 3)).toEqual([0, 0, 2.5]);
+        expect(Number.isNaN(got[3])).toBe(true);
+        expect(got.slice(4)).toEqual([0, Math.fround(1e30), 0]);
+        expect(Number.isNaN(x.data[3]!) && x.data[0] === -1, 'input untouched').toBe(true);
+      });
+    });
+  });
+
+  it('relu x=[2,3,5,7] (rank 4, odd length) matches the reference', () => {
+    const xv = ref.randomArray(210, 77);
+    const relu = new ReLU();
+    const x = Tensor.fromArray(xv, [2, 3, 5, 7]);
+    using([relu, x], () => {
+      const y = relu.forward(x);
+      using([y], () => {
+        expect(y.shape).toEqual([2, 3, 5, 7]);
+        expect(y.toArray()).toEqual(Float32Array.from(ref.relu(xv)));
+      });
+    });
+  });
+});
+
 // ---------------------------------------------------------------------------------------
 // Pools
 // ---------------------------------------------------------------------------------------
@@ -427,6 +470,11 @@ describe('MaxPool2d (exact)', () => {
     const t: PoolCase = { x: [1, 2, 5, 6], k: [3, 3], s: [2, 2], p: [1, 1], ceil: true };
     const x = Float32Array.from(ref.randomArray(60, 5), (v) => -2 + v * 0.5);
     checkMaxPool(t, x);
+  });
+
+  it('maxpool2d x=[1,2,2,2] k=2 s=2 p=0 regression: NaN in a window propagates, as in PyTorch', () => {
+    const t: PoolCase = { x: [1, 2, 2, 2], k: [2, 2], s: [2, 2], p: [0, 0], ceil: false };
+    checkMaxPool(t, new Float32Array([NaN, 1, 2, 3, NaN, NaN, NaN, NaN]));
   });
 
   it('maxpool2d: random shapes, padding ≤ k/2, ceil on/off (fast-check, 60 runs, seed 42)', () => {
@@ -628,8 +676,10 @@ describe('Inception', () => {
       );
       if (t.random) {
         let s = seedOf(name);
-        block.loadStateDict(new Map([...sd].map(([k, v]) => [k, { shape: v.shape, data: ref.randomArray(v.data.length, s++) }])));
+        const loaded = new Map([...sd].map(([k, v]) => [k, { shape: v.shape, data: ref.randomArray(v.data.length, s++) }]));
+        block.loadStateDict(loaded);
         sd = block.stateDict();
+        for (const [k, v] of loaded) expect(sd.get(k)!.data, `stateDict() returns the loaded ${k}`).toEqual(v.data);
       }
       const get = (k: string): Float32Array => sd.get(k)!.data;
       const wShape = (k: string): ref.Shape4 => sd.get(k)!.shape as unknown as ref.Shape4;
@@ -690,4 +740,17 @@ describe('concat', () => {
       });
     });
   }
+
+  it('concat rejects an empty list and mismatched N/H/W with ShapeError', () => {
+    const a = Tensor.zeros([1, 2, 3, 4]);
+    const b = Tensor.zeros([1, 2, 3, 5]);
+    const c = Tensor.zeros([2, 2, 3, 4]);
+    using([a, b, c], () => {
+      expect(() => concat([])).toThrow(ShapeError);
+      expect(() => concat([a, b])).toThrow(/input 1 has shape \[1, 2, 3, 5\]/);
+      expect(() => concat([a, c])).toThrow(ShapeError);
+      const y = concat([a]);
+      using([y], () => expect(y.shape).toEqual([1, 2, 3, 4]));
+    });
+  });
 });

@@ -102,7 +102,7 @@ export function pool2dShape(xShape: Shape4, g: PoolGeometry): [number, number, n
   ];
 }
 
-/** `nn.MaxPool2d` (implicit −∞ padding, dilation 1). */
+/** `nn.MaxPool2d` (implicit −∞ padding, dilation 1; a NaN in the window propagates, as in PyTorch). */
 export function maxPool2d(x: ArrayLike<number>, xShape: Shape4, g: PoolGeometry): Float64Array {
   const [n, c, h, w] = xShape;
   const [, , oh, ow] = pool2dShape(xShape, g);
@@ -121,7 +121,8 @@ export function maxPool2d(x: ArrayLike<number>, xShape: Shape4, g: PoolGeometry)
             const ix = ox * sw - pw + kx;
             if (ix < 0 || ix >= w) continue;
             const v = x[(p * h + iy) * w + ix]!;
-            if (v > m) m = v;
+            if (v > m || Number.isNaN(v)) m = v;
+            if (Number.isNaN(m)) break;
           }
         }
         out[(p * oh + oy) * ow + ox] = m;

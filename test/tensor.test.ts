@@ -334,6 +334,34 @@ describe('memory growth', () => {
   });
 });
 
+describe('regressions: views of wasm memory as inputs while the memory grows', () => {
+  /** Floats that surely do not fit in the current memory, so allocating them grows it. */
+  const beyondMemory = () => {
+    using probe = Tensor.zeros([1]);
+    return probe.data.buffer.byteLength / 4 + (1 << 20);
+  };
+
+  it('fromArray(other.data) copies the source before allocating (was: TypeError on a detached buffer)', () => {
+    const n = beyondMemory();
+    using src = Tensor.zeros([n]);
+    src.data[0] = 1.5;
+    src.data[n - 1] = -2.5;
+    using copy = Tensor.fromArray(src.data, [n]);
+    expect([copy.data[0], copy.data[n - 1]]).toEqual([1.5, -2.5]);
+  });
+
+  it('loadStateDict({ weight: tensor.data }) survives packing that grows the memory (was: TypeError, half-loaded model)', () => {
+    const out = Math.ceil(beyondMemory() / 1024);
+    using lin = new Linear({ inFeatures: 1024, outFeatures: out, bias: false, seed: 1 });
+    using w = Tensor.zeros([out, 1024]);
+    w.data.fill(0.25);
+    lin.loadStateDict({ weight: w.data });
+    using x = Tensor.fromArray(new Float32Array(1024).fill(1), [1, 1024]);
+    using y = lin.forward(x);
+    expect([y.data[0], y.data[out - 1]]).toEqual([256, 256]);
+  });
+});
+
 describe('errors leave the instance usable', () => {
   it('conv forward with the wrong channel count throws ShapeError; a correct forward still matches and nothing else changed', () => {
     const weight = ref.randomArray(4 * 3 * 9, 20);

@@ -4,7 +4,7 @@
  * views, so `data` re-creates the view whenever the memory's buffer has changed — hold
  * on to `tensor`, not to `tensor.data`, across calls that may allocate.
  */
-import { native, wasmMemory } from './backend.js';
+import { isInitialized, native, wasmMemory } from './backend.js';
 import type { Buffer } from './wasm/inception_wasm.js';
 import { DataTypeError, DisposedError, ShapeError, ValueError } from './errors.js';
 
@@ -62,9 +62,10 @@ export class Tensor {
     if (data.length !== numel) {
       throw new ShapeError(op, `data has ${data.length} elements, but shape [${shape.join(', ')}] needs ${numel}`);
     }
-    const t = new Tensor(shape, numel, op);
-    t.data.set(data);
-    return t;
+    // A view into wasm memory (another tensor's `data`) would be detached if allocating
+    // this tensor grows the memory: copy it out first.
+    const source = isWasmView(data) ? data.slice() : data;
+    return produce(shape, (t) => t.data.set(source));
   }
 
   /** Zero-copy view of the data (valid until the next call that may grow the memory). */
@@ -111,6 +112,11 @@ export class Tensor {
   toString(): string {
     return `Tensor(shape=[${this.shape.join(', ')}]${this.isDisposed ? ', disposed' : ''})`;
   }
+}
+
+/** True for a typed array over the WebAssembly memory (which growth would detach). */
+export function isWasmView(data: unknown): data is Float32Array {
+  return data instanceof Float32Array && isInitialized() && data.buffer === wasmMemory().buffer;
 }
 
 /** A new zero tensor filled by `fill`; disposed again if `fill` throws, so errors never leak memory. */

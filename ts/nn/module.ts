@@ -9,7 +9,7 @@
  */
 import { native } from '../backend.js';
 import { DisposedError, ShapeError, StateDictError } from '../errors.js';
-import { disposeSymbol, Tensor } from '../tensor.js';
+import { disposeSymbol, isWasmView, Tensor } from '../tensor.js';
 
 /** What a parameter is, which decides how the deterministic initialiser fills it. */
 export type ParameterKind = 'conv_weight' | 'conv_bias' | 'linear_weight' | 'linear_bias';
@@ -165,7 +165,8 @@ export abstract class Module {
           throw new StateDictError(op, key, `"${key}" has ${data.length} values, expected ${numelOf(p.shape)} for shape [${p.shape.join(', ')}]`);
         }
         if (!perModule.has(m)) perModule.set(m, new Map());
-        perModule.get(m)!.set(p.name, data);
+        // Copy views of wasm memory now: packing allocates, and growth would detach them.
+        perModule.get(m)!.set(p.name, isWasmView(data) ? data.slice() : data);
         seen.add(key);
       }
     }

@@ -72,7 +72,10 @@ pub fn max_pool2d(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams
                 let mut m = f32::NEG_INFINITY;
                 for iy in y0..y1 {
                     for ix in x0..x1 {
-                        m = m.max(x[(pl * h + iy) * w + ix]);
+                        let v = x[(pl * h + iy) * w + ix];
+                        if v > m || v.is_nan() {
+                            m = v;
+                        }
                     }
                 }
                 y[(pl * oh + oy) * ow + ox] = m;

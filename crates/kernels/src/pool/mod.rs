@@ -90,13 +90,14 @@ fn window_rows(plane: &[f32], w: usize, r: Span, c: Span) -> impl Iterator<Item 
     (r.lo..r.hi).map(move |iy| &plane[iy * w + c.lo..iy * w + c.hi])
 }
 
-/// `MaxPool2d`: padding is `-inf`, so it is never selected.
+/// `MaxPool2d`: padding is `-inf`, so it is never selected; a NaN in a window wins, as
+/// in PyTorch (`val > max || isnan(val)`).
 pub fn max_pool2d(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams, y: &mut [f32]) {
     let rows: Vec<Span> = spans(p.out_h(h), p.kh, p.sh, p.ph, h).collect();
     let cols: Vec<Span> = spans(p.out_w(w), p.kw, p.sw, p.pw, w).collect();
     check(x, planes, h, w, y, rows.len(), cols.len(), "max_pool2d");
     pool_planes(x, planes, (h, w), &rows, &cols, y, |plane, r, c| {
-        window_rows(plane, w, r, c).flatten().fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+        window_rows(plane, w, r, c).flatten().fold(f32::NEG_INFINITY, |m, &v| if v > m || v.is_nan() { v } else { m })
     });
 }
 

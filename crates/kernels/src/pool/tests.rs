@@ -69,3 +69,13 @@ proptest! {
         check(Pool2dParams { kh, kw, sh, sw, ph, pw, ceil_mode }, 2, h, w);
     }
 }
+
+/// Regression: `f32::max` skips NaN, so a window holding one returned the largest other
+/// value (and an all-NaN window -inf); PyTorch propagates NaN.
+#[test]
+fn regression_max_pool_propagates_nan() {
+    let x = [f32::NAN, 1.0, 2.0, 3.0, f32::NAN, f32::NAN, f32::NAN, f32::NAN];
+    let mut y = [0.0; 2];
+    max_pool2d(&x, 2, 2, 2, &pool(2, 2, 0, false), &mut y);
+    assert!(y[0].is_nan() && y[1].is_nan(), "got {y:?}");
+}
