@@ -14,6 +14,7 @@ import {
   AdaptiveAvgPool2d,
   Conv2d,
   GoogLeNet,
+  googlenetLoss,
   INCEPTION_CONFIG,
   Inception,
   init,
@@ -51,32 +52,63 @@ interface Case {
   input: { shape: number[]; seed: number; tensor_index: number; offset: number; scale: number; abs: boolean; checksum32: number };
   outputs: Record<string, OutputRecord>;
   params?: ParamRecord[];
+  loss?: { target: number; main_ce: number; aux1_ce: number; aux2_ce: number; total: number; tolerance_abs: number };
+}
+
+/** Builds a case's module; `run` (default: one `forward`) returns every output by the case's names. */
+interface Runner {
+  build(c: Case): Module;
+  run?(model: Module, x: Tensor, c: Case): Map<string, Tensor>;
 }
 
 const pair = (v: number | number[]) => (Array.isArray(v) ? (v as [number, number]) : v);
 
-/** How to build each case type; `null` = the library cannot run it yet (reported as skipped). */
-const builders: Record<string, ((c: Case) => Module) | { skip: string }> = {
-  conv2d: ({ model: m }) => new Conv2d({
+/** How to run each case type; `{ skip }` = the library cannot run it yet (reported as skipped). */
+const runners: Record<string, Runner | { skip: string }> = {
+  conv2d: { build: ({ model: m }) => new Conv2d({
     inChannels: m.in_channels, outChannels: m.out_channels, kernelSize: pair(m.kernel_size),
     stride: pair(m.stride), padding: pair(m.padding), bias: m.bias,
-  }),
-  maxpool2d: ({ model: m }) => new MaxPool2d({
+  }) },
+  maxpool2d: { build: ({ model: m }) => new MaxPool2d({
     kernelSize: pair(m.kernel_size), stride: pair(m.stride), padding: pair(m.padding), ceilMode: m.ceil_mode,
-  }),
-  adaptive_avgpool2d: ({ model: m }) => new AdaptiveAvgPool2d(pair(m.output_size)),
-  inception: ({ model: m }) => new Inception(m.in_channels, m.ch1x1, m.ch3x3red, m.ch3x3, m.ch5x5red, m.ch5x5, m.pool_proj, {
+  }) },
+  adaptive_avgpool2d: { build: ({ model: m }) => new AdaptiveAvgPool2d(pair(m.output_size)) },
+  inception: { build: ({ model: m }) => new Inception(m.in_channels, m.ch1x1, m.ch3x3red, m.ch3x3, m.ch5x5red, m.ch5x5, m.pool_proj, {
     activation: m.relu ? 'relu' : null,
-  }),
-  seed_googlenet: ({ model: m }) => {
+  }) },
+  seed_googlenet: { build: ({ model: m }) => {
     for (const [name, cfg] of Object.entries(m.inception as Record<string, Record<string, number>>)) {
       const ours = INCEPTION_CONFIG[name as keyof typeof INCEPTION_CONFIG];
       const theirs = ['in_channels', 'ch1x1', 'ch3x3red', 'ch3x3', 'ch5x5red', 'ch5x5', 'pool_proj'].map((k) => cfg[k]);
       expect(theirs, `${name} channel table`).toEqual(ours);
     }
     return new GoogLeNet({ numClasses: m.num_classes, variant: m.relu ? 'relu' : 'seed' });
+  } },
+  tv_googlenet: {
+    build: ({ model: m }) => {
+      expect(m.bn_eps, 'BatchNorm eps').toBe(1e-3);
+      return new GoogLeNet({ numClasses: m.num_classes, variant: 'torchvision', auxLogits: m.aux_logits, transformInput: m.transform_input });
+    },
+    run: (model, x, c) => {
+      const net = model as GoogLeNet;
+      const out = new Map<string, Tensor>();
+      net.eval();
+      out.set('logits', net.forward(x)); // eval: the auxiliary heads do not run
+      if (!c.outputs.aux1_logits) return out;
+      net.train();
+      const all = net.forwardAll(x);
+      out.set('aux1_logits', all.aux1!).set('aux2_logits', all.aux2!);
+      expect(all.logits.toArray(), 'training-mode main logits equal eval logits').toEqual(out.get('logits')!.toArray());
+      if (c.loss) {
+        const loss = googlenetLoss(all, c.loss.target);
+        for (const [ours, theirs] of [[loss.main, c.loss.main_ce], [loss.aux1, c.loss.aux1_ce], [loss.aux2, c.loss.aux2_ce], [loss.total, c.loss.total]]) {
+          expect(Math.abs(ours! - theirs!), `loss ${ours} vs ${theirs}`).toBeLessThanOrEqual(c.loss.tolerance_abs);
+        }
+      }
+      all.logits.dispose();
+      return out;
+    },
   },
-  tv_googlenet: { skip: 'torchvision GoogLeNet (BatchNorm, aux heads) is not implemented yet — issue 4' },
 };
 
 /** The case's weights, regenerated and checked against the recorded checksums. */
@@ -131,12 +163,13 @@ afterAll(() => {
 describe(`PyTorch fixtures (${dir})`, () => {
   for (const entry of index.cases) {
     const c = JSON.parse(readFileSync(path.join(dir, entry.file), 'utf8')) as Case;
-    const build = builders[c.type];
+    const runner = runners[c.type];
     const title = `${c.case} (${c.type}) x=[${c.input.shape.join(',')}]`;
-    if (build === undefined || 'skip' in build) {
-      it.skip(`${title} — skipped: ${build ? build.skip : `unknown case type "${c.type}"`}`, () => {});
+    if (runner === undefined || 'skip' in runner) {
+      it.skip(`${title} — skipped: ${runner ? runner.skip : `unknown case type "${c.type}"`}`, () => {});
       continue;
     }
+    const build = runner.build;
     it(title, () => {
       const input = c.input;
       const x = fillTensor(input.seed, input.tensor_index, input.shape.reduce((a, b) => a * b, 1), input);
@@ -146,19 +179,26 @@ describe(`PyTorch fixtures (${dir})`, () => {
       if (params.size > 0) {
         model.loadStateDict(params);
         if (c.generator) {
-          // The library's own seeded initialisation must produce the very same weights.
+          // The library's own seeded initialisation must give the very same model (compared
+          // through stateDict, which for BatchNorm models holds the folded weights).
           using again = build(c);
           initParameters(again, { seed: c.generator.seed, weightGain: c.generator.weight_gain, biasScale: c.generator.bias_scale });
-          const recorded = new Map(c.params!.map((p) => [p.name, p.checksum32]));
-          for (const [key, t] of again.stateDict()) expect(checksum32(t.data), `initParameters: ${key}`).toBe(recorded.get(key));
+          const loaded = model.stateDict();
+          for (const [key, t] of again.stateDict()) expect(checksum32(t.data), `initParameters: ${key}`).toBe(checksum32(loaded.get(key)!.data));
         }
       }
       using xt = Tensor.fromArray(x, input.shape);
-      using y = model.forward(xt);
-      const [name, rec] = Object.entries(c.outputs)[0]!;
-      expect(Object.keys(c.outputs), 'outputs of an inference case').toHaveLength(1);
-      expect(y.shape).toEqual(rec.shape);
-      worstRatios.push([`${c.case}.${name}`, compareOutput(name, rec, y.data)]);
+      const outputs = runner.run?.(model, xt, c) ?? new Map([[Object.keys(c.outputs)[0]!, model.forward(xt)]]);
+      try {
+        expect([...outputs.keys()].sort(), 'outputs').toEqual(Object.keys(c.outputs).sort());
+        for (const [name, rec] of Object.entries(c.outputs)) {
+          const y = outputs.get(name)!;
+          expect(y.shape, `${name} shape`).toEqual(rec.shape);
+          worstRatios.push([`${c.case}.${name}`, compareOutput(name, rec, y.data)]);
+        }
+      } finally {
+        for (const t of outputs.values()) t.dispose();
+      }
     });
   }
 });

@@ -20,13 +20,22 @@ export {
   type StateTensor,
 } from './nn/module.js';
 export { initParameters, manualSeed, type InitOptions as ParameterInitOptions } from './nn/init.js';
-export { type Activation, Conv2d, type Conv2dOptions } from './nn/conv.js';
+export { type Activation, BasicConv2d, type BasicConv2dOptions, Conv2d, type Conv2dOptions } from './nn/conv.js';
 export { AdaptiveAvgPool2d, AvgPool2d, type AvgPool2dOptions, MaxPool2d, type Pool2dOptions } from './nn/pool.js';
 export { Linear, type LinearOptions } from './nn/linear.js';
 export { Dropout, Flatten, ReLU } from './nn/activation.js';
 export { Sequential } from './nn/container.js';
 export { Inception, type InceptionOptions } from './nn/inception.js';
-export { GoogLeNet, type GoogLeNetOptions, type GoogLeNetVariant, INCEPTION_CONFIG } from './nn/googlenet.js';
+export {
+  crossEntropy,
+  GoogLeNet,
+  googlenetLoss,
+  type GoogLeNetOptions,
+  type GoogLeNetOutputs,
+  type GoogLeNetVariant,
+  INCEPTION_CONFIG,
+  InceptionAux,
+} from './nn/googlenet.js';
 export { bottleneck, convWeightCount, GRAY_WEIGHTS, rgbToGray, spindle, type TwoStageOptions } from './nn/blocks.js';
 export { summary, type Summary } from './summary.js';
 export { concat, topk } from './ops.js';

@@ -45,7 +45,8 @@ export class Conv2d extends Module {
   readonly activation: Activation;
   #native: NativeConv2d | undefined;
 
-  constructor(options: Conv2dOptions) {
+  /** @param initialise - false when a subclass initialises after its own fields are set */
+  constructor(options: Conv2dOptions, initialise = true) {
     super();
     const op = 'Conv2d';
     this.inChannels = checkInt(op, 'inChannels', options.inChannels);
@@ -55,7 +56,7 @@ export class Conv2d extends Module {
     this.padding = checkPair(op, 'padding', options.padding ?? 0, 0);
     this.hasBias = options.bias ?? true;
     this.activation = checkActivation(op, options.activation);
-    if (!initDeferred()) initParameters(this, { seed: takeSeed(options.seed) });
+    if (initialise && !initDeferred()) initParameters(this, { seed: takeSeed(options.seed) });
   }
 
   protected override ownParameters(): ParameterInfo[] {
@@ -66,19 +67,30 @@ export class Conv2d extends Module {
   }
 
   protected override readParameters(): Map<string, Float32Array> {
-    const n = this.#live();
-    const out = new Map([['weight', n.weights()]]);
-    if (this.hasBias) out.set('bias', n.bias()!);
+    const { weight, bias } = this.unpack();
+    const out = new Map([['weight', weight]]);
+    if (bias) out.set('bias', bias);
     return out;
   }
 
   protected override writeParameters(values: ReadonlyMap<string, Float32Array>): void {
+    this.pack(values.get('weight')!, values.get('bias'));
+  }
+
+  /** Packs `weight` (OIHW) and `bias` for the kernels, replacing the current ones. */
+  protected pack(weight: Float32Array, bias: Float32Array | undefined): void {
     const [kh, kw] = this.kernelSize;
     const [sh, sw] = this.stride;
     const [ph, pw] = this.padding;
-    const packed = new (native(this.op).Conv2d)(values.get('weight')!, values.get('bias'), this.inChannels, this.outChannels, kh, kw, sh, sw, ph, pw);
+    const packed = new (native(this.op).Conv2d)(weight, bias, this.inChannels, this.outChannels, kh, kw, sh, sw, ph, pw);
     this.#native?.free();
     this.#native = packed;
+  }
+
+  /** The packed weights, unpacked to OIHW (for saving; never on the hot path). */
+  protected unpack(): { weight: Float32Array; bias: Float32Array | undefined } {
+    const n = this.#live();
+    return { weight: n.weights(), bias: n.bias() };
   }
 
   protected override release(): void {
@@ -132,5 +144,76 @@ export class Conv2d extends Module {
     this.checkLive('use its weights');
     if (this.#native === undefined) throw new ValueError(this.op, 'weights are not initialised');
     return this.#native;
+  }
+}
+
+export interface BasicConv2dOptions extends Omit<Conv2dOptions, 'bias' | 'activation'> {
+  /** BatchNorm's epsilon (torchvision's GoogLeNet uses 1e-3). @defaultValue 1e-3 */
+  eps?: number;
+}
+
+/**
+ * torchvision's `BasicConv2d`: conv (no bias) → BatchNorm2d (eval) → ReLU, with the
+ * state-dict keys `conv.weight`, `bn.weight`, `bn.bias`, `bn.running_mean`,
+ * `bn.running_var`. BatchNorm is folded into the convolution when weights are loaded
+ * (`w·γ/√(σ²+ε)`, `β − μ·γ/√(σ²+ε)`, in float64), so inference runs one convolution with
+ * bias and fused ReLU and keeps no BatchNorm tensors.
+ *
+ * `stateDict()` therefore returns the folded layer in BatchNorm form: `conv.weight` the
+ * folded weights, `bn.bias` the folded bias, `bn.weight = 1`, `bn.running_mean = 0`,
+ * `bn.running_var = 1 − ε` — the same function, exactly (it folds back bit for bit).
+ */
+export class BasicConv2d extends Conv2d {
+  readonly eps: number;
+
+  constructor(options: BasicConv2dOptions) {
+    super({ ...options, bias: true, activation: 'relu' }, false);
+    const eps = options.eps ?? 1e-3;
+    if (!(eps > 0 && Number.isFinite(eps))) throw new ValueError('BasicConv2d', `eps must be a positive number, but got ${eps}`);
+    this.eps = eps;
+    if (!initDeferred()) initParameters(this, { seed: takeSeed(options.seed) });
+  }
+
+  protected override ownParameters(): ParameterInfo[] {
+    const [kh, kw] = this.kernelSize;
+    const c = [this.outChannels];
+    return [
+      { name: 'conv.weight', shape: [this.outChannels, this.inChannels, kh, kw], kind: 'conv_weight' },
+      { name: 'bn.weight', shape: c, kind: 'bn_weight' },
+      { name: 'bn.bias', shape: c, kind: 'bn_bias' },
+      { name: 'bn.running_mean', shape: c, kind: 'bn_running_mean', buffer: true },
+      { name: 'bn.running_var', shape: c, kind: 'bn_running_var', buffer: true },
+    ];
+  }
+
+  protected override readParameters(): Map<string, Float32Array> {
+    const { weight, bias } = this.unpack();
+    const c = this.outChannels;
+    return new Map([
+      ['conv.weight', weight],
+      ['bn.weight', new Float32Array(c).fill(1)],
+      ['bn.bias', bias!],
+      ['bn.running_mean', new Float32Array(c)],
+      ['bn.running_var', new Float32Array(c).fill(1 - this.eps)],
+    ]);
+  }
+
+  protected override checkValues(values: ReadonlyMap<string, Float32Array>, fail: (name: string, message: string) => never): void {
+    const variance = values.get('bn.running_var')!;
+    const bad = variance.findIndex((v) => !(v + this.eps > 0) || !Number.isFinite(v));
+    if (bad >= 0) fail('bn.running_var', `holds ${variance[bad]} at channel ${bad}; variances must be finite and > −eps`);
+  }
+
+  protected override writeParameters(values: ReadonlyMap<string, Float32Array>): void {
+    const [w, gamma, beta, mean, variance] = ['conv.weight', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var'].map((k) => values.get(k)!) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+    const perChannel = w.length / this.outChannels;
+    const weight = new Float32Array(w.length);
+    const bias = new Float32Array(this.outChannels);
+    for (let o = 0; o < this.outChannels; o++) {
+      const scale = gamma[o]! / Math.sqrt(variance[o]! + this.eps);
+      for (let i = o * perChannel; i < (o + 1) * perChannel; i++) weight[i] = w[i]! * scale;
+      bias[o] = beta[o]! - mean[o]! * scale;
+    }
+    this.pack(weight, bias);
   }
 }

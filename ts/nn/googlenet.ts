@@ -1,17 +1,22 @@
-import { checkInt, ValueError } from '../errors.js';
-import { Dropout, Flatten } from './activation.js';
-import { Conv2d } from './conv.js';
+import { checkInt, ShapeError, ValueError } from '../errors.js';
+import { produce, type Tensor } from '../tensor.js';
+import { Dropout, Flatten, ReLU } from './activation.js';
+import { BasicConv2d, Conv2d } from './conv.js';
 import { Chain } from './container.js';
 import { Inception } from './inception.js';
-import { deferInit, initParameters, takeSeed } from './init.js';
+import { deferInit, initDeferred, initParameters, takeSeed } from './init.js';
 import { Linear } from './linear.js';
+import { Module } from './module.js';
 import { AdaptiveAvgPool2d, MaxPool2d } from './pool.js';
 
 /**
  * - `'relu'`: the network of the paper — ReLU after every convolution (the default).
  * - `'seed'`: exactly the seed document's code, which has no activation at all.
+ * - `'torchvision'`: `torchvision.models.googlenet` — BatchNorm (folded at load), ceil-mode
+ *   pools, a 3×3 conv in each Inception's `branch3`, optional auxiliary heads — so that
+ *   torchvision's pretrained weights load and give torchvision's logits.
  */
-export type GoogLeNetVariant = 'relu' | 'seed';
+export type GoogLeNetVariant = 'relu' | 'seed' | 'torchvision';
 
 export interface GoogLeNetOptions {
   /** @defaultValue 1000 */
@@ -20,13 +25,27 @@ export interface GoogLeNetOptions {
   variant?: GoogLeNetVariant;
   /** Seed of the deterministic initialisation. @defaultValue the next of `manualSeed`'s sequence */
   seed?: number;
-  /** Weight gain of the initialisation. @defaultValue 6 for `'relu'` (He), 3 for `'seed'` (variance-preserving) */
+  /** Weight gain of the initialisation. @defaultValue 3 for `'seed'` (variance-preserving), else 6 (He) */
   weightGain?: number;
-  /** Dropout probability before `fc` (the identity at inference). @defaultValue 0.4 */
+  /** Dropout probability before `fc` (the identity at inference). @defaultValue 0.4, or 0.2 for `'torchvision'` */
   dropout?: number;
+  /**
+   * `'torchvision'` only: build the auxiliary classifiers `aux1` (after inception4a) and
+   * `aux2` (after inception4d). They run only in training mode (`forwardAll`); without
+   * them the model holds neither their weights nor their activations.
+   * @defaultValue false
+   */
+  auxLogits?: boolean;
+  /**
+   * `'torchvision'` only: torchvision's `transform_input`, which re-normalises an input
+   * normalised with the ImageNet mean/std to the (x − 0.5)/0.5 range the original
+   * weights expect. torchvision turns it on when loading its pretrained weights.
+   * @defaultValue false
+   */
+  transformInput?: boolean;
 }
 
-/** `[inChannels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, poolProj]` per block, from the seed. */
+/** `[inChannels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, poolProj]` per block, from the seed (and torchvision). */
 export const INCEPTION_CONFIG = {
   inception3a: [192, 64, 96, 128, 16, 32, 32],
   inception3b: [256, 128, 128, 192, 32, 96, 64],
@@ -40,47 +59,183 @@ export const INCEPTION_CONFIG = {
 } as const;
 
 /**
- * GoogLeNet (Inception v1) as in the seed document: conv1 7×7/2, max-pool, conv2 3×3,
- * max-pool, inception 3a–3b, max-pool, 4a–4e, max-pool, 5a–5b, adaptive average pool,
- * dropout, fc. Any input of at least 1×1 after the strides works (the average pool is
- * adaptive); state-dict keys are the seed's (`conv1.weight`, `inception3a.branch2.1.bias`, …).
+ * torchvision's `InceptionAux`: adaptive average pool to 4×4 → BasicConv2d 1×1 (→128) →
+ * flatten (2048) → fc1 (→1024) → ReLU → dropout(0.7) → fc2 (→classes).
+ */
+export class InceptionAux extends Chain {
+  constructor(inChannels: number, numClasses: number, dropout = 0.7) {
+    super();
+    checkInt('InceptionAux', 'inChannels', inChannels);
+    checkInt('InceptionAux', 'numClasses', numClasses);
+    deferInit(() => {
+      this.addModule('avgpool', new AdaptiveAvgPool2d(4));
+      this.addModule('conv', new BasicConv2d({ inChannels, outChannels: 128, kernelSize: 1 }));
+      this.addModule('flatten', new Flatten());
+      this.addModule('fc1', new Linear({ inFeatures: 2048, outFeatures: 1024 }));
+      this.addModule('relu', new ReLU());
+      this.addModule('dropout', new Dropout(dropout));
+      this.addModule('fc2', new Linear({ inFeatures: 1024, outFeatures: numClasses }));
+    });
+    if (!initDeferred()) initParameters(this, { seed: takeSeed(undefined) });
+  }
+}
+
+/** torchvision's `transform_input`: per-channel `x·a + b` (no parameters). */
+class TransformInput extends Module {
+  static readonly SCALE = [0.229 / 0.5, 0.224 / 0.5, 0.225 / 0.5];
+  static readonly SHIFT = [(0.485 - 0.5) / 0.5, (0.456 - 0.5) / 0.5, (0.406 - 0.5) / 0.5];
+
+  override outputShape(input: readonly number[]): number[] {
+    return [...this.checkNCHW(input, 3)];
+  }
+
+  override forward(x: Tensor): Tensor {
+    const shape = this.checkInput(x);
+    const plane = shape[2]! * shape[3]!;
+    return produce(shape, (out) => {
+      const [src, dst] = [x.data, out.data];
+      for (let i = 0; i < src.length; i++) {
+        const c = Math.floor(i / plane) % 3;
+        dst[i] = src[i]! * TransformInput.SCALE[c]! + TransformInput.SHIFT[c]!;
+      }
+    });
+  }
+}
+
+/** What `forwardAll` returns; `aux1`/`aux2` only in training mode with auxiliary heads. */
+export interface GoogLeNetOutputs {
+  logits: Tensor;
+  aux1?: Tensor;
+  aux2?: Tensor;
+}
+
+/**
+ * GoogLeNet (Inception v1). The `'seed'` and `'relu'` variants are the seed document's
+ * network: conv1 7×7/2, max-pool, conv2 3×3, max-pool, inception 3a–3b, max-pool, 4a–4e,
+ * max-pool, 5a–5b, adaptive average pool, dropout, fc. `'torchvision'` is
+ * `torchvision.models.googlenet` (see {@link GoogLeNetVariant}). State-dict keys are
+ * PyTorch's (`conv1.weight`, `inception3a.branch2.1.bias`; torchvision:
+ * `conv1.conv.weight`, `conv1.bn.running_var`, `aux1.fc1.weight`, …). Any input size
+ * works (the average pool is adaptive).
  */
 export class GoogLeNet extends Chain {
   readonly numClasses: number;
   readonly variant: GoogLeNetVariant;
+  readonly aux1: InceptionAux | undefined;
+  readonly aux2: InceptionAux | undefined;
 
   constructor(options: GoogLeNetOptions = {}) {
     super();
     const op = 'GoogLeNet';
     this.numClasses = checkInt(op, 'numClasses', options.numClasses ?? 1000);
     const variant = options.variant ?? 'relu';
-    if (variant !== 'relu' && variant !== 'seed') {
-      throw new ValueError(op, `variant must be 'relu' or 'seed', but got ${JSON.stringify(variant)}`);
+    if (variant !== 'relu' && variant !== 'seed' && variant !== 'torchvision') {
+      throw new ValueError(op, `variant must be 'relu', 'seed' or 'torchvision', but got ${JSON.stringify(variant)}`);
     }
     this.variant = variant;
-    const activation = variant === 'relu' ? 'relu' : null;
-    const pool = () => new MaxPool2d({ kernelSize: 3, stride: 2, padding: 1 });
+    const tv = variant === 'torchvision';
+    if (!tv && (options.auxLogits || options.transformInput)) {
+      throw new ValueError(op, `auxLogits and transformInput exist only in the 'torchvision' variant, not '${variant}'`);
+    }
+    const activation = variant === 'seed' ? null : 'relu';
+    const conv = (i: number, o: number, k: number, stride = 1) => {
+      const geometry = { inChannels: i, outChannels: o, kernelSize: k, stride, padding: (k - 1) / 2 };
+      return tv ? new BasicConv2d(geometry) : new Conv2d({ ...geometry, activation });
+    };
+    // The seed pools with padding 1 in floor mode; torchvision with no padding in ceil mode.
+    const pool = (k = 3) => new MaxPool2d(tv ? { kernelSize: k, stride: 2, ceilMode: true } : { kernelSize: 3, stride: 2, padding: 1 });
     const block = (name: keyof typeof INCEPTION_CONFIG) => {
       const [i, a, b, c, d, e, f] = INCEPTION_CONFIG[name];
-      this.addModule(name, new Inception(i, a, b, c, d, e, f, { activation }));
+      this.addModule(name, new Inception(i, a, b, c, d, e, f, { activation, style: tv ? 'torchvision' : 'seed' }));
     };
-    deferInit(() => {
-      this.addModule('conv1', new Conv2d({ inChannels: 3, outChannels: 64, kernelSize: 7, stride: 2, padding: 3, activation }));
+    [this.aux1, this.aux2] = deferInit(() => {
+      if (options.transformInput) this.addModule('transform_input', new TransformInput());
+      this.addModule('conv1', conv(3, 64, 7, 2));
       this.addModule('maxpool1', pool());
-      this.addModule('conv2', new Conv2d({ inChannels: 64, outChannels: 192, kernelSize: 3, padding: 1, activation }));
+      if (tv) {
+        this.addModule('conv2', conv(64, 64, 1));
+        this.addModule('conv3', conv(64, 192, 3));
+      } else {
+        this.addModule('conv2', conv(64, 192, 3));
+      }
       this.addModule('maxpool2', pool());
       block('inception3a');
       block('inception3b');
       this.addModule('maxpool3', pool());
       for (const b of ['inception4a', 'inception4b', 'inception4c', 'inception4d', 'inception4e'] as const) block(b);
-      this.addModule('maxpool4', pool());
+      this.addModule('maxpool4', pool(2));
       block('inception5a');
       block('inception5b');
+      const aux = options.auxLogits
+        ? [this.addModule('aux1', new InceptionAux(512, this.numClasses)), this.addModule('aux2', new InceptionAux(528, this.numClasses))]
+        : [undefined, undefined];
       this.addModule('avgpool', new AdaptiveAvgPool2d(1));
       this.addModule('flatten', new Flatten());
-      this.addModule('dropout', new Dropout(options.dropout ?? 0.4));
+      this.addModule('dropout', new Dropout(options.dropout ?? (tv ? 0.2 : 0.4)));
       this.addModule('fc', new Linear({ inFeatures: 1024, outFeatures: this.numClasses }));
+      return aux;
     });
     initParameters(this, { seed: takeSeed(options.seed), weightGain: options.weightGain ?? (activation ? 6 : 3) });
   }
+
+  /** The main path; the auxiliary heads are not part of it. */
+  protected override layers(): readonly (readonly [string, Module])[] {
+    return this.children().filter(([, m]) => m !== this.aux1 && m !== this.aux2);
+  }
+
+  /**
+   * The main logits and, in training mode (`model.train()`) with auxiliary heads, the
+   * logits of `aux1` (on inception4a's output) and `aux2` (on inception4d's) — what
+   * torchvision's training-mode forward returns. In eval mode this is `{ logits: forward(x) }`.
+   */
+  forwardAll(x: Tensor): GoogLeNetOutputs {
+    const { aux1, aux2 } = this;
+    if (!this.training || !aux1 || !aux2) return { logits: this.forward(x) };
+    const out: GoogLeNetOutputs = { logits: undefined as unknown as Tensor };
+    try {
+      out.logits = this.runChain(x, (name, y) => {
+        if (name === 'inception4a') out.aux1 = aux1.forward(y);
+        if (name === 'inception4d') out.aux2 = aux2.forward(y);
+      });
+    } catch (e) {
+      out.aux1?.dispose();
+      out.aux2?.dispose();
+      throw e;
+    }
+    return out;
+  }
+}
+
+/** Cross-entropy of `[N, classes]` logits against class indices, averaged over the batch (PyTorch's default). */
+export function crossEntropy(logits: Tensor, target: number | readonly number[]): number {
+  const op = 'crossEntropy';
+  if (logits.shape.length !== 2) throw new ShapeError(op, `logits must be rank 2 [N, classes], but got [${logits.shape.join(', ')}]`);
+  const [n, classes] = logits.shape as [number, number];
+  const targets = typeof target === 'number' ? Array<number>(n).fill(target) : target;
+  if (targets.length !== n) throw new ShapeError(op, `target has ${targets.length} entries for a batch of ${n}`);
+  const z = logits.data;
+  let total = 0;
+  targets.forEach((t, b) => {
+    if (!Number.isInteger(t) || t < 0 || t >= classes) throw new ValueError(op, `target ${t} is not a class index in [0, ${classes})`);
+    let max = -Infinity;
+    for (let i = 0; i < classes; i++) max = Math.max(max, z[b * classes + i]!);
+    let sum = 0;
+    for (let i = 0; i < classes; i++) sum += Math.exp(z[b * classes + i]! - max);
+    total += max + Math.log(sum) - z[b * classes + t]!;
+  });
+  return total / n;
+}
+
+/**
+ * The seed's training loss (§5): `main + 0.3·(aux1 + aux2)`, each a cross-entropy; needs
+ * the outputs of a training-mode `forwardAll` on a model with auxiliary heads.
+ */
+export function googlenetLoss(outputs: GoogLeNetOutputs, target: number | readonly number[]): { total: number; main: number; aux1: number; aux2: number } {
+  if (!outputs.aux1 || !outputs.aux2) {
+    throw new ValueError('googlenetLoss', 'needs aux1 and aux2 logits: build with auxLogits: true, call model.train(), then forwardAll(x)');
+  }
+  const main = crossEntropy(outputs.logits, target);
+  const aux1 = crossEntropy(outputs.aux1, target);
+  const aux2 = crossEntropy(outputs.aux2, target);
+  return { total: main + 0.3 * (aux1 + aux2), main, aux1, aux2 };
 }

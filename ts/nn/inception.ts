@@ -1,6 +1,6 @@
-import { checkInt, ShapeError } from '../errors.js';
+import { checkInt, ShapeError, ValueError } from '../errors.js';
 import { produce, type Tensor } from '../tensor.js';
-import { type Activation, checkActivation, Conv2d } from './conv.js';
+import { type Activation, BasicConv2d, checkActivation, Conv2d } from './conv.js';
 import { Sequential } from './container.js';
 import { deferInit, initDeferred, initParameters, takeSeed } from './init.js';
 import { type LayerRow, Module } from './module.js';
@@ -17,6 +17,14 @@ export interface InceptionOptions {
   seed?: number;
   /** Weight gain of the initialisation (6: He, for ReLU; 3: variance-preserving). @defaultValue 6 with ReLU, 3 without */
   weightGain?: number;
+  /**
+   * `'seed'`: the seed document's module (convs with bias). `'torchvision'`: torchvision's
+   * — every conv a `BasicConv2d` (conv + BatchNorm + ReLU; `activation` must then be
+   * 'relu'), a 3×3 (not 5×5) convolution in `branch3` (torchvision issue #906, kept for
+   * weight compatibility), and a ceil-mode pool in `branch4`.
+   * @defaultValue 'seed'
+   */
+  style?: 'seed' | 'torchvision';
 }
 
 /**
@@ -41,14 +49,21 @@ export class Inception extends Module {
     const sizes = { inChannels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, poolProj };
     for (const [name, v] of Object.entries(sizes)) checkInt(op, name, v);
     const activation = checkActivation(op, options.activation === undefined ? 'relu' : options.activation);
-    const conv = (i: number, o: number, k: number) => new Conv2d({ inChannels: i, outChannels: o, kernelSize: k, padding: (k - 1) / 2, activation });
+    const style = options.style ?? 'seed';
+    if (style !== 'seed' && style !== 'torchvision') throw new ValueError(op, `style must be 'seed' or 'torchvision', but got ${JSON.stringify(style)}`);
+    const tv = style === 'torchvision';
+    if (tv && activation !== 'relu') throw new ValueError(op, "style 'torchvision' always has ReLU (BasicConv2d); activation must be 'relu'");
+    const conv = (i: number, o: number, k: number): Conv2d => {
+      const geometry = { inChannels: i, outChannels: o, kernelSize: k, padding: (k - 1) / 2 };
+      return tv ? new BasicConv2d(geometry) : new Conv2d({ ...geometry, activation });
+    };
     this.inChannels = inChannels;
     this.outChannels = ch1x1 + ch3x3 + ch5x5 + poolProj;
     [this.branch1, this.branch2, this.branch3, this.branch4] = deferInit(() => [
       this.addModule('branch1', conv(inChannels, ch1x1, 1)),
       this.addModule('branch2', new Sequential(conv(inChannels, ch3x3red, 1), conv(ch3x3red, ch3x3, 3))),
-      this.addModule('branch3', new Sequential(conv(inChannels, ch5x5red, 1), conv(ch5x5red, ch5x5, 5))),
-      this.addModule('branch4', new Sequential(new MaxPool2d({ kernelSize: 3, stride: 1, padding: 1 }), conv(inChannels, poolProj, 1))),
+      this.addModule('branch3', new Sequential(conv(inChannels, ch5x5red, 1), conv(ch5x5red, ch5x5, tv ? 3 : 5))),
+      this.addModule('branch4', new Sequential(new MaxPool2d({ kernelSize: 3, stride: 1, padding: 1, ceilMode: tv }), conv(inChannels, poolProj, 1))),
     ]);
     if (!initDeferred()) initParameters(this, { seed: takeSeed(options.seed), weightGain: options.weightGain ?? (activation ? 6 : 3) });
   }

@@ -1,5 +1,6 @@
 /**
- * Deterministic initialisation: every parameter of a module, in state-dict order, gets
+ * Deterministic initialisation: every state-dict entry of a module (parameters and
+ * BatchNorm buffers), in state-dict order, gets
  * stream `t` (its index) of the weyl-fmix32 generator — the rule the fixtures use, so
  * `initParameters(model, { seed, weightGain })` rebuilds a fixture's weights exactly.
  */
@@ -28,6 +29,14 @@ function ruleFor(p: ParameterInfo, weightGain: number, biasScale: number) {
     case 'conv_bias':
     case 'linear_bias':
       return { offset: 0, scale: biasScale, abs: false };
+    // BatchNorm: γ in [0.75, 1.25), β and μ in ±0.125, σ² in [0.5, 1.5] (fixtures README §1.3)
+    case 'bn_weight':
+      return { offset: 1, scale: 0.25, abs: false };
+    case 'bn_bias':
+    case 'bn_running_mean':
+      return { offset: 0, scale: 0.125, abs: false };
+    case 'bn_running_var':
+      return { offset: 0.5, scale: 1, abs: true };
   }
 }
 
@@ -38,7 +47,7 @@ export function initParameters(module: Module, options: InitOptions = {}): void 
   if (!(weightGain > 0 && Number.isFinite(weightGain))) throw new ValueError('initParameters', `weightGain must be a positive number, but got ${weightGain}`);
   if (!(biasScale >= 0 && Number.isFinite(biasScale))) throw new ValueError('initParameters', `biasScale must be a non-negative number, but got ${biasScale}`);
   const dict = new Map<string, Float32Array>();
-  module.namedParameters().forEach(([name, p], t) => {
+  module.namedStateEntries().forEach(([name, p], t) => {
     dict.set(name, fillTensor(seed, t, numelOf(p.shape), ruleFor(p, weightGain, biasScale)));
   });
   module.loadStateDict(dict);

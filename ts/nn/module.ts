@@ -12,13 +12,23 @@ import { DisposedError, ShapeError, StateDictError } from '../errors.js';
 import { disposeSymbol, isWasmView, Tensor } from '../tensor.js';
 
 /** What a parameter is, which decides how the deterministic initialiser fills it. */
-export type ParameterKind = 'conv_weight' | 'conv_bias' | 'linear_weight' | 'linear_bias';
+export type ParameterKind =
+  | 'conv_weight'
+  | 'conv_bias'
+  | 'linear_weight'
+  | 'linear_bias'
+  | 'bn_weight'
+  | 'bn_bias'
+  | 'bn_running_mean'
+  | 'bn_running_var';
 
-/** A parameter's declaration: its local name, shape and kind. */
+/** A state-dict entry's declaration: its local name, shape and kind. */
 export interface ParameterInfo {
   readonly name: string;
   readonly shape: readonly number[];
   readonly kind: ParameterKind;
+  /** A buffer (BatchNorm running statistics): in the state dict, not a learnable parameter. */
+  readonly buffer?: boolean;
 }
 
 /** One entry of a state dict: row-major float32 data and its shape. */
@@ -34,11 +44,21 @@ export type StateDictInput =
 
 export interface LoadOptions {
   /**
-   * Reject keys the model does not have (missing keys are always an error).
+   * Reject keys the model does not have (missing keys are always an error). Keys ending in
+   * `.num_batches_tracked` (BatchNorm's step counter, meaningless at inference) are
+   * always accepted and ignored.
    * @defaultValue true
    */
   strict?: boolean;
+  /**
+   * Ignore torchvision's auxiliary heads (`aux1.*`, `aux2.*`): load a full torchvision
+   * state dict into a model built without them, or keep a model's own heads as they are.
+   * @defaultValue false
+   */
+  ignoreAux?: boolean;
 }
+
+const AUX_KEY = /^aux[12]\./;
 
 /** One row of {@link Module.trace}: a leaf layer at a given input shape. */
 export interface LayerRow {
@@ -108,13 +128,24 @@ export abstract class Module {
   /** Leaves replace all their parameters at once; values are already validated. */
   protected writeParameters(_values: ReadonlyMap<string, Float32Array>): void {}
 
-  /** Every parameter with its full state-dict name, in `state_dict()` order. */
-  namedParameters(): [string, ParameterInfo][] {
+  /**
+   * Leaves with constraints beyond shape (e.g. BatchNorm variances must be ≥ −ε) check
+   * them here, before anything is written, by calling `fail(localName, message)`.
+   */
+  protected checkValues(_values: ReadonlyMap<string, Float32Array>, _fail: (name: string, message: string) => never): void {}
+
+  /** Every state-dict entry (parameters and buffers) with its full name, in `state_dict()` order. */
+  namedStateEntries(): [string, ParameterInfo][] {
     const out: [string, ParameterInfo][] = [];
     for (const [prefix, m] of this.namedModules()) {
       for (const p of m.ownParameters()) out.push([prefix ? `${prefix}.${p.name}` : p.name, p]);
     }
     return out;
+  }
+
+  /** Every learnable parameter with its full name (PyTorch's `named_parameters()`). */
+  namedParameters(): [string, ParameterInfo][] {
+    return this.namedStateEntries().filter(([, p]) => !p.buffer);
   }
 
   /** Number of learnable values (PyTorch's `sum(p.numel() for p in parameters())`). */
@@ -144,10 +175,13 @@ export abstract class Module {
     const op = `${this.op}.loadStateDict`;
     this.checkLive('loadStateDict');
     const entries = dict instanceof Map ? dict : new Map(Object.entries(dict));
-    const perModule = new Map<Module, Map<string, Float32Array>>();
+    const ignored = (key: string) => key.endsWith('.num_batches_tracked') || (options.ignoreAux === true && AUX_KEY.test(key));
+    const perModule = new Map<Module, { prefix: string; values: Map<string, Float32Array> }>();
     const seen = new Set<string>();
     for (const [prefix, m] of this.namedModules()) {
-      for (const p of m.ownParameters()) {
+      const own = m.ownParameters();
+      if (own.length > 0 && ignored(prefix ? `${prefix}.${own[0]!.name}` : own[0]!.name)) continue;
+      for (const p of own) {
         const key = prefix ? `${prefix}.${p.name}` : p.name;
         const v = entries.get(key);
         if (v === undefined) throw new StateDictError(op, key, `missing key "${key}" (expected shape [${p.shape.join(', ')}])`);
@@ -164,18 +198,24 @@ export abstract class Module {
         if (data.length !== numelOf(p.shape)) {
           throw new StateDictError(op, key, `"${key}" has ${data.length} values, expected ${numelOf(p.shape)} for shape [${p.shape.join(', ')}]`);
         }
-        if (!perModule.has(m)) perModule.set(m, new Map());
+        if (!perModule.has(m)) perModule.set(m, { prefix, values: new Map() });
         // Copy views of wasm memory now: packing allocates, and growth would detach them.
-        perModule.get(m)!.set(p.name, isWasmView(data) ? data.slice() : data);
+        perModule.get(m)!.values.set(p.name, isWasmView(data) ? data.slice() : data);
         seen.add(key);
       }
     }
     if (options.strict ?? true) {
       for (const key of entries.keys()) {
-        if (!seen.has(key)) throw new StateDictError(op, key, `unexpected key "${key}"`);
+        if (!seen.has(key) && !ignored(key)) throw new StateDictError(op, key, `unexpected key "${key}"`);
       }
     }
-    for (const [m, values] of perModule) m.writeParameters(values);
+    for (const [m, { prefix, values }] of perModule) {
+      m.checkValues(values, (name, message) => {
+        const key = prefix ? `${prefix}.${name}` : name;
+        throw new StateDictError(op, key, `"${key}" ${message}`);
+      });
+    }
+    for (const [m, { values }] of perModule) m.writeParameters(values);
   }
 
   /**
