@@ -3,10 +3,12 @@ import {
   bottleneck,
   concat,
   Conv2d,
+  crossEntropy,
   convWeightCount,
   DisposedError,
   Dropout,
   GoogLeNet,
+  googlenetLoss,
   GRAY_WEIGHTS,
   Inception,
   init,
@@ -147,7 +149,56 @@ describe('GoogLeNet (seed §4, §7)', () => {
   });
 
   it('rejects unknown variants', () => {
-    expect(() => new GoogLeNet({ variant: 'vgg' as never })).toThrow(/variant must be 'relu' or 'seed'/);
+    expect(() => new GoogLeNet({ variant: 'vgg' as never })).toThrow(/variant must be 'relu', 'seed' or 'torchvision', but got "vgg"/);
+    expect(() => new GoogLeNet({ variant: 'seed', auxLogits: true })).toThrow(/only in the 'torchvision' variant/);
+  });
+});
+
+describe('torchvision GoogLeNet (S7, S8)', () => {
+  it("has torchvision's parameter counts: 6,624,904 without aux heads, 13,004,888 with", () => {
+    using lean = new GoogLeNet({ variant: 'torchvision' });
+    using full = new GoogLeNet({ variant: 'torchvision', auxLogits: true });
+    expect(lean.numParameters()).toBe(6_624_904);
+    expect(full.numParameters()).toBe(13_004_888);
+    expect(summary(lean, [1, 3, 224, 224]).totalParams).toBe(6_624_904);
+    // BatchNorm running statistics are state but not parameters: 14,560 values without aux
+    const buffers = lean.namedStateEntries().filter(([, p]) => p.buffer);
+    expect(buffers.reduce((s, [, p]) => s + p.shape[0]!, 0)).toBe(14_560);
+    expect(lean.stateDict().has('inception3a.branch3.1.conv.weight')).toBe(true);
+    expect(lean.stateDict().get('inception3a.branch3.1.conv.weight')!.shape).toEqual([32, 16, 3, 3]); // torchvision's 3×3
+  });
+
+  it('eval mode never runs the auxiliary heads; training mode returns them and the seed loss', () => {
+    using m = new GoogLeNet({ variant: 'torchvision', numClasses: 6, auxLogits: true, seed: 2 });
+    using x = Tensor.fromArray(rand(2 * 3 * 48 * 48, 4), [2, 3, 48, 48]);
+    const evalOut = m.forwardAll(x);
+    expect(Object.keys(evalOut)).toEqual(['logits']);
+    expect(() => googlenetLoss(evalOut, 1)).toThrow(/needs aux1 and aux2 logits/);
+    m.train();
+    const out = m.forwardAll(x);
+    expect(out.aux1!.shape).toEqual([2, 6]);
+    expect(out.aux2!.shape).toEqual([2, 6]);
+    expect(out.logits.toArray()).toEqual(evalOut.logits.toArray());
+    const loss = googlenetLoss(out, [1, 4]);
+    expect(loss.total).toBeCloseTo(loss.main + 0.3 * (loss.aux1 + loss.aux2), 12);
+    expect(loss.main).toBeCloseTo(crossEntropy(out.logits, [1, 4]), 12);
+    expect(() => crossEntropy(out.logits, [1, 6])).toThrow(/target 6 is not a class index in \[0, 6\)/);
+    for (const t of [evalOut.logits, out.logits, out.aux1!, out.aux2!]) t.dispose();
+  });
+
+  it("transformInput applies torchvision's per-channel re-normalisation before conv1", () => {
+    using plain = new GoogLeNet({ variant: 'torchvision', numClasses: 3, seed: 8 });
+    using tf = new GoogLeNet({ variant: 'torchvision', numClasses: 3, seed: 8, transformInput: true });
+    const xs = rand(3 * 48 * 48, 6);
+    const moved = Float32Array.from(xs, (v, i) => {
+      const c = Math.floor(i / (48 * 48));
+      return v * ([0.229, 0.224, 0.225][c]! / 0.5) + ([0.485, 0.456, 0.406][c]! - 0.5) / 0.5;
+    });
+    using x = Tensor.fromArray(xs, [1, 3, 48, 48]);
+    using xm = Tensor.fromArray(moved, [1, 3, 48, 48]);
+    using a = tf.forward(x);
+    using b = plain.forward(xm);
+    a.toArray().forEach((v, i) => expect(v).toBeCloseTo(b.data[i]!, 4));
   });
 });
 

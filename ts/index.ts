@@ -38,4 +38,5 @@ export {
 } from './nn/googlenet.js';
 export { bottleneck, convWeightCount, GRAY_WEIGHTS, rgbToGray, spindle, type TwoStageOptions } from './nn/blocks.js';
 export { summary, type Summary } from './summary.js';
+export { loadSafetensors, readSafetensors, type SafetensorsContents, SafetensorsError, saveSafetensors } from './safetensors.js';
 export { concat, topk } from './ops.js';
