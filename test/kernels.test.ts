@@ -67,12 +67,15 @@ interface ConvCase {
   p: readonly [number, number];
   bias: boolean;
   relu: ReluMode;
+  /** Forced algorithm (default: the selection table's choice). */
+  algorithm?: 'gemm' | 'winograd';
 }
 
 function convName(t: ConvCase): string {
   const tags = [t.bias ? 'bias' : 'nobias'];
   if (t.relu === 'activation') tags.push('relu');
   if (t.relu === 'sequential') tags.push('Sequential(Conv2d,ReLU)');
+  if (t.algorithm) tags.push(t.algorithm);
   return `conv2d x=${shapeStr([t.n, t.c, t.h, t.w])} o=${t.o} k=${pairStr(t.k)} s=${pairStr(t.s)} p=${pairStr(t.p)} ${tags.join(' ')}`;
 }
 
@@ -100,8 +103,10 @@ function checkConv(t: ConvCase): void {
     bias: t.bias,
     activation: t.relu === 'activation' ? 'relu' : null,
     seed: 0,
+    algorithm: t.algorithm ?? 'auto',
   });
   conv.loadStateDict(t.bias ? { weight, bias } : { weight });
+  if (t.algorithm) expect(conv.algorithm, `${what}: algorithm`).toBe(t.k[0] === 3 && t.k[1] === 3 && t.s[0] === 1 && t.s[1] === 1 ? t.algorithm : 'gemm');
   const model: Module = t.relu === 'sequential' ? new Sequential(conv, new ReLU()) : conv;
   const xt = Tensor.fromArray(x, xShape);
   using([model, xt], () => {
@@ -165,6 +170,27 @@ describe('Conv2d: im2col path (3×3 same padding), edges of the 4×8 tile', () =
       }
     }
   }
+});
+
+describe('Conv2d: Winograd F(2×2,3×3) vs GEMM on the same 3×3 stride-1 layers', () => {
+  // odd and even output sizes (clipped last tile), padding 0..2, tile blocks of 8+ tiles
+  const shapes: [number, number, number, number, number][] = [
+    [8, 4, 7, 7, 1], [9, 5, 8, 6, 1], [16, 13, 14, 14, 1], [12, 7, 5, 9, 0], [10, 3, 6, 5, 2], [64, 24, 28, 28, 1], [32, 40, 7, 7, 1],
+  ];
+  for (const [c, o, h, w, p] of shapes) {
+    for (const algorithm of ['winograd', 'gemm'] as const) {
+      const t: ConvCase = { n: 2, c, h, w, o, k: [3, 3], s: [1, 1], p: [p, p], bias: true, relu: 'activation', algorithm };
+      it(convName(t), () => checkConv(t));
+    }
+  }
+
+  it('the selection table: Winograd for 3×3 stride 1 with ≥ 8 input channels, GEMM otherwise', () => {
+    const pick = (c: number, k: number, s: number) => {
+      using conv = new Conv2d({ inChannels: c, outChannels: 4, kernelSize: k, stride: s, padding: 1, seed: 0 });
+      return conv.algorithm;
+    };
+    expect([pick(8, 3, 1), pick(7, 3, 1), pick(64, 3, 2), pick(64, 5, 1), pick(64, 1, 1)]).toEqual(['winograd', 'gemm', 'gemm', 'gemm', 'gemm']);
+  });
 });
 
 describe('Conv2d: kernel sizes × strides × paddings on non-square inputs', () => {

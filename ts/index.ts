@@ -20,7 +20,7 @@ export {
   type StateTensor,
 } from './nn/module.js';
 export { initParameters, manualSeed, type InitOptions as ParameterInitOptions } from './nn/init.js';
-export { type Activation, BasicConv2d, type BasicConv2dOptions, Conv2d, type Conv2dOptions } from './nn/conv.js';
+export { type Activation, BasicConv2d, type BasicConv2dOptions, Conv2d, type ConvAlgorithm, type Conv2dOptions } from './nn/conv.js';
 export { AdaptiveAvgPool2d, AvgPool2d, type AvgPool2dOptions, MaxPool2d, type Pool2dOptions } from './nn/pool.js';
 export { Linear, type LinearOptions } from './nn/linear.js';
 export { Dropout, Flatten, ReLU } from './nn/activation.js';

@@ -22,7 +22,17 @@ export interface Conv2dOptions {
   activation?: Activation;
   /** Seed of the deterministic initialisation. @defaultValue the next of `manualSeed`'s sequence */
   seed?: number;
+  /**
+   * How to compute it: `'auto'` follows the kernel-selection table (Winograd F(2×2,3×3)
+   * for 3×3 stride-1 convolutions with ≥ 8 input channels, else im2col + GEMM); `'gemm'`
+   * and `'winograd'` force one (for benchmarks and tests; Winograd only fits 3×3 stride 1
+   * and falls back to the GEMM elsewhere).
+   * @defaultValue 'auto'
+   */
+  algorithm?: ConvAlgorithm;
 }
+
+export type ConvAlgorithm = 'auto' | 'gemm' | 'winograd';
 
 export function checkActivation(op: string, a: unknown): Activation {
   if (a === undefined || a === null) return null;
@@ -43,6 +53,8 @@ export class Conv2d extends Module {
   readonly padding: readonly [number, number];
   readonly hasBias: boolean;
   readonly activation: Activation;
+  /** The requested algorithm (see {@link Conv2dOptions.algorithm}). */
+  readonly requestedAlgorithm: ConvAlgorithm;
   #native: NativeConv2d | undefined;
 
   /** @param initialise - false when a subclass initialises after its own fields are set */
@@ -56,6 +68,9 @@ export class Conv2d extends Module {
     this.padding = checkPair(op, 'padding', options.padding ?? 0, 0);
     this.hasBias = options.bias ?? true;
     this.activation = checkActivation(op, options.activation);
+    const algorithm = options.algorithm ?? 'auto';
+    if (!['auto', 'gemm', 'winograd'].includes(algorithm)) throw new ValueError(op, `algorithm must be 'auto', 'gemm' or 'winograd', but got ${JSON.stringify(algorithm)}`);
+    this.requestedAlgorithm = algorithm;
     if (initialise && !initDeferred()) initParameters(this, { seed: takeSeed(options.seed) });
   }
 
@@ -82,9 +97,14 @@ export class Conv2d extends Module {
     const [kh, kw] = this.kernelSize;
     const [sh, sw] = this.stride;
     const [ph, pw] = this.padding;
-    const packed = new (native(this.op).Conv2d)(weight, bias, this.inChannels, this.outChannels, kh, kw, sh, sw, ph, pw);
+    const packed = new (native(this.op).Conv2d)(weight, bias, this.inChannels, this.outChannels, kh, kw, sh, sw, ph, pw, this.requestedAlgorithm);
     this.#native?.free();
     this.#native = packed;
+  }
+
+  /** The algorithm the packed layer runs. */
+  get algorithm(): 'gemm' | 'winograd' {
+    return this.#live().algorithm() as 'gemm' | 'winograd';
   }
 
   /** The packed weights, unpacked to OIHW (for saving; never on the hot path). */

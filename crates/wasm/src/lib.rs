@@ -67,7 +67,8 @@ pub struct Conv2d {
 
 #[wasm_bindgen]
 impl Conv2d {
-    /// `weights` in `OIHW` order, `bias` (optional) with `c_out` values.
+    /// `weights` in `OIHW` order, `bias` (optional) with `c_out` values; `algorithm` is
+    /// `"auto"` (the kernel-selection table), `"gemm"` or `"winograd"`.
     #[wasm_bindgen(constructor)]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -81,14 +82,29 @@ impl Conv2d {
         sw: usize,
         ph: usize,
         pw: usize,
+        algorithm: &str,
     ) -> Result<Conv2d, JsError> {
+        let algorithm = match algorithm {
+            "auto" => conv::Algorithm::Auto,
+            "gemm" => conv::Algorithm::Gemm,
+            "winograd" => conv::Algorithm::Winograd,
+            other => return Err(JsError::new(&format!("conv2d: unknown algorithm {other:?}"))),
+        };
         let spec = conv::ConvSpec { c_in, c_out, kh, kw, sh, sw, ph, pw };
         check(sh > 0 && sw > 0, || "conv2d: stride must be positive".into())?;
         check(weights.len() == c_out * spec.k(), || format!("conv2d: weights have {} values, expected {}", weights.len(), c_out * spec.k()))?;
         if let Some(b) = &bias {
             check(b.len() == c_out, || format!("conv2d: bias has {} values, expected {c_out}", b.len()))?;
         }
-        Ok(Conv2d { inner: conv::Conv2d::new(spec, weights, bias.as_deref()) })
+        Ok(Conv2d { inner: conv::Conv2d::with_algorithm(spec, weights, bias.as_deref(), algorithm) })
+    }
+
+    /// The algorithm this layer runs: `"gemm"` or `"winograd"`.
+    pub fn algorithm(&self) -> String {
+        match self.inner.algorithm() {
+            conv::Algorithm::Winograd => "winograd".into(),
+            _ => "gemm".into(),
+        }
     }
 
     /// `n` images of `c_in × h × w` from `input` into channels `[offset, offset + c_out)`

@@ -7,9 +7,11 @@
 //! (Winograd) path is a later change; the GEMM here is what it falls back to.
 
 mod im2col;
+mod winograd;
 
 use crate::gemm::{self, Epilogue, MatMut, MatRef, PackedA};
 pub use im2col::im2col;
+use winograd::{WinogradScratch, WinogradWeights};
 
 /// Output size along one axis: `floor((len + 2·pad - k) / stride) + 1`, or `None` when
 /// the padded input is smaller than the kernel.
@@ -76,6 +78,45 @@ impl Conv2dParams {
 pub struct Workspace {
     cols: Vec<f32>,
     gemm_tail: Vec<f32>,
+    winograd: WinogradScratch,
+}
+
+/// How a convolution is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// Chosen per shape by [`Algorithm::select`].
+    Auto,
+    /// `W · im2col(x)` (1×1 stride-1: `W · x`, no im2col).
+    Gemm,
+    /// Winograd F(2×2, 3×3); 3×3 stride-1 only.
+    Winograd,
+}
+
+impl Algorithm {
+    /// The kernel-selection table.
+    ///
+    /// Winograd F(2×2, 3×3) for every 3×3 stride-1 convolution with at least 8 input
+    /// channels: it does 2.25× fewer multiply-adds and its transforms are O(c·tiles).
+    /// (Measured per shape by `bench/`; see the numbers in the README.)
+    pub fn select(spec: &ConvSpec) -> Algorithm {
+        if Self::winograd_fits(spec) && spec.c_in >= 8 {
+            Algorithm::Winograd
+        } else {
+            Algorithm::Gemm
+        }
+    }
+
+    fn winograd_fits(spec: &ConvSpec) -> bool {
+        (spec.kh, spec.kw, spec.sh, spec.sw) == (3, 3, 1, 1)
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Kernel {
+    Gemm(PackedA),
+    /// The transformed filters, and the original OIHW weights (for `weights()`: the
+    /// transform is not exactly invertible in f32).
+    Winograd(WinogradWeights, Vec<f32>),
 }
 
 /// Where a convolution writes: image `b`'s output channels start at channel
@@ -88,23 +129,43 @@ pub struct ChannelSlice {
     pub channel_offset: usize,
 }
 
-/// A convolution layer with its weights packed once, at construction.
+/// A convolution layer with its weights packed (or transformed) once, at construction.
 #[derive(Clone, Debug)]
 pub struct Conv2d {
     spec: ConvSpec,
-    weights: PackedA,
+    kernel: Kernel,
     bias: Option<Vec<f32>>,
 }
 
 impl Conv2d {
     /// `weights` in PyTorch's `OIHW` order; `bias` has `c_out` values.
     pub fn new(spec: ConvSpec, weights: &[f32], bias: Option<&[f32]>) -> Self {
+        Self::with_algorithm(spec, weights, bias, Algorithm::Auto)
+    }
+
+    /// As [`Conv2d::new`] with the algorithm forced (for tests and benchmarks); a
+    /// Winograd request for a shape it does not fit falls back to the GEMM.
+    pub fn with_algorithm(spec: ConvSpec, weights: &[f32], bias: Option<&[f32]>, algorithm: Algorithm) -> Self {
         assert_eq!(weights.len(), spec.c_out * spec.k(), "conv2d: weights length");
         if let Some(b) = bias {
             assert_eq!(b.len(), spec.c_out, "conv2d: bias length");
         }
         assert!(spec.sh > 0 && spec.sw > 0, "conv2d: stride 0");
-        Self { spec, weights: PackedA::pack(weights, spec.c_out, spec.k()), bias: bias.map(<[f32]>::to_vec) }
+        let algorithm = if algorithm == Algorithm::Auto { Algorithm::select(&spec) } else { algorithm };
+        let kernel = if algorithm == Algorithm::Winograd && Algorithm::winograd_fits(&spec) {
+            Kernel::Winograd(WinogradWeights::new(weights, spec.c_out, spec.c_in), weights.to_vec())
+        } else {
+            Kernel::Gemm(PackedA::pack(weights, spec.c_out, spec.k()))
+        };
+        Self { spec, kernel, bias: bias.map(<[f32]>::to_vec) }
+    }
+
+    /// The algorithm this layer runs.
+    pub fn algorithm(&self) -> Algorithm {
+        match self.kernel {
+            Kernel::Gemm(_) => Algorithm::Gemm,
+            Kernel::Winograd(..) => Algorithm::Winograd,
+        }
     }
 
     pub fn spec(&self) -> &ConvSpec {
@@ -113,7 +174,10 @@ impl Conv2d {
 
     /// The weights in `OIHW` order (unpacked; for saving, not for the hot path).
     pub fn weights(&self) -> Vec<f32> {
-        self.weights.unpack()
+        match &self.kernel {
+            Kernel::Gemm(a) => a.unpack(),
+            Kernel::Winograd(_, raw) => raw.clone(),
+        }
     }
 
     pub fn bias(&self) -> Option<&[f32]> {
@@ -143,6 +207,14 @@ impl Conv2d {
         let k = self.spec.k();
         for b in 0..n {
             let img = &x[b * in_img..(b + 1) * in_img];
+            let packed = match &self.kernel {
+                Kernel::Winograd(wino, _) => {
+                    let image_out = &mut out[b * dst.channels * ohw..(b + 1) * dst.channels * ohw];
+                    winograd::conv2d_image(img, &p, wino, ep.bias, relu, image_out, dst, &mut ws.winograd, &mut ws.gemm_tail);
+                    continue;
+                }
+                Kernel::Gemm(a) => a,
+            };
             let start = (b * dst.channels + dst.channel_offset) * ohw;
             let c = MatMut { data: &mut out[start..start + p.c_out * ohw], rows: p.c_out, cols: ohw, ld: ohw };
             let cols = if self.spec.is_pointwise() {
@@ -152,7 +224,7 @@ impl Conv2d {
                 im2col(img, &p, &mut ws.cols[..k * ohw]);
                 &ws.cols[..k * ohw]
             };
-            gemm::gemm(&self.weights, MatRef { data: cols, rows: k, cols: ohw, ld: ohw }, c, ep, &mut ws.gemm_tail);
+            gemm::gemm(packed, MatRef { data: cols, rows: k, cols: ohw, ld: ohw }, c, ep, &mut ws.gemm_tail);
         }
     }
 }

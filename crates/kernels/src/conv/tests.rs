@@ -6,12 +6,20 @@ use proptest::prelude::*;
 /// Runs the layer on `n` images into channels `[off, off + c_out)` of a wider output and
 /// compares with the loop-nest reference; the other channels must keep their sentinel.
 fn check(spec: ConvSpec, n: usize, h: usize, w: usize, bias: bool, relu: bool, extra_channels: (usize, usize)) {
+    for algorithm in [Algorithm::Gemm, Algorithm::Winograd] {
+        check_with(spec, n, h, w, bias, relu, extra_channels, algorithm);
+    }
+}
+
+/// As [`check`] for one algorithm (Winograd falls back to the GEMM where it does not fit).
+#[allow(clippy::too_many_arguments)]
+fn check_with(spec: ConvSpec, n: usize, h: usize, w: usize, bias: bool, relu: bool, extra_channels: (usize, usize), algorithm: Algorithm) {
     let p = spec.with_input(h, w);
     let (oh, ow) = (p.out_h(), p.out_w());
     let x = data(n * spec.c_in * h * w, 4);
     let wt = data(spec.c_out * spec.k(), 5);
     let b = data(spec.c_out, 6);
-    let layer = Conv2d::new(spec, &wt, bias.then_some(&b[..]));
+    let layer = Conv2d::with_algorithm(spec, &wt, bias.then_some(&b[..]), algorithm);
     assert_eq!(layer.weights(), wt);
     let (before, after) = extra_channels;
     let channels = before + spec.c_out + after;
@@ -22,7 +30,7 @@ fn check(spec: ConvSpec, n: usize, h: usize, w: usize, bias: bool, relu: bool, e
     let hw = oh * ow;
     for img in 0..n {
         let at = (img * channels + before) * hw;
-        let what = format!("conv2d {spec:?} n={n} h={h} w={w} image {img}");
+        let what = format!("conv2d {spec:?} {:?} n={n} h={h} w={w} image {img}", layer.algorithm());
         assert_close(&out[at..at + spec.c_out * hw], &want[img * spec.c_out * hw..(img + 1) * spec.c_out * hw], spec.k(), &what);
         let outside = out[img * channels * hw..at].iter().chain(&out[at + spec.c_out * hw..(img + 1) * channels * hw]);
         assert!(outside.clone().all(|&v| v == sentinel), "{what}: wrote outside its channel slice");
@@ -87,4 +95,22 @@ proptest! {
 fn regression_kernel_column_with_no_valid_output() {
     let spec = ConvSpec { c_in: 1, c_out: 1, kh: 1, kw: 2, sh: 1, sw: 3, ph: 0, pw: 1 };
     check(spec, 1, 1, 1, false, false, (0, 0));
+}
+
+#[test]
+fn winograd_is_selected_for_3x3_stride_1_only() {
+    let pick = |k, s, c_in| Algorithm::select(&ConvSpec { c_in, c_out: 16, kh: k, kw: k, sh: s, sw: s, ph: 1, pw: 1 });
+    assert_eq!(pick(3, 1, 64), Algorithm::Winograd);
+    assert_eq!(pick(3, 2, 64), Algorithm::Gemm);
+    assert_eq!(pick(5, 1, 64), Algorithm::Gemm);
+    assert_eq!(pick(3, 1, 3), Algorithm::Gemm);
+}
+
+#[test]
+fn winograd_on_googlenet_sized_layers() {
+    // odd output sizes (clipped last tile), padding 0 and 2, many channels
+    for (c_in, c_out, h, w, pad) in [(64, 24, 14, 14, 1), (32, 20, 7, 7, 1), (16, 9, 9, 6, 0), (12, 5, 5, 8, 2)] {
+        let spec = ConvSpec { c_in, c_out, kh: 3, kw: 3, sh: 1, sw: 1, ph: pad, pw: pad };
+        check_with(spec, 2, h, w, true, true, (3, 1), Algorithm::Winograd);
+    }
 }
