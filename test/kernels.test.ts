@@ -68,7 +68,7 @@ interface ConvCase {
   bias: boolean;
   relu: ReluMode;
   /** Forced algorithm (default: the selection table's choice). */
-  algorithm?: 'gemm' | 'winograd';
+  algorithm?: 'gemm' | 'winograd2' | 'winograd4';
 }
 
 function convName(t: ConvCase): string {
@@ -172,24 +172,24 @@ describe('Conv2d: im2col path (3×3 same padding), edges of the 4×8 tile', () =
   }
 });
 
-describe('Conv2d: Winograd F(2×2,3×3) vs GEMM on the same 3×3 stride-1 layers', () => {
+describe('Conv2d: Winograd F(2×2,3×3) and F(4×4,3×3) vs GEMM on the same 3×3 stride-1 layers', () => {
   // odd and even output sizes (clipped last tile), padding 0..2, tile blocks of 8+ tiles
   const shapes: [number, number, number, number, number][] = [
     [8, 4, 7, 7, 1], [9, 5, 8, 6, 1], [16, 13, 14, 14, 1], [12, 7, 5, 9, 0], [10, 3, 6, 5, 2], [64, 24, 28, 28, 1], [32, 40, 7, 7, 1],
   ];
   for (const [c, o, h, w, p] of shapes) {
-    for (const algorithm of ['winograd', 'gemm'] as const) {
+    for (const algorithm of ['winograd2', 'winograd4', 'gemm'] as const) {
       const t: ConvCase = { n: 2, c, h, w, o, k: [3, 3], s: [1, 1], p: [p, p], bias: true, relu: 'activation', algorithm };
       it(convName(t), () => checkConv(t));
     }
   }
 
-  it('the selection table: Winograd for 3×3 stride 1 with ≥ 8 input channels, GEMM otherwise', () => {
+  it('the selection table: Winograd F(4×4) for 3×3 stride 1 with 33–128 input channels, GEMM otherwise', () => {
     const pick = (c: number, k: number, s: number) => {
       using conv = new Conv2d({ inChannels: c, outChannels: 4, kernelSize: k, stride: s, padding: 1, seed: 0 });
       return conv.algorithm;
     };
-    expect([pick(8, 3, 1), pick(7, 3, 1), pick(64, 3, 2), pick(64, 5, 1), pick(64, 1, 1)]).toEqual(['winograd', 'gemm', 'gemm', 'gemm', 'gemm']);
+    expect([pick(33, 3, 1), pick(128, 3, 1), pick(32, 3, 1), pick(129, 3, 1), pick(64, 3, 2), pick(64, 5, 1), pick(64, 1, 1)]).toEqual(['winograd4', 'winograd4', 'gemm', 'gemm', 'gemm', 'gemm', 'gemm']);
   });
 });
 

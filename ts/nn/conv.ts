@@ -23,16 +23,18 @@ export interface Conv2dOptions {
   /** Seed of the deterministic initialisation. @defaultValue the next of `manualSeed`'s sequence */
   seed?: number;
   /**
-   * How to compute it: `'auto'` follows the kernel-selection table (Winograd F(2×2,3×3)
-   * for 3×3 stride-1 convolutions with ≥ 8 input channels, else im2col + GEMM); `'gemm'`
-   * and `'winograd'` force one (for benchmarks and tests; Winograd only fits 3×3 stride 1
-   * and falls back to the GEMM elsewhere).
+   * How to compute it: `'auto'` follows the kernel-selection table (Winograd F(4×4,3×3)
+   * for 3×3 stride-1 convolutions with 33–128 input channels, else im2col + GEMM); the
+   * others force one (for benchmarks and tests; Winograd only fits 3×3 stride 1 and falls
+   * back to the GEMM elsewhere).
    * @defaultValue 'auto'
    */
   algorithm?: ConvAlgorithm;
 }
 
-export type ConvAlgorithm = 'auto' | 'gemm' | 'winograd';
+/** `'gemm'`: im2col + GEMM (1×1: GEMM on the input); `'winograd2'` / `'winograd4'`: Winograd F(2×2,3×3) / F(4×4,3×3). */
+export type ConvAlgorithm = 'auto' | 'gemm' | 'winograd2' | 'winograd4';
+const ALGORITHMS: readonly ConvAlgorithm[] = ['auto', 'gemm', 'winograd2', 'winograd4'];
 
 export function checkActivation(op: string, a: unknown): Activation {
   if (a === undefined || a === null) return null;
@@ -69,7 +71,7 @@ export class Conv2d extends Module {
     this.hasBias = options.bias ?? true;
     this.activation = checkActivation(op, options.activation);
     const algorithm = options.algorithm ?? 'auto';
-    if (!['auto', 'gemm', 'winograd'].includes(algorithm)) throw new ValueError(op, `algorithm must be 'auto', 'gemm' or 'winograd', but got ${JSON.stringify(algorithm)}`);
+    if (!ALGORITHMS.includes(algorithm)) throw new ValueError(op, `algorithm must be one of ${ALGORITHMS.join(', ')}, but got ${JSON.stringify(algorithm)}`);
     this.requestedAlgorithm = algorithm;
     if (initialise && !initDeferred()) initParameters(this, { seed: takeSeed(options.seed) });
   }
@@ -103,8 +105,8 @@ export class Conv2d extends Module {
   }
 
   /** The algorithm the packed layer runs. */
-  get algorithm(): 'gemm' | 'winograd' {
-    return this.#live().algorithm() as 'gemm' | 'winograd';
+  get algorithm(): Exclude<ConvAlgorithm, 'auto'> {
+    return this.#live().algorithm() as Exclude<ConvAlgorithm, 'auto'>;
   }
 
   /** The packed weights, unpacked to OIHW (for saving; never on the hot path). */

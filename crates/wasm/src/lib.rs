@@ -68,7 +68,7 @@ pub struct Conv2d {
 #[wasm_bindgen]
 impl Conv2d {
     /// `weights` in `OIHW` order, `bias` (optional) with `c_out` values; `algorithm` is
-    /// `"auto"` (the kernel-selection table), `"gemm"` or `"winograd"`.
+    /// `"auto"` (the kernel-selection table), `"gemm"`, `"winograd2"` or `"winograd4"`.
     #[wasm_bindgen(constructor)]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -87,7 +87,8 @@ impl Conv2d {
         let algorithm = match algorithm {
             "auto" => conv::Algorithm::Auto,
             "gemm" => conv::Algorithm::Gemm,
-            "winograd" => conv::Algorithm::Winograd,
+            "winograd2" => conv::Algorithm::Winograd2,
+            "winograd4" => conv::Algorithm::Winograd4,
             other => return Err(JsError::new(&format!("conv2d: unknown algorithm {other:?}"))),
         };
         let spec = conv::ConvSpec { c_in, c_out, kh, kw, sh, sw, ph, pw };
@@ -99,10 +100,11 @@ impl Conv2d {
         Ok(Conv2d { inner: conv::Conv2d::with_algorithm(spec, weights, bias.as_deref(), algorithm) })
     }
 
-    /// The algorithm this layer runs: `"gemm"` or `"winograd"`.
+    /// The algorithm this layer runs: `"gemm"`, `"winograd2"` or `"winograd4"`.
     pub fn algorithm(&self) -> String {
         match self.inner.algorithm() {
-            conv::Algorithm::Winograd => "winograd".into(),
+            conv::Algorithm::Winograd2 => "winograd2".into(),
+            conv::Algorithm::Winograd4 => "winograd4".into(),
             _ => "gemm".into(),
         }
     }

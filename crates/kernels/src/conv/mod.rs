@@ -89,18 +89,38 @@ pub enum Algorithm {
     /// `W · im2col(x)` (1×1 stride-1: `W · x`, no im2col).
     Gemm,
     /// Winograd F(2×2, 3×3); 3×3 stride-1 only.
-    Winograd,
+    Winograd2,
+    /// Winograd F(4×4, 3×3); 3×3 stride-1 only.
+    Winograd4,
 }
 
 impl Algorithm {
     /// The kernel-selection table.
     ///
-    /// Winograd F(2×2, 3×3) for every 3×3 stride-1 convolution with at least 8 input
-    /// channels: it does 2.25× fewer multiply-adds and its transforms are O(c·tiles).
-    /// (Measured per shape by `bench/`; see the numbers in the README.)
+    /// Winograd F(4×4, 3×3) for 3×3 stride-1 convolutions with 33–128 input channels,
+    /// im2col + GEMM for everything else. Measured on GoogLeNet's 3×3 layers at 224×224
+    /// (Node 20, one thread, best of 12, ms; gemm / F(2×2) / F(4×4)):
+    ///
+    /// | c_in×h×w → c_out | gemm | F2 | F4 |
+    /// |---|---|---|---|
+    /// | 64×56×56 → 192 | 30.4 | 26.1 | **18.7** |
+    /// | 96×28×28 → 128 | 6.7 | 5.8 | **4.2** |
+    /// | 128×28×28 → 192 | 13.6 | 10.5 | **8.3** |
+    /// | 96×14×14 → 208 | 2.3 | 2.4 | **1.8** |
+    /// | 112×14×14 → 224 | 2.8 | 2.6 | **2.3** |
+    /// | 128×14×14 → 256 | 3.8 | 3.6 | **3.5** |
+    /// | 144×14×14 → 288 | **5.0** | 4.5 | 5.2 |
+    /// | 160×14×14 → 320 | **6.5** | 5.9 | 7.5 |
+    /// | 192×7×7 → 384 | **2.5** | 3.0 | 4.7 |
+    /// | 16×28×28 → 32 | **0.25** | 0.78 | 0.53 |
+    ///
+    /// Winograd's transformed filters are 4× (F4) the weights, and on small maps each is
+    /// used for few tiles, so wide layers become bound by streaming them; narrow layers
+    /// are bound by the transforms. The table depends on the input size only through
+    /// those effects and was tuned at GoogLeNet's 224×224.
     pub fn select(spec: &ConvSpec) -> Algorithm {
-        if Self::winograd_fits(spec) && spec.c_in >= 8 {
-            Algorithm::Winograd
+        if Self::winograd_fits(spec) && (33..=128).contains(&spec.c_in) {
+            Algorithm::Winograd4
         } else {
             Algorithm::Gemm
         }
@@ -152,19 +172,22 @@ impl Conv2d {
         }
         assert!(spec.sh > 0 && spec.sw > 0, "conv2d: stride 0");
         let algorithm = if algorithm == Algorithm::Auto { Algorithm::select(&spec) } else { algorithm };
-        let kernel = if algorithm == Algorithm::Winograd && Algorithm::winograd_fits(&spec) {
-            Kernel::Winograd(WinogradWeights::new(weights, spec.c_out, spec.c_in), weights.to_vec())
-        } else {
-            Kernel::Gemm(PackedA::pack(weights, spec.c_out, spec.k()))
+        let kernel = match algorithm {
+            Algorithm::Winograd2 | Algorithm::Winograd4 if Algorithm::winograd_fits(&spec) => {
+                let variant = if algorithm == Algorithm::Winograd2 { &winograd::F2 } else { &winograd::F4 };
+                Kernel::Winograd(WinogradWeights::new(variant, weights, spec.c_out, spec.c_in), weights.to_vec())
+            }
+            _ => Kernel::Gemm(PackedA::pack(weights, spec.c_out, spec.k())),
         };
         Self { spec, kernel, bias: bias.map(<[f32]>::to_vec) }
     }
 
     /// The algorithm this layer runs.
     pub fn algorithm(&self) -> Algorithm {
-        match self.kernel {
+        match &self.kernel {
             Kernel::Gemm(_) => Algorithm::Gemm,
-            Kernel::Winograd(..) => Algorithm::Winograd,
+            Kernel::Winograd(w, _) if w.variant().m == 2 => Algorithm::Winograd2,
+            Kernel::Winograd(..) => Algorithm::Winograd4,
         }
     }
 

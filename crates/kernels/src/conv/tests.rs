@@ -6,7 +6,7 @@ use proptest::prelude::*;
 /// Runs the layer on `n` images into channels `[off, off + c_out)` of a wider output and
 /// compares with the loop-nest reference; the other channels must keep their sentinel.
 fn check(spec: ConvSpec, n: usize, h: usize, w: usize, bias: bool, relu: bool, extra_channels: (usize, usize)) {
-    for algorithm in [Algorithm::Gemm, Algorithm::Winograd] {
+    for algorithm in [Algorithm::Gemm, Algorithm::Winograd2, Algorithm::Winograd4] {
         check_with(spec, n, h, w, bias, relu, extra_channels, algorithm);
     }
 }
@@ -100,10 +100,12 @@ fn regression_kernel_column_with_no_valid_output() {
 #[test]
 fn winograd_is_selected_for_3x3_stride_1_only() {
     let pick = |k, s, c_in| Algorithm::select(&ConvSpec { c_in, c_out: 16, kh: k, kw: k, sh: s, sw: s, ph: 1, pw: 1 });
-    assert_eq!(pick(3, 1, 64), Algorithm::Winograd);
+    assert_eq!(pick(3, 1, 64), Algorithm::Winograd4);
     assert_eq!(pick(3, 2, 64), Algorithm::Gemm);
     assert_eq!(pick(5, 1, 64), Algorithm::Gemm);
     assert_eq!(pick(3, 1, 3), Algorithm::Gemm);
+    assert_eq!(pick(3, 1, 32), Algorithm::Gemm);
+    assert_eq!(pick(3, 1, 160), Algorithm::Gemm);
 }
 
 #[test]
@@ -111,6 +113,7 @@ fn winograd_on_googlenet_sized_layers() {
     // odd output sizes (clipped last tile), padding 0 and 2, many channels
     for (c_in, c_out, h, w, pad) in [(64, 24, 14, 14, 1), (32, 20, 7, 7, 1), (16, 9, 9, 6, 0), (12, 5, 5, 8, 2)] {
         let spec = ConvSpec { c_in, c_out, kh: 3, kw: 3, sh: 1, sw: 1, ph: pad, pw: pad };
-        check_with(spec, 2, h, w, true, true, (3, 1), Algorithm::Winograd);
+        check_with(spec, 2, h, w, true, true, (3, 1), Algorithm::Winograd2);
+        check_with(spec, 2, h, w, true, true, (3, 1), Algorithm::Winograd4);
     }
 }
