@@ -1,12 +1,11 @@
 import { cpSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
-export default defineConfig({
+export default defineConfig([{
   entry: ['ts/index.ts'],
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
-  clean: true,
   target: 'es2022',
   // CommonJS has no import.meta.url: tsup's shim derives it from __filename, so the
   // loader finds dist/wasm/*.wasm the same way from both formats.
@@ -17,5 +16,14 @@ export default defineConfig({
   outDir: 'dist',
   async onSuccess() {
     cpSync('ts/wasm/inception_wasm_bg.wasm', 'dist/wasm/inception_wasm_bg.wasm');
+    cpSync('ts/wasm-threads/inception_wasm_bg.wasm', 'dist/wasm-threads/inception_wasm_bg.wasm');
   },
-});
+}, {
+  // The threaded build's worker: loaded by URL (`new Worker(new URL('./worker.js', …))`),
+  // so it is its own ES module next to index.js, in both Node and browsers.
+  entry: ['ts/worker.ts'],
+  format: ['esm'],
+  target: 'es2022',
+  sourcemap: true,
+  outDir: 'dist',
+}]);

@@ -7,6 +7,7 @@ bash scripts/build-wasm.sh
 if [[ -f dist/index.js && -z "$(find ts tsup.config.ts package.json tsconfig.json -newer dist/index.js -print -quit)" ]]; then
   echo "build: dist/ up to date"
 else
+  rm -rf dist
   npx tsup --silent
   echo "build: dist/ rebuilt"
 fi

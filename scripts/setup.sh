@@ -13,10 +13,19 @@ export PATH="$HOME/.cargo/bin:$PATH"
 debs=(rustc-web cargo-web rust-web-src lld-22 wabt)
 missing=()
 for p in "${debs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+apt_updated=
 if ((${#missing[@]})); then
   step "apt-get install ${missing[*]}"
-  apt-get update -qq
+  apt-get update -qq && apt_updated=1
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 1b. Debian's Chromium (/usr/bin/chromium) for the browser test (test/e2e/browser.test.ts,
+#     driven by playwright-core: `npx playwright install` cannot download a browser here).
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'ok installed'; then
+  step "apt-get install chromium (for npm run test:e2e)"
+  [[ -n "$apt_updated" ]] || apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 # 2. Host tools built from source with cargo (nothing may download a binary here).

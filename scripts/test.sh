@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-echo "== cargo test (inception-kernels, native)"
+echo "== cargo test (inception-kernels, native; then with rayon threads)"
 cargo test --quiet -p inception-kernels
+cargo test --quiet -p inception-kernels --features threads
 
 echo "== vitest"
 report=$(mktemp)

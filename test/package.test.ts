@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const wasmPath = `${root}dist/wasm/inception_wasm_bg.wasm`;
+const threadedWasmPath = `${root}dist/wasm-threads/inception_wasm_bg.wasm`;
 
 function node(args: string[]): string {
   return execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' }).trim();
@@ -56,6 +57,23 @@ describe('packaged build (dist/)', () => {
     expect(node(['-e', src])).toBe('rejected: CompileError\ninitialized: true');
   });
 
+  it('init({ threads: 2 }) runs the threaded build on worker_threads with results identical to 1 thread', () => {
+    const run = (threads: number) => `
+      const m = await import('inception-wasm');
+      await m.init({ threads: ${threads} });
+      const net = new m.Inception(64, 16, 24, 32, 8, 16, 16, { seed: 3 });
+      const x = m.Tensor.fromArray(Float32Array.from({ length: 2 * 64 * 28 * 28 }, (_, i) => Math.sin(i)), [2, 64, 28, 28]);
+      const y = net.forward(x);
+      let h = 0;
+      for (const v of new Uint32Array(y.toArray().buffer)) h = (Math.imul(h, 31) + v) >>> 0;
+      console.log(m.threadCount(), y.shape.join('x'), h);`;
+    const one = node(['--input-type=module', '-e', run(1)]).split(' ');
+    const two = node(['--input-type=module', '-e', run(2)]).split(' ');
+    expect(one[0]).toBe('1');
+    expect(two[0]).toBe('2');
+    expect(two.slice(1), 'bit-identical outputs').toEqual(one.slice(1));
+  });
+
   it('the .wasm validates and contains simd128 multiply-adds', () => {
     const bytes = readFileSync(wasmPath);
     expect(WebAssembly.validate(bytes)).toBe(true);
@@ -67,7 +85,8 @@ describe('packaged build (dist/)', () => {
     expect(splat).toBeGreaterThan(0);
   });
 
-  it('.wasm stays within the 300 KB size budget (SPEC: a fraction of onnxruntime-web)', () => {
+  it('both .wasm builds stay within the 300 KB size budget (SPEC: a fraction of onnxruntime-web)', () => {
     expect(statSync(wasmPath).size).toBeLessThan(300_000);
+    expect(statSync(threadedWasmPath).size).toBeLessThan(300_000);
   });
 });

@@ -1,31 +1,54 @@
 /**
- * Loading the WebAssembly module: one idempotent async {@link init}, from the package's
- * own `.wasm` (Node: read from disk; browsers: fetched next to this file) or from what
- * the caller passes — bytes, a `Response`, a URL, or a precompiled `WebAssembly.Module`
- * (what edge runtimes such as Cloudflare Workers require).
+ * Loading the WebAssembly module: one idempotent async {@link init}. Two builds ship
+ * side by side — single-threaded (every runtime) and threaded (rayon over shared memory,
+ * with workers this module starts) — and `init({ threads })` picks one.
+ *
+ * The module comes from the package's own `.wasm` (Node: read from disk; browsers:
+ * fetched next to this file) or from what the caller passes — bytes, a `Response`, a URL,
+ * or a precompiled `WebAssembly.Module` (what edge runtimes such as Cloudflare Workers
+ * require).
  */
-import initWasm, * as wasm from './wasm/inception_wasm.js';
-import { NotInitializedError } from './errors.js';
+import initSingle, * as single from './wasm/inception_wasm.js';
+import initThreaded, * as threaded from './wasm-threads/inception_wasm.js';
+import { NotInitializedError, ValueError } from './errors.js';
+import { startWorkers, threadSupport } from './threads.js';
 
-/** Where the `.wasm` comes from. */
+/** Where a `.wasm` comes from. */
 export type WasmSource = string | URL | Request | Response | BufferSource | WebAssembly.Module;
 
 export interface InitOptions {
   /**
-   * The module to instantiate.
-   * @defaultValue the package's `inception_wasm_bg.wasm`, read from disk in Node and
+   * Threads to compute with. More than 1 selects the threaded build where the runtime
+   * allows it: Node (`worker_threads`), or a dedicated Web Worker of a cross-origin
+   * isolated page (COOP/COEP headers; a page's main thread may not block, which a
+   * thread pool needs). Elsewhere — a page's main thread, a page without isolation, edge
+   * runtimes — the single-threaded build runs and a one-line warning says why.
+   * Results are identical for any thread count.
+   * @defaultValue 1
+   */
+  threads?: number;
+  /**
+   * The single-threaded module.
+   * @defaultValue the package's `wasm/inception_wasm_bg.wasm`, read from disk in Node and
    * fetched relative to this file elsewhere.
    */
   wasm?: WasmSource | Promise<WasmSource>;
+  /**
+   * The threaded module (used when `threads > 1` and the runtime allows it).
+   * @defaultValue the package's `wasm-threads/inception_wasm_bg.wasm`
+   */
+  threadedWasm?: WasmSource | Promise<WasmSource>;
 }
 
-let memory: WebAssembly.Memory | undefined;
+type Glue = typeof single;
+
+let active: { glue: Glue; memory: WebAssembly.Memory; threads: number } | undefined;
 let pending: Promise<void> | undefined;
 
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
-async function defaultSource(): Promise<WasmSource> {
-  const url = new URL('./wasm/inception_wasm_bg.wasm', import.meta.url);
+async function defaultSource(folder: 'wasm' | 'wasm-threads'): Promise<WasmSource> {
+  const url = new URL(`./${folder}/inception_wasm_bg.wasm`, import.meta.url);
   if (!isNode) return url;
   // A variable specifier keeps browser bundlers from trying to resolve a Node built-in.
   const fsModule = 'node:fs/promises';
@@ -33,16 +56,43 @@ async function defaultSource(): Promise<WasmSource> {
   return fs.readFile(url);
 }
 
+/** A compiled module from any {@link WasmSource} (workers need the module itself). */
+async function compile(source: WasmSource): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return source;
+  if (typeof source === 'string' || source instanceof URL || (typeof Request !== 'undefined' && source instanceof Request)) {
+    return WebAssembly.compileStreaming(fetch(source));
+  }
+  if (typeof Response !== 'undefined' && source instanceof Response) return WebAssembly.compileStreaming(source);
+  return WebAssembly.compile(source as BufferSource);
+}
+
+async function load(options: InitOptions): Promise<void> {
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new ValueError('init', `threads must be a positive integer, but got ${threads}`);
+  if (threads > 1) {
+    const unsupported = threadSupport();
+    if (unsupported === undefined) {
+      const module = await compile(await (options.threadedWasm ?? defaultSource('wasm-threads')));
+      // Imported, shared, and at the maximum the module was linked with (2 GiB).
+      const memory = new WebAssembly.Memory({ initial: 256, maximum: 32768, shared: true });
+      await initThreaded({ module_or_path: module, memory });
+      await startWorkers(threaded, module, memory, threads);
+      active = { glue: threaded as unknown as Glue, memory, threads };
+      return;
+    }
+    console.warn(`inception-wasm: using 1 thread instead of ${threads}: ${unsupported}`);
+  }
+  const exports = await initSingle({ module_or_path: await (options.wasm ?? defaultSource('wasm')) });
+  active = { glue: single, memory: exports.memory, threads: 1 };
+}
+
 /**
  * Loads and instantiates the WebAssembly module. Safe to call any number of times (and
- * concurrently): the first call's work is shared; a failed load can be retried.
+ * concurrently): the first call's work is shared and later options are ignored; a failed
+ * load can be retried.
  */
 export function init(options: InitOptions = {}): Promise<void> {
-  pending ??= (async () => {
-    const source = await (options.wasm ?? defaultSource());
-    const exports = await initWasm({ module_or_path: source });
-    memory = exports.memory;
-  })().catch((e: unknown) => {
+  pending ??= load(options).catch((e: unknown) => {
     pending = undefined;
     throw e;
   });
@@ -51,17 +101,22 @@ export function init(options: InitOptions = {}): Promise<void> {
 
 /** True once {@link init} has finished. */
 export function isInitialized(): boolean {
-  return memory !== undefined;
+  return active !== undefined;
+}
+
+/** Threads the loaded build computes with (1 for the single-threaded build). */
+export function threadCount(): number {
+  return active?.threads ?? 1;
 }
 
 /** The wasm-bindgen exports; throws {@link NotInitializedError} before {@link init}. */
-export function native(op: string): typeof wasm {
-  if (memory === undefined) throw new NotInitializedError(op, 'the WebAssembly module is not loaded yet: call `await init()` first');
-  return wasm;
+export function native(op: string): Glue {
+  if (active === undefined) throw new NotInitializedError(op, 'the WebAssembly module is not loaded yet: call `await init()` first');
+  return active.glue;
 }
 
 /** The module's linear memory (its `buffer` changes when the memory grows). */
 export function wasmMemory(): WebAssembly.Memory {
-  if (memory === undefined) throw new NotInitializedError('memory', 'the WebAssembly module is not loaded yet: call `await init()` first');
-  return memory;
+  if (active === undefined) throw new NotInitializedError('memory', 'the WebAssembly module is not loaded yet: call `await init()` first');
+  return active.memory;
 }

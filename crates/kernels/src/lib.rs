@@ -18,6 +18,7 @@ pub mod concat;
 pub mod conv;
 pub mod gemm;
 pub mod linear;
+mod par;
 pub mod pool;
 pub mod reference;
 

@@ -12,11 +12,29 @@ pub fn data(len: usize, salt: u32) -> Vec<f32> {
         .collect()
 }
 
+/// `cases` random cases from a fixed seed: CI runs the same cases every time, and a
+/// failure reproduces (proptest's default seed is random per run).
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x1CE9_7104),
+        // Failures become named regression tests by hand; no files written into src/.
+        failure_persistence: None,
+        ..Default::default()
+    }
+}
+
 /// Elementwise `|got - want| ≤ 1e-6·(terms+1)·(1 + |want|)`: summation-order differences of
 /// `terms` products of magnitude ≤ 1 stay far inside it; an indexing bug does not.
 pub fn assert_close(got: &[f32], want: &[f32], terms: usize, what: &str) {
+    assert_close_scaled(got, want, terms, 1.0, what);
+}
+
+/// [`assert_close`] with the tolerance multiplied by `scale` (for algorithms that round
+/// more, like Winograd's transforms).
+pub fn assert_close_scaled(got: &[f32], want: &[f32], terms: usize, scale: f32, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
-    let tol = 1e-6 * (terms as f32 + 1.0);
+    let tol = 1e-6 * (terms as f32 + 1.0) * scale;
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         assert!((g - w).abs() <= tol * (1.0 + w.abs()), "{what}: element {i}: got {g}, want {w}");
     }

@@ -12,6 +12,9 @@ use std::cell::RefCell;
 use inception_kernels::{activation, concat, conv, linear, pool};
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "threads")]
+mod threads;
+
 #[cfg(not(target_feature = "simd128"))]
 compile_error!("inception-wasm must be built with `-C target-feature=+simd128` (see scripts/build-wasm.sh)");
 

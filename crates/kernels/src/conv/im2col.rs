@@ -16,9 +16,9 @@ pub fn im2col(x: &[f32], p: &Conv2dParams, cols: &mut [f32]) {
         let hi = if len + pad > k { ((len + pad - k - 1) / s + 1).min(out) } else { 0 };
         (lo, hi.max(lo))
     };
-    let mut rows = cols.chunks_exact_mut(oh * ow);
-    for c in 0..p.c_in {
+    crate::par::for_each_chunk(cols, p.kh * p.kw * oh * ow, |c, channel_rows| {
         let plane = &x[c * p.h * p.w..(c + 1) * p.h * p.w];
+        let mut rows = channel_rows.chunks_exact_mut(oh * ow);
         for ky in 0..p.kh {
             let (oy0, oy1) = valid(ky, p.sh, p.ph, p.h, oh);
             for kx in 0..p.kw {
@@ -43,5 +43,5 @@ pub fn im2col(x: &[f32], p: &Conv2dParams, cols: &mut [f32]) {
                 }
             }
         }
-    }
+    });
 }

@@ -113,7 +113,10 @@ impl WinogradWeights {
     }
 }
 
-/// Scratch for one call: transformed input (t² × c_in × block) and products (t² × c_out × block).
+/// Scratch for one call: transformed input `[c_in][t²][block]` and products
+/// `[c_out][t²][block]`. Channel-major, so each transform writes (or reads) one
+/// contiguous run per channel and can run per channel on its own thread; the GEMMs read
+/// and write their ξ slice with a row stride of t²·block.
 #[derive(Default, Debug)]
 pub struct WinogradScratch {
     v: Vec<f32>,
@@ -148,19 +151,18 @@ pub fn conv2d_image(
     for t0 in (0..tiles).step_by(block) {
         let range = TileRange { start: t0, len: block.min(tiles - t0), tw };
         let n = range.len;
-        input_transform(v, x, p, range, &mut scratch.v);
+        let (vs, ms) = (&mut scratch.v[..p.c_in * tt * n], &mut scratch.m[..p.c_out * tt * n]);
+        input_transform(v, x, p, range, vs);
         for xi in 0..tt {
-            let vv = &scratch.v[xi * p.c_in * n..(xi + 1) * p.c_in * n];
-            let mm = &mut scratch.m[xi * p.c_out * n..(xi + 1) * p.c_out * n];
             gemm::gemm(
                 &w.u[xi],
-                MatRef { data: vv, rows: p.c_in, cols: n, ld: n },
-                MatMut { data: mm, rows: p.c_out, cols: n, ld: n },
+                MatRef { data: &vs[xi * n..], rows: p.c_in, cols: n, ld: tt * n },
+                MatMut { data: &mut ms[xi * n..], rows: p.c_out, cols: n, ld: tt * n },
                 Epilogue::default(),
                 gemm_tail,
             );
         }
-        output_transform(v, &scratch.m, p.c_out, range, (oh, ow), bias, relu, out, dst);
+        output_transform(v, ms, p.c_out, range, (oh, ow), bias, relu, out, dst);
     }
 }
 
@@ -195,10 +197,9 @@ fn sandwich(l: &[f32], r: usize, c: usize, d: &[[f32; TMAX]; TMAX], out: &mut [[
     }
 }
 
-/// `V_ξ[c][tile] = (Bᵀ·d·B)_ξ` for every t×t input tile `d` (zero outside the input).
+/// `V[c][ξ][tile] = (Bᵀ·d·B)_ξ` for every t×t input tile `d` (zero outside the input).
 fn input_transform(v: &Variant, x: &[f32], p: &Conv2dParams, tiles: TileRange, out: &mut [f32]) {
-    let plane_stride = p.c_in * tiles.len;
-    for c in 0..p.c_in {
+    crate::par::for_each_chunk(out, v.t * v.t * tiles.len, |c, out| {
         let plane = &x[c * p.h * p.w..(c + 1) * p.h * p.w];
         for (i_tile, ty, tx) in tiles.iter() {
             let mut d = [[0.0f32; TMAX]; TMAX];
@@ -217,14 +218,13 @@ fn input_transform(v: &Variant, x: &[f32], p: &Conv2dParams, tiles: TileRange, o
             }
             let mut vt = [[0.0f32; TMAX]; TMAX];
             sandwich(v.bt, v.t, v.t, &d, &mut vt);
-            let at = c * tiles.len + i_tile;
             for i in 0..v.t {
                 for j in 0..v.t {
-                    out[(i * v.t + j) * plane_stride + at] = vt[i][j];
+                    out[(i * v.t + j) * tiles.len + i_tile] = vt[i][j];
                 }
             }
         }
-    }
+    });
 }
 
 /// `Y = Aᵀ·M·A` per tile, then bias and ReLU, written to the output channels at `dst`
@@ -241,16 +241,16 @@ fn output_transform(
     out: &mut [f32],
     dst: ChannelSlice,
 ) {
-    let plane_stride = c_out * tiles.len;
-    for o in 0..c_out {
+    let tt = v.t * v.t;
+    let planes = &mut out[dst.channel_offset * oh * ow..(dst.channel_offset + c_out) * oh * ow];
+    crate::par::for_each_chunk(planes, oh * ow, |o, plane| {
         let b = bias.map_or(0.0, |b| b[o]);
-        let plane = &mut out[(dst.channel_offset + o) * oh * ow..(dst.channel_offset + o + 1) * oh * ow];
+        let mo = &m[o * tt * tiles.len..(o + 1) * tt * tiles.len];
         for (i_tile, ty, tx) in tiles.iter() {
-            let at = o * tiles.len + i_tile;
             let mut mt = [[0.0f32; TMAX]; TMAX];
             for i in 0..v.t {
                 for j in 0..v.t {
-                    mt[i][j] = m[(i * v.t + j) * plane_stride + at];
+                    mt[i][j] = mo[(i * v.t + j) * tiles.len + i_tile];
                 }
             }
             let mut y = [[0.0f32; TMAX]; TMAX];
@@ -270,5 +270,5 @@ fn output_transform(
                 }
             }
         }
-    }
+    });
 }

@@ -142,46 +142,46 @@ pub fn gemm(a: &PackedA, b: MatRef, c: MatMut, ep: Epilogue, scratch: &mut Vec<f
     }
 
     let nc = (B_BLOCK_FLOATS / k.max(1)).max(NR) / NR * NR;
-    let panels = m.div_ceil(MR);
+    let tail: &[f32] = scratch;
+    // One row panel of C (rows p·MR.., `rows` starts at its first row) over columns
+    // [jc, jc_end): the unit of work, sequential or spread over threads.
+    let panel = |p: usize, rows: &mut [f32], jc: usize, jc_end: usize| {
+        let row0 = p * MR;
+        let mr = MR.min(m - row0);
+        let mut bias = [0.0f32; MR];
+        if let Some(b) = ep.bias {
+            bias[..mr].copy_from_slice(&b[row0..row0 + mr]);
+        }
+        let a_panel = &a.data[p * k * MR..(p + 1) * k * MR];
+        debug_assert!(rows.len() >= (mr - 1) * c.ld + n);
+        for j in (jc..jc_end).step_by(NR) {
+            let nr = NR.min(n - j);
+            let (b_ptr, ldb) = if nr == NR { (b.data[j..].as_ptr(), b.ld) } else { (tail.as_ptr(), NR) };
+            // SAFETY: the asserts above bound every access: the A panel holds k·MR
+            // floats; B rows kk < k start at kk·ldb and the kernel reads NR floats from
+            // each — inside b (full tiles: j + NR ≤ n, checked view) or the k·NR tail
+            // panel; C rows r < mr, columns j..j + nr lie inside `rows`, which holds
+            // (mr − 1)·ld + n floats (the c view is checked, and panels split it at
+            // multiples of MR·ld).
+            unsafe {
+                microkernel(k, a_panel.as_ptr(), b_ptr, ldb, rows.as_mut_ptr().add(j), c.ld, mr, nr, &bias, ep.relu);
+            }
+        }
+    };
+    let panel_len = MR * c.ld;
     for jc in (0..n).step_by(nc) {
         let jc_end = (jc + nc).min(n);
-        for p in 0..panels {
-            let row0 = p * MR;
-            let mr = MR.min(m - row0);
-            let mut bias = [0.0f32; MR];
-            if let Some(b) = ep.bias {
-                bias[..mr].copy_from_slice(&b[row0..row0 + mr]);
-            }
-            let a_panel = &a.data[p * k * MR..(p + 1) * k * MR];
-            for j in (jc..jc_end).step_by(NR) {
-                let nr = NR.min(n - j);
-                let (b_ptr, ldb) = if nr == NR {
-                    (b.data[j..].as_ptr(), b.ld)
-                } else {
-                    (scratch.as_ptr(), NR)
-                };
-                // SAFETY: the asserts above bound every access: the A panel holds k·MR
-                // floats; B rows kk < k start at kk·ldb and the kernel reads NR floats from
-                // each — inside b (full tiles: j + NR ≤ n, checked view) or the k·NR
-                // scratch panel; C rows r < mr and columns < nr lie inside the c view.
-                unsafe {
-                    microkernel(
-                        k,
-                        a_panel.as_ptr(),
-                        b_ptr,
-                        ldb,
-                        c.data.as_mut_ptr().add(row0 * c.ld + j),
-                        c.ld,
-                        mr,
-                        nr,
-                        &bias,
-                        ep.relu,
-                    );
-                }
-            }
+        if m * n * k >= PARALLEL_MIN_MACS {
+            crate::par::for_each_chunk(c.data, panel_len, |p, rows| panel(p, rows, jc, jc_end));
+        } else {
+            c.data.chunks_mut(panel_len).enumerate().for_each(|(p, rows)| panel(p, rows, jc, jc_end));
         }
     }
 }
+
+/// Below this many multiply-adds a GEMM stays on the calling thread: handing work to the
+/// pool costs a few microseconds, about what 64 k multiply-adds take.
+const PARALLEL_MIN_MACS: usize = 1 << 16;
 
 /// Writes an `MR × NR` tile of finished accumulators (bias already added) to `c`,
 /// applying ReLU and clipping to `mr × nr`. Shared by every microkernel so edge tiles

@@ -57,7 +57,7 @@ fn empty_dimensions_are_no_ops() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(crate::testutil::proptest_config(64))]
     #[test]
     fn random_shapes(m in 1usize..40, k in 1usize..70, n in 1usize..60, pad in 0usize..5, bias: bool, relu: bool) {
         check(m, k, n, pad, bias, relu);

@@ -118,19 +118,23 @@ pub fn max_pool2d(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams
     // buf[pw + ix] = row max at input column ix; output ox reads buf[ox·sw .. ox·sw + kw].
     // 8 more -inf lanes let the stride-2 kernel load whole vectors past the last window.
     let buf_len = ((ow.max(1) - 1) * p.sw + p.kw).max(p.pw + w) + 8;
-    let mut buf = vec![f32::NEG_INFINITY; buf_len];
-    for pl in 0..planes {
-        let plane = &x[pl * h * w..(pl + 1) * h * w];
-        let out = &mut y[pl * oh * ow..(pl + 1) * oh * ow];
-        for (r, out_row) in rows.iter().zip(out.chunks_exact_mut(ow.max(1))) {
-            let row_max = &mut buf[p.pw..p.pw + w];
-            row_max.copy_from_slice(&plane[r.lo * w..(r.lo + 1) * w]);
-            for iy in r.lo + 1..r.hi {
-                max_into(row_max, &plane[iy * w..(iy + 1) * w]);
+    // Tasks of 16 planes, each with its own row buffer.
+    const PLANES_PER_TASK: usize = 16;
+    crate::par::for_each_chunk(y, PLANES_PER_TASK * oh * ow, |task, outs| {
+        let mut buf = vec![f32::NEG_INFINITY; buf_len];
+        for (i, out) in outs.chunks_exact_mut((oh * ow).max(1)).enumerate() {
+            let pl = task * PLANES_PER_TASK + i;
+            let plane = &x[pl * h * w..(pl + 1) * h * w];
+            for (r, out_row) in rows.iter().zip(out.chunks_exact_mut(ow.max(1))) {
+                let row_max = &mut buf[p.pw..p.pw + w];
+                row_max.copy_from_slice(&plane[r.lo * w..(r.lo + 1) * w]);
+                for iy in r.lo + 1..r.hi {
+                    max_into(row_max, &plane[iy * w..(iy + 1) * w]);
+                }
+                window_max(&buf, p.kw, p.sw, out_row);
             }
-            window_max(&buf, p.kw, p.sw, out_row);
         }
-    }
+    });
 }
 
 /// `dst[i] = max_nan(dst[i], src[i])`.

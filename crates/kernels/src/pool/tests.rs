@@ -59,7 +59,7 @@ fn adaptive_overlapping_windows() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(crate::testutil::proptest_config(64))]
     #[test]
     fn random_shapes(kh in 1usize..5, kw in 1usize..5, sh in 1usize..4, sw in 1usize..4,
                      ph in 0usize..3, pw in 0usize..3, ceil_mode: bool, h in 1usize..16, w in 1usize..16) {

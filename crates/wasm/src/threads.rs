@@ -1,0 +1,46 @@
+//! The thread pool of the threaded build: rayon's workers run in Web Workers (browsers)
+//! or `worker_threads` (Node) that the TypeScript loader starts, each instantiating this
+//! same module over the same shared memory and then entering [`run_worker`].
+
+use wasm_bindgen::prelude::*;
+
+#[cfg(not(target_feature = "atomics"))]
+compile_error!("the `threads` feature needs -C target-feature=+atomics and shared memory (scripts/build-wasm.sh)");
+
+#[wasm_bindgen]
+extern "C" {
+    /// Installed by the loader (ts/threads.ts) before the pool is built: starts a worker
+    /// that will call `runWorker(thread)`.
+    #[wasm_bindgen(js_namespace = globalThis, js_name = __inceptionWasmSpawnWorker)]
+    fn spawn_worker(thread: usize);
+}
+
+/// Builds rayon's global pool with `threads` workers. The calling (main) thread only
+/// waits while they compute, so `threads` is the number of cores put to work.
+#[wasm_bindgen(js_name = initThreadPool)]
+pub fn init_thread_pool(threads: usize) -> Result<(), JsError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .spawn_handler(|thread| {
+            spawn_worker(Box::into_raw(Box::new(thread)) as usize);
+            Ok(())
+        })
+        .build_global()
+        .map_err(|e| JsError::new(&format!("thread pool: {e}")))
+}
+
+/// A worker's whole life: runs rayon's scheduling loop until the pool shuts down.
+#[wasm_bindgen(js_name = runWorker)]
+pub fn run_worker(thread: usize) {
+    // SAFETY: `thread` is the pointer `init_thread_pool` leaked for exactly one worker,
+    // which the loader passes to exactly one `runWorker` call.
+    let thread = unsafe { Box::from_raw(thread as *mut rayon::ThreadBuilder) };
+    thread.run();
+}
+
+/// Threads in the pool. (The loader always calls `initThreadPool` first: rayon's default
+/// pool would try to spawn threads wasm cannot create.)
+#[wasm_bindgen(js_name = threadCount)]
+pub fn thread_count() -> usize {
+    rayon::current_num_threads()
+}
