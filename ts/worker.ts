@@ -1,24 +1,25 @@
 /**
- * A thread of the threaded build (started by threads.ts): instantiates the module over
- * the shared memory, reports ready, then runs rayon's worker loop, which never returns.
+ * A thread of the threaded build (started by threads.ts). First message: instantiate
+ * the module over the shared memory, then say "ready". Second message: run the rayon
+ * thread it names — rayon's worker loop, which never returns.
  */
 import { initSync, runWorker } from './wasm-threads/inception_wasm.js';
-import type { WorkerStart } from './threads.js';
+import type { WorkerInit, WorkerRun } from './threads.js';
 
-function start({ module, memory, thread }: WorkerStart, ready: () => void): void {
-  initSync({ module, memory });
-  ready();
-  runWorker(thread);
+function onMessage(msg: WorkerInit | WorkerRun, reply: (m: string) => void): void {
+  if ('module' in msg) {
+    initSync({ module: msg.module, memory: msg.memory });
+    reply('ready');
+  } else {
+    runWorker(msg.thread);
+  }
 }
 
 if (typeof process !== 'undefined' && typeof process.versions?.node === 'string') {
   const workerThreads = 'node:worker_threads';
   const { parentPort } = (await import(/* @vite-ignore */ workerThreads)) as typeof import('node:worker_threads');
-  parentPort!.once('message', (msg: WorkerStart) => start(msg, () => parentPort!.postMessage('ready')));
+  parentPort!.on('message', (msg: WorkerInit | WorkerRun) => onMessage(msg, (m) => parentPort!.postMessage(m)));
 } else {
-  const scope = globalThis as unknown as { onmessage: ((e: MessageEvent<WorkerStart>) => void) | null; postMessage(m: unknown): void };
-  scope.onmessage = (e) => {
-    scope.onmessage = null;
-    start(e.data, () => scope.postMessage('ready'));
-  };
+  const scope = globalThis as unknown as { onmessage: ((e: MessageEvent<WorkerInit | WorkerRun>) => void) | null; postMessage(m: unknown): void };
+  scope.onmessage = (e) => onMessage(e.data, (m) => scope.postMessage(m));
 }

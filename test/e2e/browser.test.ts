@@ -4,9 +4,10 @@
  * and a test page that imports dist/index.js as an ES module and calls `init()` with no
  * arguments, so the .wasm is fetched next to the bundle as in any app. The page runs the
  * fixture cases inception_3a_relu and seed_googlenet_relu (weights and input regenerated
- * in Node, checksum-checked, served as safetensors) and Node checks the answers with the
- * fixtures' tolerance. Everything runs twice: without and with COOP/COEP, recording
- * `crossOriginIsolated` (the single-threaded build must run either way).
+ * in Node, checksum-checked, served as safetensors) on the page and again in a dedicated
+ * worker with `init({ threads: 2 })`, and Node checks the answers with the fixtures'
+ * tolerance. Everything runs twice: without COOP/COEP (the single-threaded build, also in
+ * the worker, with a warning) and with them (the threaded build in the worker).
  */
 import { existsSync } from 'node:fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -50,7 +51,13 @@ for (const isolated of [false, true]) {
     beforeAll(async () => {
       server = await startStaticServer({
         dirs: { '/dist/': `${root}dist` },
-        files: { '/': `${root}test/e2e/browser/index.html`, '/page.js': `${root}test/e2e/browser/page.js`, ...requests },
+        files: {
+          '/': `${root}test/e2e/browser/index.html`,
+          '/page.js': `${root}test/e2e/browser/page.js`,
+          '/run-case.js': `${root}test/e2e/browser/run-case.js`,
+          '/thread-worker.js': `${root}test/e2e/browser/thread-worker.js`,
+          ...requests,
+        },
         isolated,
       });
       const context = await browser.newContext();
@@ -84,6 +91,17 @@ for (const isolated of [false, true]) {
         const { forwardMs, answer } = await page.evaluate((n) => (globalThis as any).runCase(n), name);
         const worst = checkAnswer(cases.get(name)!, Buffer.from(answer, 'base64'), 'chromium');
         console.log(`browser (${isolated ? 'COOP/COEP' : 'no COOP/COEP'}): ${name} forward ${forwardMs.toFixed(1)} ms, worst error/tolerance ${worst.toFixed(4)}`);
+        expect(pageErrors).toEqual([]);
+      });
+
+      it(`fixture ${name} in a worker with init({ threads: 2 }): ${isolated ? 'the threaded build' : 'falls back to 1 thread with a warning'}`, async () => {
+        const r = await page.evaluate((n) => (globalThis as any).runCaseInWorker(n, 2), name);
+        const worst = checkAnswer(cases.get(name)!, Buffer.from(r.answer, 'base64'), 'chromium worker');
+        console.log(`browser worker (${isolated ? 'COOP/COEP' : 'no COOP/COEP'}): ${name} threads=${r.threads} forward ${r.forwardMs.toFixed(1)} ms, worst error/tolerance ${worst.toFixed(4)}`);
+        expect(r.crossOriginIsolated).toBe(isolated);
+        expect(r.threads).toBe(isolated ? 2 : 1);
+        if (isolated) expect(r.warnings).toEqual([]);
+        else expect(r.warnings.join('\n')).toMatch(/using 1 thread instead of 2: .*not cross-origin isolated/);
         expect(pageErrors).toEqual([]);
       });
     }

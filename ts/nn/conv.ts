@@ -23,8 +23,9 @@ export interface Conv2dOptions {
   /** Seed of the deterministic initialisation. @defaultValue the next of `manualSeed`'s sequence */
   seed?: number;
   /**
-   * How to compute it: `'auto'` follows the kernel-selection table (Winograd F(4×4,3×3)
-   * for 3×3 stride-1 convolutions with 33–128 input channels, else im2col + GEMM); the
+   * How to compute it: `'auto'` follows the kernel-selection table (for 3×3 stride-1
+   * convolutions Winograd F(4×4,3×3) with 33–160 input channels, F(2×2,3×3) above;
+   * im2col + GEMM for everything else); the
    * others force one (for benchmarks and tests; Winograd only fits 3×3 stride 1 and falls
    * back to the GEMM elsewhere).
    * @defaultValue 'auto'

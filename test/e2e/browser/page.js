@@ -1,17 +1,11 @@
 // The browser side of test/e2e/browser.test.ts: loads the package's ESM entry, calls
 // init() with no arguments (so the .wasm is fetched next to dist/index.js, the default
-// path), and runs fixture cases whose weights and input Node serves as safetensors
-// files. Answers go back to Node base64-encoded; Node checks them.
-import { GoogLeNet, Inception, init, isInitialized, readSafetensors, saveSafetensors, Tensor } from 'inception-wasm';
+// path), and runs fixture cases (run-case.js) on the page and in a worker with threads.
+// Answers go back to Node base64-encoded; Node checks them.
+import * as pkg from 'inception-wasm';
+import { runCase } from './run-case.js';
 
-function buildModel(spec) {
-  if (spec.type === 'googlenet') return new GoogLeNet({ numClasses: spec.numClasses, variant: spec.variant });
-  if (spec.type === 'inception') {
-    const [inC, c1, c3r, c3, c5r, c5, pool] = spec.channels;
-    return new Inception(inC, c1, c3r, c3, c5r, c5, pool, { activation: spec.activation });
-  }
-  throw new Error(`unknown model type ${spec.type}`);
-}
+const { init, isInitialized } = pkg;
 
 function base64(bytes) {
   let s = '';
@@ -35,27 +29,22 @@ globalThis.initPackage = async () => {
 };
 
 globalThis.runCase = async (name) => {
-  const response = await fetch(`/case/${name}.safetensors`);
-  if (!response.ok) throw new Error(`/case/${name}.safetensors: HTTP ${response.status}`);
-  const { tensors, metadata } = readSafetensors(new Uint8Array(await response.arrayBuffer()));
-  const input = tensors.get('input');
-  tensors.delete('input');
-  const model = buildModel(JSON.parse(metadata.model));
-  const x = Tensor.fromArray(input.data, input.shape);
-  try {
-    model.eval();
-    model.loadStateDict(tensors);
-    const t0 = performance.now();
-    const y = model.forward(x);
-    const forwardMs = performance.now() - t0;
-    const answer = saveSafetensors(new Map([[metadata.output, { shape: y.shape, data: y.toArray() }]]));
-    y.dispose();
-    return { forwardMs, answer: base64(answer) };
-  } finally {
-    x.dispose();
-    model.dispose();
-  }
+  const { forwardMs, answer } = await runCase(pkg, name);
+  return { forwardMs, answer: base64(answer) };
 };
+
+// The same case in a dedicated worker with init({ threads }) — the threaded build where
+// the page is cross-origin isolated, the single-threaded one (with a warning) where not.
+globalThis.runCaseInWorker = (name, threads) => new Promise((resolve, reject) => {
+  const worker = new Worker('/thread-worker.js', { type: 'module' });
+  worker.onerror = (e) => reject(new Error(`worker: ${e.message}`));
+  worker.onmessage = ({ data }) => {
+    worker.terminate();
+    if (data.error) reject(new Error(data.error));
+    else resolve({ ...data, answer: base64(data.answer) });
+  };
+  worker.postMessage({ name, threads });
+});
 
 document.getElementById('status').textContent = 'ready';
 globalThis.pageReady = true;

@@ -16,7 +16,8 @@ pub fn im2col(x: &[f32], p: &Conv2dParams, cols: &mut [f32]) {
         let hi = if len + pad > k { ((len + pad - k - 1) / s + 1).min(out) } else { 0 };
         (lo, hi.max(lo))
     };
-    crate::par::for_each_chunk(cols, p.kh * p.kw * oh * ow, |c, channel_rows| {
+    let work = cols.len();
+    crate::par::for_each_chunk(cols, p.kh * p.kw * oh * ow, work, |c, channel_rows: &mut [f32]| {
         let plane = &x[c * p.h * p.w..(c + 1) * p.h * p.w];
         let mut rows = channel_rows.chunks_exact_mut(oh * ow);
         for ky in 0..p.kh {

@@ -97,32 +97,34 @@ pub enum Algorithm {
 impl Algorithm {
     /// The kernel-selection table.
     ///
-    /// Winograd F(4×4, 3×3) for 3×3 stride-1 convolutions with 33–128 input channels,
-    /// im2col + GEMM for everything else. Measured on GoogLeNet's 3×3 layers at 224×224
-    /// (Node 20, one thread, best of 12, ms; gemm / F(2×2) / F(4×4)):
+    /// 3×3 stride-1 convolutions: Winograd F(4×4, 3×3) with 33–160 input channels,
+    /// F(2×2, 3×3) above that, im2col + GEMM below; everything else im2col + GEMM.
+    /// Measured on GoogLeNet's 3×3 layers at 224×224 (Node 20, one thread, best of 12,
+    /// ms; `node` script in the issue notes):
     ///
     /// | c_in×h×w → c_out | gemm | F2 | F4 |
     /// |---|---|---|---|
-    /// | 64×56×56 → 192 | 30.4 | 26.1 | **18.7** |
-    /// | 96×28×28 → 128 | 6.7 | 5.8 | **4.2** |
-    /// | 128×28×28 → 192 | 13.6 | 10.5 | **8.3** |
-    /// | 96×14×14 → 208 | 2.3 | 2.4 | **1.8** |
-    /// | 112×14×14 → 224 | 2.8 | 2.6 | **2.3** |
-    /// | 128×14×14 → 256 | 3.8 | 3.6 | **3.5** |
-    /// | 144×14×14 → 288 | **5.0** | 4.5 | 5.2 |
-    /// | 160×14×14 → 320 | **6.5** | 5.9 | 7.5 |
-    /// | 192×7×7 → 384 | **2.5** | 3.0 | 4.7 |
-    /// | 16×28×28 → 32 | **0.25** | 0.78 | 0.53 |
+    /// | 64×56×56 → 192 | 30.6 | 22.5 | **14.9** |
+    /// | 96×28×28 → 128 | 6.2 | 5.3 | **3.7** |
+    /// | 128×28×28 → 192 | 12.3 | 9.1 | **6.3** |
+    /// | 96×14×14 → 208 | 2.0 | 2.1 | **1.6** |
+    /// | 144×14×14 → 288 | 4.5 | 3.6 | **3.1** |
+    /// | 160×14×14 → 320 | 5.6 | 4.3 | **3.8** |
+    /// | 160×7×7 → 320 | 1.5 | **1.3** | 1.5 |
+    /// | 192×7×7 → 384 | 2.2 | **1.9** | 2.9 |
+    /// | 32×14×14 → 64 | **0.25** | 0.45 | 0.35 |
+    /// | 16×28×28 → 32 | **0.26** | 0.77 | 0.54 |
     ///
-    /// Winograd's transformed filters are 4× (F4) the weights, and on small maps each is
-    /// used for few tiles, so wide layers become bound by streaming them; narrow layers
-    /// are bound by the transforms. The table depends on the input size only through
-    /// those effects and was tuned at GoogLeNet's 224×224.
+    /// F(4×4)'s transformed filters are 4× the weights (F(2×2)'s 1.8×): on small maps each
+    /// is used for few tiles, so wide layers become bound by streaming them, and narrow
+    /// layers are bound by the transforms. The choice is made per layer, before the
+    /// input size is known, and was tuned at GoogLeNet's 224×224.
     pub fn select(spec: &ConvSpec) -> Algorithm {
-        if Self::winograd_fits(spec) && (33..=128).contains(&spec.c_in) {
-            Algorithm::Winograd4
-        } else {
-            Algorithm::Gemm
+        match spec.c_in {
+            _ if !Self::winograd_fits(spec) => Algorithm::Gemm,
+            0..=32 => Algorithm::Gemm,
+            33..=160 => Algorithm::Winograd4,
+            _ => Algorithm::Winograd2,
         }
     }
 
@@ -233,7 +235,7 @@ impl Conv2d {
             let packed = match &self.kernel {
                 Kernel::Winograd(wino, _) => {
                     let image_out = &mut out[b * dst.channels * ohw..(b + 1) * dst.channels * ohw];
-                    winograd::conv2d_image(img, &p, wino, ep.bias, relu, image_out, dst, &mut ws.winograd, &mut ws.gemm_tail);
+                    winograd::conv2d_image(img, &p, wino, ep.bias, relu, image_out, dst, &mut ws.winograd);
                     continue;
                 }
                 Kernel::Gemm(a) => a,

@@ -111,7 +111,19 @@ fn winograd_is_selected_for_3x3_stride_1_only() {
     assert_eq!(pick(5, 1, 64), Algorithm::Gemm);
     assert_eq!(pick(3, 1, 3), Algorithm::Gemm);
     assert_eq!(pick(3, 1, 32), Algorithm::Gemm);
-    assert_eq!(pick(3, 1, 160), Algorithm::Gemm);
+    assert_eq!(pick(3, 1, 160), Algorithm::Winograd4);
+    assert_eq!(pick(3, 1, 192), Algorithm::Winograd2);
+}
+
+#[test]
+fn layers_large_enough_to_split_over_threads() {
+    // Above MIN_PARALLEL_WORK: Winograd (both regions), im2col (5×5) and the GEMM split
+    // by output-channel panels, each with ragged last chunks.
+    let spec = ConvSpec { c_in: 64, c_out: 42, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 };
+    check_with(spec, 1, 27, 29, true, true, (1, 2), Algorithm::Winograd4);
+    check_with(spec, 1, 27, 29, true, false, (0, 0), Algorithm::Winograd2);
+    let spec = ConvSpec { c_in: 64, c_out: 13, kh: 5, kw: 5, sh: 1, sw: 1, ph: 2, pw: 2 };
+    check_with(spec, 1, 28, 28, true, true, (0, 3), Algorithm::Gemm);
 }
 
 #[test]

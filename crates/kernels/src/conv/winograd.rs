@@ -13,7 +13,7 @@
 //! float32 loop's error; `../shared/fixtures/README.md` §4): see `npm run test:fixtures`.
 
 use super::{ChannelSlice, Conv2dParams};
-use crate::gemm::{self, Epilogue, MatMut, MatRef, PackedA};
+use crate::gemm::{self, Epilogue, MatMut, MatRef, PackedA, MR};
 
 /// The transform matrices of one F(m×m, 3×3) variant, row-major.
 #[derive(Debug)]
@@ -70,12 +70,13 @@ pub const F4: Variant = Variant {
 /// Largest input tile (F4), for stack buffers.
 const TMAX: usize = 6;
 
-/// Tiles are processed in blocks small enough that a block's transformed input and
-/// products (`t²·(c_in + c_out)·block` floats) stay in L2 between the transforms and the
-/// GEMMs: at most 256 KiB, and a multiple of the GEMM's 8 columns. Without blocking,
-/// GoogLeNet's conv2 (784 tiles, 64→192 channels) ran at 31 effective GFLOP/s against
-/// ~50 for the smaller 3×3 layers.
-const BLOCK_BYTES: usize = 256 * 1024;
+/// Tiles are processed in blocks whose transformed input and products
+/// (`t²·(c_in + c_out)·block` floats) stay in L2 between the transforms and the GEMMs:
+/// at most 1 MiB, and a multiple of the GEMM's 8 columns. Measured on GoogLeNet's conv2
+/// (64×56×56 → 192, F(4×4)): no blocking 31 effective GFLOP/s; 256 KiB blocks 18.7 ms;
+/// 1 MiB 13.3 ms; 4 MiB 15.5 ms (smaller blocks make each filter matrix be re-read for
+/// fewer tiles).
+const BLOCK_BYTES: usize = 1024 * 1024;
 
 /// The t² transformed filters `U_ξ`, each packed for the GEMM.
 #[derive(Clone, Debug)]
@@ -114,17 +115,26 @@ impl WinogradWeights {
 }
 
 /// Scratch for one call: transformed input `[c_in][t²][block]` and products
-/// `[c_out][t²][block]`. Channel-major, so each transform writes (or reads) one
-/// contiguous run per channel and can run per channel on its own thread; the GEMMs read
-/// and write their ξ slice with a row stride of t²·block.
+/// `[c_out][t²][block]`. Channel-major, so the input transform writes one contiguous run
+/// per input channel, and each task owns the products (and outputs) of its own output
+/// channels; the GEMMs read and write their ξ slice with a row stride of t²·block.
 #[derive(Default, Debug)]
 pub struct WinogradScratch {
     v: Vec<f32>,
     m: Vec<f32>,
 }
 
+std::thread_local! {
+    /// Each task's GEMM tail panel (tasks run on the pool's threads).
+    static TAIL: core::cell::RefCell<Vec<f32>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
 /// One image: `x` (`c_in × h × w`) → the `c_out` channels of `out` at `dst`
 /// (`out` is this image's `dst.channels × oh × ow` block).
+///
+/// Per block of tiles, two parallel regions: the input transform split by input channel,
+/// then the t² GEMMs and the output transform split by output channels — each task runs
+/// all t² GEMMs for its rows, so a layer opens 2 regions per block instead of t² + 2.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_image(
     x: &[f32],
@@ -135,7 +145,6 @@ pub fn conv2d_image(
     out: &mut [f32],
     dst: ChannelSlice,
     scratch: &mut WinogradScratch,
-    gemm_tail: &mut Vec<f32>,
 ) {
     assert!(p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1, "winograd: 3×3 stride 1 only");
     let v = w.variant;
@@ -147,22 +156,32 @@ pub fn conv2d_image(
     let block = (BLOCK_BYTES / per_tile / 8 * 8).clamp(8, tiles.next_multiple_of(8));
     scratch.v.resize(tt * p.c_in * block, 0.0);
     scratch.m.resize(tt * p.c_out * block, 0.0);
+    let planes = &mut out[dst.channel_offset * oh * ow..(dst.channel_offset + p.c_out) * oh * ow];
 
     for t0 in (0..tiles).step_by(block) {
         let range = TileRange { start: t0, len: block.min(tiles - t0), tw };
         let n = range.len;
-        let (vs, ms) = (&mut scratch.v[..p.c_in * tt * n], &mut scratch.m[..p.c_out * tt * n]);
-        input_transform(v, x, p, range, vs);
-        for xi in 0..tt {
-            gemm::gemm(
-                &w.u[xi],
-                MatRef { data: &vs[xi * n..], rows: p.c_in, cols: n, ld: tt * n },
-                MatMut { data: &mut ms[xi * n..], rows: p.c_out, cols: n, ld: tt * n },
-                Epilogue::default(),
-                gemm_tail,
-            );
-        }
-        output_transform(v, ms, p.c_out, range, (oh, ow), bias, relu, out, dst);
+        input_transform(v, x, p, range, &mut scratch.v[..p.c_in * tt * n]);
+        let (vs, ms) = (&scratch.v[..p.c_in * tt * n], &mut scratch.m[..p.c_out * tt * n]);
+        let panels = p.c_out.div_ceil(MR);
+        let per_task = crate::par::task_len(panels, 1) * MR; // output channels per task
+        let work = p.c_out * p.c_in * tt * n;
+        crate::par::for_each_chunk2(ms, per_task * tt * n, planes, per_task * oh * ow, work, |task, m_rows, out_planes| {
+            let (o0, rows) = (task * per_task, m_rows.len() / (tt * n));
+            TAIL.with_borrow_mut(|tail| {
+                for (xi, u) in w.u.iter().enumerate() {
+                    gemm::gemm_panels(
+                        u,
+                        o0 / MR..(o0 + rows).div_ceil(MR),
+                        MatRef { data: &vs[xi * n..], rows: p.c_in, cols: n, ld: tt * n },
+                        MatMut { data: &mut m_rows[xi * n..], rows, cols: n, ld: tt * n },
+                        Epilogue::default(),
+                        tail,
+                    );
+                }
+            });
+            output_transform(v, m_rows, range, (oh, ow), bias.map(|b| &b[o0..o0 + rows]), relu, out_planes);
+        });
     }
 }
 
@@ -199,7 +218,8 @@ fn sandwich(l: &[f32], r: usize, c: usize, d: &[[f32; TMAX]; TMAX], out: &mut [[
 
 /// `V[c][ξ][tile] = (Bᵀ·d·B)_ξ` for every t×t input tile `d` (zero outside the input).
 fn input_transform(v: &Variant, x: &[f32], p: &Conv2dParams, tiles: TileRange, out: &mut [f32]) {
-    crate::par::for_each_chunk(out, v.t * v.t * tiles.len, |c, out| {
+    let work = p.c_in * tiles.len * v.t * v.t * v.t;
+    crate::par::for_each_chunk(out, v.t * v.t * tiles.len, work, |c, out: &mut [f32]| {
         let plane = &x[c * p.h * p.w..(c + 1) * p.h * p.w];
         for (i_tile, ty, tx) in tiles.iter() {
             let mut d = [[0.0f32; TMAX]; TMAX];
@@ -227,25 +247,13 @@ fn input_transform(v: &Variant, x: &[f32], p: &Conv2dParams, tiles: TileRange, o
     });
 }
 
-/// `Y = Aᵀ·M·A` per tile, then bias and ReLU, written to the output channels at `dst`
-/// (tiles past the output's edge are clipped).
-#[allow(clippy::too_many_arguments)]
-fn output_transform(
-    v: &Variant,
-    m: &[f32],
-    c_out: usize,
-    tiles: TileRange,
-    (oh, ow): (usize, usize),
-    bias: Option<&[f32]>,
-    relu: bool,
-    out: &mut [f32],
-    dst: ChannelSlice,
-) {
+/// `Y = Aᵀ·M·A` per tile, then bias and ReLU, for the output channels whose products are
+/// `m` (`[channel][t²][tiles]`), into their planes `out` (tiles past the output's edge
+/// are clipped).
+fn output_transform(v: &Variant, m: &[f32], tiles: TileRange, (oh, ow): (usize, usize), bias: Option<&[f32]>, relu: bool, out: &mut [f32]) {
     let tt = v.t * v.t;
-    let planes = &mut out[dst.channel_offset * oh * ow..(dst.channel_offset + c_out) * oh * ow];
-    crate::par::for_each_chunk(planes, oh * ow, |o, plane| {
+    for (o, (mo, plane)) in m.chunks_exact(tt * tiles.len).zip(out.chunks_exact_mut(oh * ow)).enumerate() {
         let b = bias.map_or(0.0, |b| b[o]);
-        let mo = &m[o * tt * tiles.len..(o + 1) * tt * tiles.len];
         for (i_tile, ty, tx) in tiles.iter() {
             let mut mt = [[0.0f32; TMAX]; TMAX];
             for i in 0..v.t {
@@ -270,5 +278,5 @@ fn output_transform(
                 }
             }
         }
-    });
+    }
 }

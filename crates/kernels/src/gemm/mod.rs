@@ -10,6 +10,8 @@
 //! `C` is written with a row stride too, so a convolution can write straight into its
 //! channel slice of a larger (concatenated) output.
 
+use core::ops::Range;
+
 mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
@@ -116,72 +118,107 @@ fn check_view(len: usize, rows: usize, cols: usize, ld: usize, what: &str) {
 }
 
 /// `c = epilogue(a · b)`. `scratch` holds the zero-padded tail panel of `b`; it only
-/// grows, so a steady state allocates nothing.
+/// grows, so a steady state allocates nothing. Large products are split by row panels
+/// over the thread pool (one parallel region per call).
 pub fn gemm(a: &PackedA, b: MatRef, c: MatMut, ep: Epilogue, scratch: &mut Vec<f32>) {
-    let (m, k, n) = (a.m, a.k, b.cols);
-    assert_eq!(b.rows, k, "gemm: b.rows != a.k");
-    assert_eq!((c.rows, c.cols), (m, n), "gemm: c is not a.m × b.cols");
+    let panels = 0..a.m.div_ceil(MR);
+    check(a, &panels, &b, &c, &ep);
+    if a.m == 0 || b.cols == 0 {
+        return;
+    }
+    pack_tail(&b, scratch);
+    let job = Job { a, b, ep, tail: scratch, ld: c.ld };
+    let work = a.m * a.k * b.cols;
+    let per_task = crate::par::task_len(panels.len(), 1);
+    crate::par::for_each_chunk(c.data, per_task * MR * c.ld, work, |task, rows| {
+        let first = task * per_task;
+        job.run(first..(first + per_task).min(panels.end), rows);
+    });
+}
+
+/// [`gemm`] for the rows of `a`'s row panels `panels` only (`c` holds just those rows),
+/// on the calling thread: for callers that split the work themselves.
+pub fn gemm_panels(a: &PackedA, panels: Range<usize>, b: MatRef, c: MatMut, ep: Epilogue, scratch: &mut Vec<f32>) {
+    check(a, &panels, &b, &c, &ep);
+    if panels.is_empty() || b.cols == 0 {
+        return;
+    }
+    pack_tail(&b, scratch);
+    Job { a, b, ep, tail: scratch, ld: c.ld }.run(panels, c.data);
+}
+
+/// Validates the views once; everything after this indexes without checks.
+fn check(a: &PackedA, panels: &Range<usize>, b: &MatRef, c: &MatMut, ep: &Epilogue) {
+    let rows = (panels.end * MR).min(a.m).saturating_sub(panels.start * MR);
+    assert!(panels.end <= a.m.div_ceil(MR).max(panels.start), "gemm: panels out of range");
+    assert_eq!(b.rows, a.k, "gemm: b.rows != a.k");
+    assert_eq!((c.rows, c.cols), (rows, b.cols), "gemm: c is not rows(panels) × b.cols");
     check_view(b.data.len(), b.rows, b.cols, b.ld, "b");
     check_view(c.data.len(), c.rows, c.cols, c.ld, "c");
     if let Some(bias) = ep.bias {
-        assert_eq!(bias.len(), m, "gemm: bias.len() != m");
-    }
-    if m == 0 || n == 0 {
-        return;
-    }
-
-    let n_full = n - n % NR;
-    let n_tail = n - n_full;
-    if n_tail > 0 {
-        scratch.clear();
-        scratch.resize(k * NR, 0.0);
-        for kk in 0..k {
-            let row = &b.data[kk * b.ld + n_full..kk * b.ld + n];
-            scratch[kk * NR..kk * NR + n_tail].copy_from_slice(row);
-        }
-    }
-
-    let nc = (B_BLOCK_FLOATS / k.max(1)).max(NR) / NR * NR;
-    let tail: &[f32] = scratch;
-    // One row panel of C (rows p·MR.., `rows` starts at its first row) over columns
-    // [jc, jc_end): the unit of work, sequential or spread over threads.
-    let panel = |p: usize, rows: &mut [f32], jc: usize, jc_end: usize| {
-        let row0 = p * MR;
-        let mr = MR.min(m - row0);
-        let mut bias = [0.0f32; MR];
-        if let Some(b) = ep.bias {
-            bias[..mr].copy_from_slice(&b[row0..row0 + mr]);
-        }
-        let a_panel = &a.data[p * k * MR..(p + 1) * k * MR];
-        debug_assert!(rows.len() >= (mr - 1) * c.ld + n);
-        for j in (jc..jc_end).step_by(NR) {
-            let nr = NR.min(n - j);
-            let (b_ptr, ldb) = if nr == NR { (b.data[j..].as_ptr(), b.ld) } else { (tail.as_ptr(), NR) };
-            // SAFETY: the asserts above bound every access: the A panel holds k·MR
-            // floats; B rows kk < k start at kk·ldb and the kernel reads NR floats from
-            // each — inside b (full tiles: j + NR ≤ n, checked view) or the k·NR tail
-            // panel; C rows r < mr, columns j..j + nr lie inside `rows`, which holds
-            // (mr − 1)·ld + n floats (the c view is checked, and panels split it at
-            // multiples of MR·ld).
-            unsafe {
-                microkernel(k, a_panel.as_ptr(), b_ptr, ldb, rows.as_mut_ptr().add(j), c.ld, mr, nr, &bias, ep.relu);
-            }
-        }
-    };
-    let panel_len = MR * c.ld;
-    for jc in (0..n).step_by(nc) {
-        let jc_end = (jc + nc).min(n);
-        if m * n * k >= PARALLEL_MIN_MACS {
-            crate::par::for_each_chunk(c.data, panel_len, |p, rows| panel(p, rows, jc, jc_end));
-        } else {
-            c.data.chunks_mut(panel_len).enumerate().for_each(|(p, rows)| panel(p, rows, jc, jc_end));
-        }
+        assert_eq!(bias.len(), a.m, "gemm: bias.len() != m");
     }
 }
 
-/// Below this many multiply-adds a GEMM stays on the calling thread: handing work to the
-/// pool costs a few microseconds, about what 64 k multiply-adds take.
-const PARALLEL_MIN_MACS: usize = 1 << 16;
+/// Copies the last `n % NR` columns of `b` into a zero-padded `k × NR` panel.
+fn pack_tail(b: &MatRef, scratch: &mut Vec<f32>) {
+    let n_full = b.cols - b.cols % NR;
+    if n_full == b.cols {
+        return;
+    }
+    scratch.clear();
+    scratch.resize(b.rows * NR, 0.0);
+    for kk in 0..b.rows {
+        let row = &b.data[kk * b.ld + n_full..kk * b.ld + b.cols];
+        scratch[kk * NR..kk * NR + row.len()].copy_from_slice(row);
+    }
+}
+
+/// One checked product, ready to run over any range of row panels.
+struct Job<'a> {
+    a: &'a PackedA,
+    b: MatRef<'a>,
+    ep: Epilogue<'a>,
+    tail: &'a [f32],
+    ld: usize,
+}
+
+impl Job<'_> {
+    /// Row panels `panels` into `rows` (which starts at the first panel's first row):
+    /// column blocks outside, panels inside, so a `k × nc` block of B stays in L2 while
+    /// every panel of A streams over it.
+    fn run(&self, panels: Range<usize>, rows: &mut [f32]) {
+        let (a, b, k, n, ld) = (self.a, &self.b, self.a.k, self.b.cols, self.ld);
+        let nc = (B_BLOCK_FLOATS / k.max(1)).max(NR) / NR * NR;
+        for jc in (0..n).step_by(nc) {
+            let jc_end = (jc + nc).min(n);
+            for p in panels.clone() {
+                let row0 = p * MR;
+                let mr = MR.min(a.m - row0);
+                let mut bias = [0.0f32; MR];
+                if let Some(bv) = self.ep.bias {
+                    bias[..mr].copy_from_slice(&bv[row0..row0 + mr]);
+                }
+                let a_panel = &a.data[p * k * MR..(p + 1) * k * MR];
+                let c_panel = &mut rows[(p - panels.start) * MR * ld..];
+                debug_assert!(c_panel.len() >= (mr - 1) * ld + n);
+                for j in (jc..jc_end).step_by(NR) {
+                    let nr = NR.min(n - j);
+                    let (b_ptr, ldb) = if nr == NR { (b.data[j..].as_ptr(), b.ld) } else { (self.tail.as_ptr(), NR) };
+                    // SAFETY: `check` bounds every access: the A panel holds k·MR floats;
+                    // B rows kk < k start at kk·ldb and the kernel reads NR floats from
+                    // each — inside b (full tiles: j + NR ≤ n, checked view) or the k·NR
+                    // tail panel; C rows r < mr, columns j..j + nr lie inside `c_panel`,
+                    // which holds (mr − 1)·ld + n floats (the c view is checked, and
+                    // callers split it at multiples of MR·ld).
+                    unsafe {
+                        microkernel(k, a_panel.as_ptr(), b_ptr, ldb, c_panel.as_mut_ptr().add(j), ld, mr, nr, &bias, self.ep.relu);
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Writes an `MR × NR` tile of finished accumulators (bias already added) to `c`,
 /// applying ReLU and clipping to `mr × nr`. Shared by every microkernel so edge tiles

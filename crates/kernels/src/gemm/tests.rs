@@ -50,6 +50,13 @@ fn column_blocking_crosses_the_b_block() {
 }
 
 #[test]
+fn large_enough_to_split_over_threads() {
+    // m·n·k ≥ MIN_PARALLEL_WORK, with edge tiles in both dimensions: with the `threads`
+    // feature this runs on the pool, split by row panels.
+    check(70, 150, 131, 2, true, true);
+}
+
+#[test]
 fn empty_dimensions_are_no_ops() {
     check(0, 3, 5, 0, true, true);
     check(3, 0, 5, 0, true, true);

@@ -120,7 +120,8 @@ pub fn max_pool2d(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams
     let buf_len = ((ow.max(1) - 1) * p.sw + p.kw).max(p.pw + w) + 8;
     // Tasks of 16 planes, each with its own row buffer.
     const PLANES_PER_TASK: usize = 16;
-    crate::par::for_each_chunk(y, PLANES_PER_TASK * oh * ow, |task, outs| {
+    let work = planes * oh * w * (p.kh + p.kw);
+    crate::par::for_each_chunk(y, PLANES_PER_TASK * oh * ow, work, |task, outs: &mut [f32]| {
         let mut buf = vec![f32::NEG_INFINITY; buf_len];
         for (i, out) in outs.chunks_exact_mut((oh * ow).max(1)).enumerate() {
             let pl = task * PLANES_PER_TASK + i;

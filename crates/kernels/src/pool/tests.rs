@@ -48,6 +48,13 @@ fn edge_shapes() {
 }
 
 #[test]
+fn enough_planes_to_split_over_threads() {
+    // planes·oh·w·(kh + kw) ≥ MIN_PARALLEL_WORK, planes not a multiple of the task size
+    check(pool(3, 1, 1, false), 261, 28, 28);
+    check(pool(3, 2, 0, true), 261, 28, 28);
+}
+
+#[test]
 fn adaptive_overlapping_windows() {
     for (h, w, oh, ow) in [(14, 14, 4, 4), (7, 7, 1, 1), (5, 3, 2, 3), (3, 4, 5, 6), (1, 1, 1, 1)] {
         let x = data(2 * h * w, 8);
