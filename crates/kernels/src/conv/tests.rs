@@ -124,6 +124,12 @@ fn layers_large_enough_to_split_over_threads() {
     check_with(spec, 1, 27, 29, true, false, (0, 0), Algorithm::Winograd2);
     let spec = ConvSpec { c_in: 64, c_out: 13, kh: 5, kw: 5, sh: 1, sw: 1, ph: 2, pw: 2 };
     check_with(spec, 1, 28, 28, true, true, (0, 3), Algorithm::Gemm);
+    // Enough tile blocks (≥ 2 per thread on 2 cores) for Winograd's one-region split,
+    // where tasks own whole blocks and write their pixels through the shared sink.
+    let spec = ConvSpec { c_in: 40, c_out: 24, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 };
+    check_with(spec, 1, 95, 63, true, true, (2, 1), Algorithm::Winograd4);
+    let spec = ConvSpec { c_in: 40, c_out: 40, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 };
+    check_with(spec, 1, 63, 64, true, false, (0, 1), Algorithm::Winograd2);
 }
 
 #[test]

@@ -124,17 +124,13 @@ pub struct WinogradScratch {
     m: Vec<f32>,
 }
 
-std::thread_local! {
-    /// Each task's GEMM tail panel (tasks run on the pool's threads).
-    static TAIL: core::cell::RefCell<Vec<f32>> = const { core::cell::RefCell::new(Vec::new()) };
-}
-
 /// One image: `x` (`c_in × h × w`) → the `c_out` channels of `out` at `dst`
 /// (`out` is this image's `dst.channels × oh × ow` block).
 ///
-/// Per block of tiles, two parallel regions: the input transform split by input channel,
-/// then the t² GEMMs and the output transform split by output channels — each task runs
-/// all t² GEMMs for its rows, so a layer opens 2 regions per block instead of t² + 2.
+/// Parallel regions cost tens of microseconds in wasm, so the split is chosen to open
+/// few: with enough tile blocks for every thread, one region where each task runs whole
+/// blocks (transform, t² GEMMs, inverse transform); otherwise, per block, the input
+/// transform split by input channel and the rest split by output channel.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_image(
     x: &[f32],
@@ -154,34 +150,117 @@ pub fn conv2d_image(
     let tt = v.t * v.t;
     let per_tile = tt * (p.c_in + p.c_out) * 4;
     let block = (BLOCK_BYTES / per_tile / 8 * 8).clamp(8, tiles.next_multiple_of(8));
+    let blocks = tiles.div_ceil(block);
+    let planes = &mut out[dst.channel_offset * oh * ow..(dst.channel_offset + p.c_out) * oh * ow];
+    let work = p.c_out * p.c_in * tt * tiles;
+    let geometry = Geometry { v, p, tw, oh, ow };
+
+    if crate::par::threads() > 1 && blocks >= 2 * crate::par::threads() && work >= crate::par::MIN_PARALLEL_WORK {
+        // Tasks own whole tile blocks, so they write disjoint output pixels — but those
+        // pixels interleave within every plane, so the writes go through a raw pointer.
+        let sink = PixelSink { ptr: planes.as_mut_ptr(), len: planes.len() };
+        let mut starts: Vec<usize> = (0..tiles).step_by(block).collect();
+        crate::par::for_each_chunk(&mut starts, 1, work, |_, start| {
+            let range = TileRange { start: start[0], len: block.min(tiles - start[0]), tw };
+            TASK_SCRATCH.with_borrow_mut(|(s, tail)| {
+                // SAFETY: tile blocks are disjoint, so no other task writes `pixel` of any
+                // channel.
+                geometry.block(x, w, range, s, tail, bias, relu, &mut |o, pixel, val| unsafe { sink.write(o * oh * ow + pixel, val) });
+            });
+        });
+        return;
+    }
+
     scratch.v.resize(tt * p.c_in * block, 0.0);
     scratch.m.resize(tt * p.c_out * block, 0.0);
-    let planes = &mut out[dst.channel_offset * oh * ow..(dst.channel_offset + p.c_out) * oh * ow];
-
     for t0 in (0..tiles).step_by(block) {
         let range = TileRange { start: t0, len: block.min(tiles - t0), tw };
         let n = range.len;
         input_transform(v, x, p, range, &mut scratch.v[..p.c_in * tt * n]);
         let (vs, ms) = (&scratch.v[..p.c_in * tt * n], &mut scratch.m[..p.c_out * tt * n]);
-        let panels = p.c_out.div_ceil(MR);
-        let per_task = crate::par::task_len(panels, 1) * MR; // output channels per task
-        let work = p.c_out * p.c_in * tt * n;
-        crate::par::for_each_chunk2(ms, per_task * tt * n, planes, per_task * oh * ow, work, |task, m_rows, out_planes| {
+        let per_task = crate::par::task_len(p.c_out.div_ceil(MR), 1) * MR; // output channels per task
+        crate::par::for_each_chunk2(ms, per_task * tt * n, planes, per_task * oh * ow, work / blocks, |task, m_rows, out_planes| {
             let (o0, rows) = (task * per_task, m_rows.len() / (tt * n));
-            TAIL.with_borrow_mut(|tail| {
-                for (xi, u) in w.u.iter().enumerate() {
-                    gemm::gemm_panels(
-                        u,
-                        o0 / MR..(o0 + rows).div_ceil(MR),
-                        MatRef { data: &vs[xi * n..], rows: p.c_in, cols: n, ld: tt * n },
-                        MatMut { data: &mut m_rows[xi * n..], rows, cols: n, ld: tt * n },
-                        Epilogue::default(),
-                        tail,
-                    );
-                }
+            TASK_SCRATCH.with_borrow_mut(|(_, tail)| geometry.products(w, o0 / MR..(o0 + rows).div_ceil(MR), vs, m_rows, range, tail));
+            output_transform(v, m_rows, range, (oh, ow), bias.map(|b| &b[o0..o0 + rows]), relu, &mut |o, pixel, val| {
+                out_planes[o * oh * ow + pixel] = val;
             });
-            output_transform(v, m_rows, range, (oh, ow), bias.map(|b| &b[o0..o0 + rows]), relu, out_planes);
         });
+    }
+}
+
+std::thread_local! {
+    /// A task's own transform buffers and GEMM tail panel (tasks run on the pool's threads).
+    static TASK_SCRATCH: core::cell::RefCell<(WinogradScratch, Vec<f32>)> = core::cell::RefCell::default();
+}
+
+/// Output planes shared by tasks that write disjoint pixels.
+struct PixelSink {
+    ptr: *mut f32,
+    len: usize,
+}
+
+impl PixelSink {
+    /// # Safety
+    /// No other thread may access element `i` concurrently.
+    unsafe fn write(&self, i: usize, val: f32) {
+        assert!(i < self.len, "winograd: pixel out of range");
+        *self.ptr.add(i) = val;
+    }
+}
+
+// SAFETY: tasks write disjoint elements (see the one use above); the pointer outlives them.
+unsafe impl Sync for PixelSink {}
+unsafe impl Send for PixelSink {}
+
+/// What every block of one layer shares.
+struct Geometry<'a> {
+    v: &'static Variant,
+    p: &'a Conv2dParams,
+    tw: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geometry<'_> {
+    /// `M_ξ = U_ξ · V_ξ` for the output channels of row panels `panels`, into `m_rows`
+    /// (`[channel][t²][tiles]` for those channels).
+    fn products(&self, w: &WinogradWeights, panels: core::ops::Range<usize>, vs: &[f32], m_rows: &mut [f32], range: TileRange, tail: &mut Vec<f32>) {
+        let (tt, n) = (self.v.t * self.v.t, range.len);
+        let rows = m_rows.len() / (tt * n);
+        for (xi, u) in w.u.iter().enumerate() {
+            gemm::gemm_panels(
+                u,
+                panels.clone(),
+                MatRef { data: &vs[xi * n..], rows: self.p.c_in, cols: n, ld: tt * n },
+                MatMut { data: &mut m_rows[xi * n..], rows, cols: n, ld: tt * n },
+                Epilogue::default(),
+                tail,
+            );
+        }
+    }
+
+    /// One whole tile block on the calling thread.
+    #[allow(clippy::too_many_arguments)]
+    fn block(
+        &self,
+        x: &[f32],
+        w: &WinogradWeights,
+        range: TileRange,
+        s: &mut WinogradScratch,
+        tail: &mut Vec<f32>,
+        bias: Option<&[f32]>,
+        relu: bool,
+        store: &mut impl FnMut(usize, usize, f32),
+    ) {
+        let (p, tt, n) = (self.p, self.v.t * self.v.t, range.len);
+        debug_assert_eq!(range.tw, self.tw);
+        s.v.resize(tt * p.c_in * n, 0.0);
+        s.m.resize(tt * p.c_out * n, 0.0);
+        input_transform(self.v, x, p, range, &mut s.v[..tt * p.c_in * n]);
+        let (vs, ms) = (&s.v[..tt * p.c_in * n], &mut s.m[..tt * p.c_out * n]);
+        self.products(w, 0..p.c_out.div_ceil(MR), vs, ms, range, tail);
+        output_transform(self.v, ms, range, (self.oh, self.ow), bias, relu, store);
     }
 }
 
@@ -248,11 +327,19 @@ fn input_transform(v: &Variant, x: &[f32], p: &Conv2dParams, tiles: TileRange, o
 }
 
 /// `Y = Aᵀ·M·A` per tile, then bias and ReLU, for the output channels whose products are
-/// `m` (`[channel][t²][tiles]`), into their planes `out` (tiles past the output's edge
-/// are clipped).
-fn output_transform(v: &Variant, m: &[f32], tiles: TileRange, (oh, ow): (usize, usize), bias: Option<&[f32]>, relu: bool, out: &mut [f32]) {
+/// `m` (`[channel][t²][tiles]`), handed to `store(channel, pixel, value)` (tiles past
+/// the output's edge are clipped).
+fn output_transform(
+    v: &Variant,
+    m: &[f32],
+    tiles: TileRange,
+    (oh, ow): (usize, usize),
+    bias: Option<&[f32]>,
+    relu: bool,
+    store: &mut impl FnMut(usize, usize, f32),
+) {
     let tt = v.t * v.t;
-    for (o, (mo, plane)) in m.chunks_exact(tt * tiles.len).zip(out.chunks_exact_mut(oh * ow)).enumerate() {
+    for (o, mo) in m.chunks_exact(tt * tiles.len).enumerate() {
         let b = bias.map_or(0.0, |b| b[o]);
         for (i_tile, ty, tx) in tiles.iter() {
             let mut mt = [[0.0f32; TMAX]; TMAX];
@@ -274,7 +361,7 @@ fn output_transform(v: &Variant, m: &[f32], tiles: TileRange, (oh, ow): (usize, 
                         break;
                     }
                     let val = val + b;
-                    plane[oy * ow + ox] = if relu && val < 0.0 { 0.0 } else { val };
+                    store(o, oy * ow + ox, if relu && val < 0.0 { 0.0 } else { val });
                 }
             }
         }
