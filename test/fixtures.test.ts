@@ -23,37 +23,10 @@ import {
   type Module,
   Tensor,
 } from '../ts/index.js';
-import { checksum32, fillTensor } from '../ts/weyl.js';
+import { checksum32 } from '../ts/weyl.js';
+import { type Case, caseInput, caseParams, compareOutput } from './fixture-format.js';
 
 const dir = process.env.FIXTURES_DIR ? path.resolve(process.env.FIXTURES_DIR) : fileURLToPath(new URL('./fixtures', import.meta.url));
-
-interface Tolerance { abs: number; rel: number }
-interface Stats { sum: number; sum_sq: number; min: number; max: number; mean: number }
-interface OutputRecord {
-  shape: number[];
-  numel: number;
-  storage: 'full' | 'sampled';
-  values?: number[];
-  sample_indices?: number[];
-  sample_values?: number[];
-  stats: Stats;
-  tolerance: Tolerance;
-  stats_tolerance: Stats;
-}
-interface ParamRecord {
-  index: number; name: string; shape: number[]; kind: string;
-  offset: number; scale: number; abs: boolean; checksum32: number; values?: number[];
-}
-interface Case {
-  case: string;
-  type: string;
-  model: Record<string, any>;
-  generator?: { seed: number; weight_gain: number; bias_scale: number };
-  input: { shape: number[]; seed: number; tensor_index: number; offset: number; scale: number; abs: boolean; checksum32: number };
-  outputs: Record<string, OutputRecord>;
-  params?: ParamRecord[];
-  loss?: { target: number; main_ce: number; aux1_ce: number; aux2_ce: number; total: number; tolerance_abs: number };
-}
 
 /** Builds a case's module; `run` (default: one `forward`) returns every output by the case's names. */
 interface Runner {
@@ -111,46 +84,6 @@ const runners: Record<string, Runner | { skip: string }> = {
   },
 };
 
-/** The case's weights, regenerated and checked against the recorded checksums. */
-function caseParams(c: Case): Map<string, Float32Array> {
-  const dict = new Map<string, Float32Array>();
-  for (const p of c.params ?? []) {
-    const numel = p.shape.reduce((a, b) => a * b, 1);
-    const data = p.kind === 'fixed'
-      ? new Float32Array(p.values!)
-      : fillTensor(c.generator!.seed, p.index, numel, { offset: p.offset, scale: p.scale, abs: p.abs });
-    expect(checksum32(data), `checksum32 of ${p.name}`).toBe(p.checksum32);
-    dict.set(p.name, data);
-  }
-  return dict;
-}
-
-/** Worst |got - ref| / tolerance over the stored values; fails on any element over 1. */
-function compareOutput(name: string, rec: OutputRecord, got: Float32Array): number {
-  expect(got.length, `${name} numel`).toBe(rec.numel);
-  const tol = (ref: number) => rec.tolerance.abs + rec.tolerance.rel * Math.abs(ref);
-  const [indices, refs] = rec.storage === 'full'
-    ? [rec.values!.map((_, i) => i), rec.values!]
-    : [rec.sample_indices!, rec.sample_values!];
-  let worst = 0;
-  let worstAt = -1;
-  indices.forEach((idx, j) => {
-    const ratio = Math.abs(got[idx]! - refs[j]!) / tol(refs[j]!);
-    if (!(ratio <= worst)) [worst, worstAt] = [ratio, idx];
-  });
-  expect(worst, `${name}[${worstAt}]: got ${got[worstAt]}, worst error/tolerance`).toBeLessThanOrEqual(1);
-  // Whole-tensor statistics (the only check of the unsampled elements of large outputs).
-  let [sum, sumSq, min, max] = [0, 0, Infinity, -Infinity];
-  for (const v of got) [sum, sumSq, min, max] = [sum + v, sumSq + v * v, Math.min(min, v), Math.max(max, v)];
-  const st = rec.stats_tolerance;
-  expect(Math.abs(sum - rec.stats.sum), `${name} sum`).toBeLessThanOrEqual(st.sum);
-  expect(Math.abs(sumSq - rec.stats.sum_sq), `${name} sum_sq`).toBeLessThanOrEqual(st.sum_sq);
-  expect(Math.abs(sum / got.length - rec.stats.mean), `${name} mean`).toBeLessThanOrEqual(st.mean);
-  expect(Math.abs(min - rec.stats.min), `${name} min`).toBeLessThanOrEqual(st.min);
-  expect(Math.abs(max - rec.stats.max), `${name} max`).toBeLessThanOrEqual(st.max);
-  return worst;
-}
-
 const index = JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')) as { cases: { case: string; file: string }[] };
 const worstRatios: [string, number][] = [];
 
@@ -172,8 +105,7 @@ describe(`PyTorch fixtures (${dir})`, () => {
     const build = runner.build;
     it(title, () => {
       const input = c.input;
-      const x = fillTensor(input.seed, input.tensor_index, input.shape.reduce((a, b) => a * b, 1), input);
-      expect(checksum32(x), 'input checksum32').toBe(input.checksum32);
+      const x = caseInput(c);
       using model = build(c);
       const params = caseParams(c);
       if (params.size > 0) {

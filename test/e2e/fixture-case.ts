@@ -14,37 +14,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import { checksum32, fillTensor } from '../../ts/weyl.js';
+import { type Case, caseInput, caseParams, compareOutput, numel } from '../fixture-format.js';
+
+export type { Case } from '../fixture-format.js';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 const fixturesDir = `${root}test/fixtures/`;
-
-interface Tolerance { abs: number; rel: number }
-interface Stats { sum: number; sum_sq: number; min: number; max: number; mean: number }
-export interface OutputRecord {
-  shape: number[];
-  numel: number;
-  storage: 'full' | 'sampled';
-  values?: number[];
-  sample_indices?: number[];
-  sample_values?: number[];
-  stats: Stats;
-  tolerance: Tolerance;
-  stats_tolerance: Stats;
-}
-interface ParamRecord {
-  index: number; name: string; shape: number[]; kind: string;
-  offset: number; scale: number; abs: boolean; checksum32: number; values?: number[];
-}
-export interface Case {
-  case: string;
-  type: string;
-  model: Record<string, any>;
-  generator?: { seed: number; weight_gain: number; bias_scale: number };
-  input: { shape: number[]; seed: number; tensor_index: number; offset: number; scale: number; abs: boolean; checksum32: number };
-  outputs: Record<string, OutputRecord>;
-  params?: ParamRecord[];
-}
 
 export interface F32Tensor { shape: number[]; data: Float32Array }
 
@@ -52,7 +27,6 @@ export function loadCase(name: string): Case {
   return JSON.parse(readFileSync(`${fixturesDir}${name}.json`, 'utf8')) as Case;
 }
 
-const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** The model spec the runtimes build from (the two case types the e2e tests use). */
 export function modelSpec(c: Case): Record<string, unknown> {
@@ -106,46 +80,11 @@ export function readSafetensors(bytes: Uint8Array): { tensors: Map<string, F32Te
 
 /** The case as one request file: regenerated weights and input (checksums checked). */
 export function caseRequest(c: Case): Uint8Array<ArrayBuffer> {
-  const tensors = new Map<string, F32Tensor>();
-  for (const p of c.params ?? []) {
-    const data = p.kind === 'fixed'
-      ? new Float32Array(p.values!)
-      : fillTensor(c.generator!.seed, p.index, numel(p.shape), { offset: p.offset, scale: p.scale, abs: p.abs });
-    expect(checksum32(data), `checksum32 of ${p.name}`).toBe(p.checksum32);
-    tensors.set(p.name, { shape: p.shape, data });
-  }
-  const x = fillTensor(c.input.seed, c.input.tensor_index, numel(c.input.shape), c.input);
-  expect(checksum32(x), 'input checksum32').toBe(c.input.checksum32);
-  tensors.set('input', { shape: c.input.shape, data: x });
+  const tensors = new Map<string, F32Tensor>(caseParams(c));
+  tensors.set('input', { shape: c.input.shape, data: caseInput(c) });
   const outputs = Object.keys(c.outputs);
   expect(outputs, 'e2e cases have one output').toHaveLength(1);
   return writeSafetensors(tensors, { case: c.case, model: JSON.stringify(modelSpec(c)), output: outputs[0]! });
-}
-
-/** Worst |got - ref| / tolerance over the stored values; fails on any element over 1. */
-export function compareOutput(label: string, rec: OutputRecord, got: Float32Array): number {
-  expect(got.length, `${label} numel`).toBe(rec.numel);
-  const tol = (ref: number) => rec.tolerance.abs + rec.tolerance.rel * Math.abs(ref);
-  const [indices, refs] = rec.storage === 'full'
-    ? [rec.values!.map((_, i) => i), rec.values!]
-    : [rec.sample_indices!, rec.sample_values!];
-  expect(indices.length, `${label}: stored values`).toBeGreaterThan(0);
-  let worst = 0;
-  let worstAt = -1;
-  indices.forEach((idx, j) => {
-    const ratio = Math.abs(got[idx]! - refs[j]!) / tol(refs[j]!);
-    if (!(ratio <= worst)) [worst, worstAt] = [ratio, idx];
-  });
-  expect(worst, `${label}[${worstAt}]: got ${got[worstAt]}, worst error/tolerance`).toBeLessThanOrEqual(1);
-  let [sum, sumSq, min, max] = [0, 0, Infinity, -Infinity];
-  for (const v of got) [sum, sumSq, min, max] = [sum + v, sumSq + v * v, Math.min(min, v), Math.max(max, v)];
-  const st = rec.stats_tolerance;
-  expect(Math.abs(sum - rec.stats.sum), `${label} sum`).toBeLessThanOrEqual(st.sum);
-  expect(Math.abs(sumSq - rec.stats.sum_sq), `${label} sum_sq`).toBeLessThanOrEqual(st.sum_sq);
-  expect(Math.abs(sum / got.length - rec.stats.mean), `${label} mean`).toBeLessThanOrEqual(st.mean);
-  expect(Math.abs(min - rec.stats.min), `${label} min`).toBeLessThanOrEqual(st.min);
-  expect(Math.abs(max - rec.stats.max), `${label} max`).toBeLessThanOrEqual(st.max);
-  return worst;
 }
 
 /**

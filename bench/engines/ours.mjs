@@ -1,0 +1,107 @@
+// Engine: inception-wasm itself, from the built package (dist/), as a user imports it.
+import '../lib/child.mjs';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { e2e, microCases, serve } from '../lib/child.mjs';
+import { convGraph, inceptionGraph } from '../lib/arch.mjs';
+import { fingerprint, graphParams, inputNCHW, packWeights } from '../lib/data.mjs';
+
+let lib;
+let distHash;
+const importEngine = async () => {
+  lib = await import('../../dist/index.js');
+  // Others may rebuild dist/ while a long run goes on: the parent compares this across children.
+  const h = createHash('sha256');
+  for (const f of ['../../dist/index.js', '../../dist/wasm/inception_wasm_bg.wasm']) h.update(fs.readFileSync(new URL(f, import.meta.url)));
+  distHash = h.digest('hex').slice(0, 16);
+};
+
+// `run.mjs --ours-threads 1,2` (or its detection of `threads` in init's options in
+// dist/index.d.ts) passes the count here. The library's own `threadCount()` must confirm it
+// (init falls back to the single-threaded build where threads are unavailable), and
+// cpuPerWall in the results shows whether the threads really ran.
+const initEngine = async (job) => {
+  await lib.init(job.threads > 1 ? { threads: job.threads } : {});
+  const threads = typeof lib.threadCount === 'function' ? lib.threadCount() : 1;
+  if (threads !== job.threads) throw new Error(`inception-wasm runs ${threads} thread(s), ${job.threads} requested`);
+  return { threadsRequested: job.threads, threads, distHash };
+};
+
+const input = (data, shape) => lib.Tensor.fromArray(data, shape);
+
+serve('ours', {
+  /** The library's summary, its conv shapes and its GoogLeNet weights, for the peers. */
+  async prepare(job) {
+    await importEngine();
+    await lib.init();
+    const net = new lib.GoogLeNet({ numClasses: 1000, seed: job.seed });
+    const s = lib.summary(net, [1, 3, job.size, job.size]);
+    const dict = Object.fromEntries(net.stateDict());
+    const { index, data } = packWeights(dict);
+    fs.mkdirSync(job.modelDir, { recursive: true });
+    fs.writeFileSync(path.join(job.modelDir, 'weights.bin'), new Uint8Array(data.buffer));
+    fs.writeFileSync(path.join(job.modelDir, 'weights.json'), JSON.stringify(index));
+    net.dispose();
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    return {
+      distHash,
+      version: pkg.version,
+      config: lib.INCEPTION_CONFIG,
+      rows: s.rows.map((r) => ({ name: r.name, type: r.type, outputShape: r.outputShape, params: r.params, macs: r.macs })),
+      totalMacs: s.totalMacs,
+      totalParams: s.totalParams,
+    };
+  },
+
+  e2e: (job) =>
+    e2e(job, {
+      importEngine,
+      init: initEngine,
+      build: () => new lib.GoogLeNet({ numClasses: 1000, seed: job.seed }),
+      input,
+      forward(net, x) {
+        const y = net.forward(x);
+        const out = y.toArray();
+        y.dispose();
+        return out;
+      },
+      dispose: (x) => x.dispose(),
+    }),
+
+  async micro(job) {
+    await importEngine();
+    const info = await initEngine(job);
+    const result = await microCases(job, (c) => {
+      let layer;
+      let shape;
+      if (c.kind === 'conv') {
+        layer = new lib.Conv2d({ inChannels: c.cin, outChannels: c.cout, kernelSize: c.k, stride: c.s, padding: c.p, activation: 'relu' });
+        layer.loadStateDict(graphParams(convGraph(c), c.id));
+        shape = [c.cin, c.h, c.w];
+      } else if (c.kind === 'maxpool') {
+        layer = new lib.MaxPool2d({ kernelSize: c.k, stride: c.s, padding: c.p });
+        shape = [c.c, c.h, c.w];
+      } else if (c.kind === 'inception') {
+        layer = new lib.Inception(...c.cfg, { activation: 'relu' });
+        layer.loadStateDict(graphParams(inceptionGraph(c.cfg, c.h, c.w), c.id));
+        shape = [c.cfg[0], c.h, c.w];
+      } else throw new Error(`unknown case kind ${c.kind}`);
+      const x = input(inputNCHW(1, shape, c.seed), [1, ...shape]);
+      return {
+        fn: () => layer.forward(x).dispose(),
+        check() {
+          const y = layer.forward(x);
+          const fp = fingerprint(y.data);
+          y.dispose();
+          return fp;
+        },
+        dispose() {
+          x.dispose();
+          layer.dispose();
+        },
+      };
+    });
+    return { info, ...result, wasm: (await import('../lib/child.mjs')).wasmLoaded(job.wasmCandidates ?? []) };
+  },
+});
