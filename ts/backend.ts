@@ -12,6 +12,7 @@ import initSingle, * as single from './wasm/inception_wasm.js';
 import initThreaded, * as threaded from './wasm-threads/inception_wasm.js';
 import { NotInitializedError, ValueError } from './errors.js';
 import { startWorkers, threadSupport } from './threads.js';
+import { isNode } from './runtime.js';
 
 /** Where a `.wasm` comes from. */
 export type WasmSource = string | URL | Request | Response | BufferSource | WebAssembly.Module;
@@ -45,7 +46,6 @@ type Glue = typeof single;
 let active: { glue: Glue; memory: WebAssembly.Memory; threads: number } | undefined;
 let pending: Promise<void> | undefined;
 
-const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
 async function defaultSource(folder: 'wasm' | 'wasm-threads'): Promise<WasmSource> {
   const url = new URL(`./${folder}/inception_wasm_bg.wasm`, import.meta.url);

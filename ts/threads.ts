@@ -5,8 +5,8 @@
  * `globalThis.__inceptionWasmSpawnWorker(thread)`, enters `runWorker(thread)` for good.
  */
 import type * as threaded from './wasm-threads/inception_wasm.js';
+import { isNode } from './runtime.js';
 
-const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
 /** Why threads cannot run here, or `undefined` when they can. */
 export function threadSupport(): string | undefined {

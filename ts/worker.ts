@@ -4,6 +4,7 @@
  * thread it names — rayon's worker loop, which never returns.
  */
 import { initSync, runWorker } from './wasm-threads/inception_wasm.js';
+import { isNode } from './runtime.js';
 import type { WorkerInit, WorkerRun } from './threads.js';
 
 function onMessage(msg: WorkerInit | WorkerRun, reply: (m: string) => void): void {
@@ -15,7 +16,7 @@ function onMessage(msg: WorkerInit | WorkerRun, reply: (m: string) => void): voi
   }
 }
 
-if (typeof process !== 'undefined' && typeof process.versions?.node === 'string') {
+if (isNode) {
   const workerThreads = 'node:worker_threads';
   const { parentPort } = (await import(/* @vite-ignore */ workerThreads)) as typeof import('node:worker_threads');
   parentPort!.on('message', (msg: WorkerInit | WorkerRun) => onMessage(msg, (m) => parentPort!.postMessage(m)));
