@@ -19,6 +19,7 @@ pub mod conv;
 pub mod gemm;
 pub mod linear;
 mod par;
+pub mod plan;
 pub mod pool;
 pub mod reference;
 

@@ -73,13 +73,18 @@ impl Conv2dParams {
     }
 }
 
-/// Scratch memory reused across calls; it only grows.
+/// Scratch memory reused across calls (one per thread); it only grows.
 #[derive(Default, Debug)]
 pub struct Workspace {
     cols: Vec<f32>,
     gemm_tail: Vec<f32>,
     winograd: WinogradScratch,
+    /// Max pooling's row buffer.
+    pub(crate) pool_row: Vec<f32>,
 }
+
+/// Multiply-adds per output element of one row panel and one unit of `k` (for task sizing).
+const MR_WORK: usize = gemm::MR;
 
 /// How a convolution is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,6 +212,51 @@ impl Conv2d {
 
     pub fn bias(&self) -> Option<&[f32]> {
         self.bias.as_deref()
+    }
+
+    /// Output size for an `h × w` input, `None` when the kernel does not fit.
+    pub fn out_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        let s = &self.spec;
+        Some((conv_out_size(h, s.kh, s.sh, s.ph)?, conv_out_size(w, s.kw, s.sw, s.pw)?))
+    }
+
+    /// Independent parts one image's output is split into for `threads` threads (see
+    /// [`Conv2d::forward_part`]): row panels of output channels for the direct GEMM, the
+    /// whole image otherwise.
+    pub fn parts(&self, h: usize, w: usize, threads: usize) -> usize {
+        match &self.kernel {
+            Kernel::Gemm(a) if self.spec.is_pointwise() => crate::plan::split(a.m().div_ceil(gemm::MR), a.k() * MR_WORK * h * w, threads),
+            _ => 1,
+        }
+    }
+
+    /// Part `part` of `parts` of one image `x` (`c_in × h × w`): writes its share of the
+    /// `c_out` output planes that start at `out` (channel after channel, `oh·ow` floats each).
+    ///
+    /// # Safety
+    /// `out` must be valid for writes of `c_out·oh·ow` floats, and no other thread may access
+    /// the elements this part writes while it runs (parts of one image write disjoint ones).
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn forward_part(&self, x: &[f32], h: usize, w: usize, relu: bool, out: *mut f32, part: usize, parts: usize, ws: &mut Workspace) {
+        let (oh, ow) = self.out_size(h, w).expect("conv2d: kernel larger than the padded input");
+        let (ohw, c_out) = (oh * ow, self.spec.c_out);
+        match &self.kernel {
+            Kernel::Gemm(a) if self.spec.is_pointwise() => {
+                let panels = crate::plan::share(a.m().div_ceil(gemm::MR), part, parts);
+                let rows = (panels.start * gemm::MR)..(panels.end * gemm::MR).min(c_out);
+                // Part `part` owns output rows `rows`: a contiguous run of its planes.
+                let c = core::slice::from_raw_parts_mut(out.add(rows.start * ohw), rows.len() * ohw);
+                let c = MatMut { data: c, rows: rows.len(), cols: ohw, ld: ohw };
+                let b = MatRef { data: x, rows: self.spec.k(), cols: ohw, ld: ohw };
+                let ep = Epilogue { bias: self.bias.as_deref(), relu };
+                gemm::gemm_panels(a, panels, b, c, ep, &mut ws.gemm_tail);
+            }
+            _ => {
+                debug_assert_eq!(parts, 1);
+                let planes = core::slice::from_raw_parts_mut(out, c_out * ohw);
+                self.forward(x, 1, h, w, relu, planes, ChannelSlice { channels: c_out, channel_offset: 0 }, ws);
+            }
+        }
     }
 
     /// Runs the convolution on `n` images of `c_in × h × w` in `x`, writing into `out` at
