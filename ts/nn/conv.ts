@@ -1,6 +1,6 @@
 import { native } from '../backend.js';
 import { checkInt, checkPair, type Pair, ShapeError, ValueError } from '../errors.js';
-import { produce, type Tensor } from '../tensor.js';
+import type { PlanBuilder, Value } from '../plan.js';
 import type { Conv2d as NativeConv2d } from '../wasm/inception_wasm.js';
 import { initDeferred, initParameters, takeSeed } from './init.js';
 import { Module, type ParameterInfo } from './module.js';
@@ -137,30 +137,19 @@ export class Conv2d extends Module {
     return n * co * oh * ow * input[1]! * this.kernelSize[0] * this.kernelSize[1];
   }
 
-  override forward(x: Tensor): Tensor {
-    return produce(this.checkInput(x), (out) => this.#run(x, out, 0, false));
+  override lower(plan: PlanBuilder, x: Value): Value {
+    const out = plan.value(this.outputShape(x.shape));
+    this.lowerInto(plan, x, out, 0);
+    return out;
   }
 
-  /** Writes straight into the channel slice: the zero-copy concat of Inception blocks. */
-  override forwardInto(x: Tensor, out: Tensor, channelOffset: number): void {
-    this.forwardFused(x, out, channelOffset, false);
+  override lowerInto(plan: PlanBuilder, x: Value, out: Value, channelOffset: number): void {
+    this.lowerFused(plan, x, out, channelOffset, false);
   }
 
-  /** `forwardInto` with a ReLU fused even when this layer has none (Sequential's Conv2d→ReLU fusion). */
-  forwardFused(x: Tensor, out: Tensor, channelOffset: number, relu: boolean): void {
-    const [n, c, h, w] = this.checkInput(x) as [number, number, number, number];
-    if (out === x) throw new ShapeError(this.op, 'cannot write the output over the input');
-    const s = out.shape;
-    if (s.length !== 4 || s[0] !== n || s[2] !== h || s[3] !== w || channelOffset + c > s[1]!) {
-      throw new ShapeError(this.op, `output [${s.join(', ')}] cannot hold [${[n, c, h, w].join(', ')}] at channel ${channelOffset}`);
-    }
-    this.#run(x, out, channelOffset, relu);
-  }
-
-  #run(x: Tensor, out: Tensor, channelOffset: number, relu: boolean): void {
-    const [n, , h, w] = x.shape as [number, number, number, number];
-    const op = this.op;
-    this.#live().forward(x._native(op), n, h, w, relu || this.activation === 'relu', out._native(op), out.shape[1]!, channelOffset);
+  /** `lowerInto` with a ReLU fused even when this layer has none (Sequential's Conv2d→ReLU fusion). */
+  lowerFused(plan: PlanBuilder, x: Value, out: Value, channelOffset: number, relu: boolean): void {
+    plan.conv(this.#live(), x, relu || this.activation === 'relu', out, channelOffset);
   }
 
   #live(): NativeConv2d {

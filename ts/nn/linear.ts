@@ -1,6 +1,6 @@
 import { native } from '../backend.js';
 import { checkInt, ShapeError, ValueError } from '../errors.js';
-import { produce, type Tensor } from '../tensor.js';
+import type { PlanBuilder, Value } from '../plan.js';
 import type { Linear as NativeLinear } from '../wasm/inception_wasm.js';
 import { initDeferred, initParameters, takeSeed } from './init.js';
 import { Module, type ParameterInfo } from './module.js';
@@ -63,9 +63,10 @@ export class Linear extends Module {
     return input[0]! * this.inFeatures * this.outFeatures;
   }
 
-  override forward(x: Tensor): Tensor {
-    const shape = this.checkInput(x);
-    return produce(shape, (out) => this.#live().forward(x._native(this.op), shape[0]!, out._native(this.op)));
+  override lower(plan: PlanBuilder, x: Value): Value {
+    const out = plan.value(this.outputShape(x.shape));
+    plan.linear(this.#live(), x, out);
+    return out;
   }
 
   #live(): NativeLinear {
