@@ -237,6 +237,7 @@ impl Conv2d {
     /// `out` must be valid for writes of `c_out·oh·ow` floats, and no other thread may access
     /// the elements this part writes while it runs (parts of one image write disjoint ones).
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     pub unsafe fn forward_part(&self, x: &[f32], h: usize, w: usize, relu: bool, out: *mut f32, part: usize, parts: usize, ws: &mut Workspace) {
         let (oh, ow) = self.out_size(h, w).expect("conv2d: kernel larger than the padded input");
         let (ohw, c_out) = (oh * ow, self.spec.c_out);
@@ -262,6 +263,7 @@ impl Conv2d {
     /// Runs the convolution on `n` images of `c_in × h × w` in `x`, writing into `out` at
     /// `dst`, with ReLU when `relu`.
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     pub fn forward(
         &self,
         x: &[f32],

@@ -113,6 +113,7 @@ fn max_nan(m: f32, v: f32) -> f32 {
 /// 28.9 ms with the direct window loop, 3.9 ms with this.
 ///
 /// `row` is scratch for the row buffer (it only grows).
+#[inline(never)]
 pub fn max_pool2d(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams, y: &mut [f32], row: &mut Vec<f32>) {
     let (oh, ow) = (p.out_h(h), p.out_w(w));
     check(x, planes, h, w, y, oh, ow, "max_pool2d");
@@ -202,6 +203,7 @@ fn scalar_window_max(buf: &[f32], k: usize, stride: usize, out: &mut [f32], from
 
 /// `AvgPool2d`; with `count_include_pad` the divisor counts padded positions (but never
 /// positions past `len + pad`, which ceil mode can add), as PyTorch does.
+#[inline(never)]
 pub fn avg_pool2d(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams, count_include_pad: bool, y: &mut [f32]) {
     let rows: Vec<Span> = spans(p.out_h(h), p.kh, p.sh, p.ph, h).collect();
     let cols: Vec<Span> = spans(p.out_w(w), p.kw, p.sw, p.pw, w).collect();
@@ -215,6 +217,7 @@ pub fn avg_pool2d(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams
 
 /// `AdaptiveAvgPool2d((oh, ow))`: window `i` covers `[floor(i·len/out), ceil((i+1)·len/out))`
 /// (neighbouring windows may overlap).
+#[inline(never)]
 pub fn adaptive_avg_pool2d(x: &[f32], planes: usize, h: usize, w: usize, oh: usize, ow: usize, y: &mut [f32]) {
     let adaptive = |out: usize, len: usize| -> Vec<Span> {
         (0..out)
