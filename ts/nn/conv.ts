@@ -1,6 +1,7 @@
 import { native } from '../backend.js';
 import { checkInt, checkPair, type Pair, ShapeError, ValueError } from '../errors.js';
 import type { PlanBuilder, Value } from '../plan.js';
+import type { Tensor } from '../tensor.js';
 import type { Conv2d as NativeConv2d } from '../wasm/inception_wasm.js';
 import { initDeferred, initParameters, takeSeed } from './init.js';
 import { Module, type ParameterInfo } from './module.js';
@@ -91,16 +92,16 @@ export class Conv2d extends Module {
     return out;
   }
 
-  protected override writeParameters(values: ReadonlyMap<string, Float32Array>): void {
-    this.pack(values.get('weight')!, values.get('bias'));
+  protected override writeParameters(values: ReadonlyMap<string, Tensor>): void {
+    this.pack(values.get('weight')!, values.get('bias')?.toArray());
   }
 
   /** Packs `weight` (OIHW) and `bias` for the kernels, replacing the current ones. */
-  protected pack(weight: Float32Array, bias: Float32Array | undefined): void {
+  protected pack(weight: Tensor, bias: Float32Array | undefined): void {
     const [kh, kw] = this.kernelSize;
     const [sh, sw] = this.stride;
     const [ph, pw] = this.padding;
-    const packed = new (native(this.op).Conv2d)(weight, bias, this.inChannels, this.outChannels, kh, kw, sh, sw, ph, pw, this.requestedAlgorithm);
+    const packed = new (native(this.op).Conv2d)(weight._native(this.op), bias, this.inChannels, this.outChannels, kh, kw, sh, sw, ph, pw, this.requestedAlgorithm);
     this.#native?.free();
     this.#native = packed;
   }
@@ -216,16 +217,10 @@ export class BasicConv2d extends Conv2d {
     if (bad >= 0) fail('bn.running_var', `holds ${variance[bad]} at channel ${bad}; variances must be finite and > −eps`);
   }
 
-  protected override writeParameters(values: ReadonlyMap<string, Float32Array>): void {
-    const [w, gamma, beta, mean, variance] = ['conv.weight', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var'].map((k) => values.get(k)!) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
-    const perChannel = w.length / this.outChannels;
-    const weight = new Float32Array(w.length);
-    const bias = new Float32Array(this.outChannels);
-    for (let o = 0; o < this.outChannels; o++) {
-      const scale = gamma[o]! / Math.sqrt(variance[o]! + this.eps);
-      for (let i = o * perChannel; i < (o + 1) * perChannel; i++) weight[i] = w[i]! * scale;
-      bias[o] = beta[o]! - mean[o]! * scale;
-    }
-    this.pack(weight, bias);
+  protected override writeParameters(values: ReadonlyMap<string, Tensor>): void {
+    const [w, gamma, beta, mean, variance] = ['conv.weight', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var'].map((k) => values.get(k)!._native(this.op));
+    // Folded in place: `values` are this load's own copies.
+    const bias = native(this.op).foldBatchNorm(w!, gamma!, beta!, mean!, variance!, this.eps);
+    this.pack(values.get('conv.weight')!, bias);
   }
 }

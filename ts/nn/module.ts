@@ -10,6 +10,7 @@
 import { native } from '../backend.js';
 import { DisposedError, ShapeError, StateDictError } from '../errors.js';
 import { compile, type PlanBuilder, type Value } from '../plan.js';
+import { reserveForWeights } from './init.js';
 import { numelOf } from '../shape.js';
 import { disposeSymbol, isWasmView, produce, Tensor } from '../tensor.js';
 import type { Plan as NativePlan } from '../wasm/inception_wasm.js';
@@ -183,14 +184,38 @@ export abstract class Module {
     return new Map();
   }
 
-  /** Leaves replace all their parameters at once; values are already validated. */
-  protected writeParameters(_values: ReadonlyMap<string, Float32Array>): void {}
+  /**
+   * Leaves replace all their parameters at once from tensors in WebAssembly memory (the
+   * caller disposes them afterwards); values are already validated.
+   */
+  protected writeParameters(_values: ReadonlyMap<string, Tensor>): void {}
+
+  /**
+   * @internal Replaces this module's own parameters (`values` by local name, disposed
+   * afterwards) and drops the plans that held the old ones.
+   */
+  _writeState(values: ReadonlyMap<string, Tensor>): void {
+    try {
+      this.writeParameters(values);
+      this.invalidatePlans();
+    } finally {
+      for (const t of values.values()) t.dispose();
+    }
+  }
 
   /**
    * Leaves with constraints beyond shape (e.g. BatchNorm variances must be ≥ −ε) check
    * them here, before anything is written, by calling `fail(localName, message)`.
    */
   protected checkValues(_values: ReadonlyMap<string, Float32Array>, _fail: (name: string, message: string) => never): void {}
+
+  /** @internal Modules that own state-dict entries, with their declarations, in `state_dict()` order. */
+  *_stateOwners(): Generator<[Module, readonly ParameterInfo[]]> {
+    for (const [, m] of this.namedModules()) {
+      const own = m.ownParameters();
+      if (own.length > 0) yield [m, own];
+    }
+  }
 
   /** Every state-dict entry (parameters and buffers) with its full name, in `state_dict()` order. */
   namedStateEntries(): [string, ParameterInfo][] {
@@ -273,9 +298,9 @@ export abstract class Module {
         throw new StateDictError(op, key, `"${key}" ${message}`);
       });
     }
+    reserveForWeights(this);
     for (const [m, { values }] of perModule) {
-      m.writeParameters(values);
-      m.invalidatePlans();
+      m._writeState(new Map([...values].map(([name, data]) => [name, Tensor.fromArray(data, [data.length])])));
     }
   }
 

@@ -14,6 +14,7 @@
 //! assertion failing here is a bug, not bad input.
 
 pub mod activation;
+pub mod batchnorm;
 pub mod concat;
 pub mod conv;
 pub mod gemm;
@@ -22,6 +23,7 @@ mod par;
 pub mod plan;
 pub mod pool;
 pub mod reference;
+pub mod weyl;
 
 #[cfg(test)]
 mod testutil;

@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use inception_kernels::plan::{self, ValueId};
-use inception_kernels::{concat, conv, linear, pool};
+use inception_kernels::{batchnorm, concat, conv, linear, pool, weyl};
 use wasm_bindgen::prelude::*;
 
 #[cfg(feature = "threads")]
@@ -50,6 +50,14 @@ impl Buffer {
         Buffer { data: vec![0.0; len] }
     }
 
+    /// `len` values of tensor `t` of the `weyl-fmix32` generator under `seed`:
+    /// `offset + scale·(abs ? |u| : u)` (the fixtures' rule; deterministic initialisation).
+    pub fn weyl(len: usize, seed: u32, t: u32, offset: f32, scale: f32, abs: bool) -> Buffer {
+        let mut data = vec![0.0; len];
+        weyl::fill(seed, t, weyl::Rule { offset, scale, abs }, &mut data);
+        Buffer { data }
+    }
+
     /// Byte offset of the first float in linear memory.
     pub fn ptr(&self) -> usize {
         self.data.as_ptr() as usize
@@ -78,7 +86,7 @@ impl Conv2d {
     #[wasm_bindgen(constructor)]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        weights: &[f32],
+        weights: &Buffer,
         bias: Option<Vec<f32>>,
         c_in: usize,
         c_out: usize,
@@ -99,6 +107,7 @@ impl Conv2d {
         };
         let spec = conv::ConvSpec { c_in, c_out, kh, kw, sh, sw, ph, pw };
         check(sh > 0 && sw > 0, || "conv2d: stride must be positive".into())?;
+        let weights = &weights.data;
         check(weights.len() == c_out * spec.k(), || format!("conv2d: weights have {} values, expected {}", weights.len(), c_out * spec.k()))?;
         if let Some(b) = &bias {
             check(b.len() == c_out, || format!("conv2d: bias has {} values, expected {c_out}", b.len()))?;
@@ -134,7 +143,8 @@ pub struct Linear {
 #[wasm_bindgen]
 impl Linear {
     #[wasm_bindgen(constructor)]
-    pub fn new(weights: Vec<f32>, bias: Option<Vec<f32>>, inp: usize, out: usize) -> Result<Linear, JsError> {
+    pub fn new(weights: &Buffer, bias: Option<Vec<f32>>, inp: usize, out: usize) -> Result<Linear, JsError> {
+        let weights = weights.data.clone();
         check(weights.len() == inp * out, || format!("linear: weights have {} values, expected {}", weights.len(), inp * out))?;
         if let Some(b) = &bias {
             check(b.len() == out, || format!("linear: bias has {} values, expected {out}", b.len()))?;
@@ -284,6 +294,26 @@ impl Plan {
     pub fn stages(&self) -> usize {
         self.inner.stages()
     }
+}
+
+/// Makes room for `bytes` of allocations ahead of a model load, in one `memory.grow`: the
+/// allocator keeps the freed block for what follows. Growing step by step instead (one
+/// grow per packed layer) makes V8 account the external memory each time and run a
+/// full garbage collection for most of them (31 for GoogLeNet, ≈ 50 ms of its build).
+/// Untouched pages cost no resident memory.
+#[wasm_bindgen(js_name = reserveBytes)]
+pub fn reserve_bytes(bytes: usize) {
+    drop(Vec::<u8>::with_capacity(bytes));
+}
+
+/// Folds an inference BatchNorm into `weights` (`c_out` rows, scaled in place); returns the
+/// folded bias (see `inception_kernels::batchnorm`).
+#[wasm_bindgen(js_name = foldBatchNorm)]
+pub fn fold_batch_norm(weights: &mut Buffer, gamma: &Buffer, beta: &Buffer, mean: &Buffer, var: &Buffer, eps: f64) -> Result<Vec<f32>, JsError> {
+    let c = gamma.data.len();
+    check(c > 0 && weights.data.len() % c == 0, || format!("batchnorm: {} weights are not {c} rows", weights.data.len()))?;
+    check([&beta.data, &mean.data, &var.data].iter().all(|v| v.len() == c), || format!("batchnorm: parameters must have {c} values"))?;
+    Ok(batchnorm::fold(&mut weights.data, &gamma.data, &beta.data, &mean.data, &var.data, eps))
 }
 
 /// Copies `n × c_src × hw` from `src` into channels `[offset, offset + c_src)` of `dst`.

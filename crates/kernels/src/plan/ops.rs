@@ -221,10 +221,7 @@ impl Op {
             }
             Op::Relu { src, dst } => {
                 let len = mem.len(*src);
-                let (x, y) = (mem.read(*src, len), mem.write(*dst, 0, len));
-                for (o, &v) in y.iter_mut().zip(x) {
-                    *o = if v < 0.0 { 0.0 } else { v }; // NaN stays NaN, as in PyTorch
-                }
+                crate::activation::relu(mem.read(*src, len), mem.write(*dst, 0, len));
             }
             Op::CopyChannels { n, c, hw, src, dst } => {
                 let x = mem.read(*src, n * c * hw);
