@@ -14,6 +14,7 @@ use inception_kernels::plan::{self, ValueId};
 use inception_kernels::{batchnorm, concat, conv, linear, pool, weyl};
 use wasm_bindgen::prelude::*;
 
+mod alloc_count;
 #[cfg(feature = "threads")]
 mod threads;
 
