@@ -109,6 +109,19 @@ export function threadCount(): number {
   return active?.threads ?? 1;
 }
 
+/** What {@link memoryInfo} reports. */
+export interface MemoryInfo {
+  /** Size of the WebAssembly memory (it grows, never shrinks). */
+  wasmBytes: number;
+  /** Heap allocations made inside WebAssembly since `init`: a steady-state forward adds only its output tensor's. */
+  allocations: number;
+}
+
+/** The module's memory use, to check a program for leaks (as `tf.memory()`). */
+export function memoryInfo(): MemoryInfo {
+  return { wasmBytes: wasmMemory().buffer.byteLength, allocations: native('memoryInfo').allocationCount() };
+}
+
 /** The wasm-bindgen exports; throws {@link NotInitializedError} before {@link init}. */
 export function native(op: string): Glue {
   if (active === undefined) throw new NotInitializedError(op, 'the WebAssembly module is not loaded yet: call `await init()` first');

@@ -1,4 +1,4 @@
-export { init, isInitialized, type InitOptions, threadCount, type WasmSource } from './backend.js';
+export { init, isInitialized, type InitOptions, memoryInfo, type MemoryInfo, threadCount, type WasmSource } from './backend.js';
 export {
   DataTypeError,
   DisposedError,
