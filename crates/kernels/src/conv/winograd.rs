@@ -24,8 +24,10 @@
 //! blocks.
 //!
 //! Accuracy: F(2×2)'s transforms only add and halve; F(4×4)'s scale by up to 8 and 1/24,
-//! which costs a few bits more. Both stay far inside the fixtures' tolerance (16× a naive
-//! float32 loop's error; `../shared/fixtures/README.md` §4): see `npm run test:fixtures`.
+//! which costs a few bits: its worst error is 6–8.5× a naive float32 loop's at 4 to 96
+//! input channels (F(2×2)'s 0.4–0.8×), against fixture tolerances of 16–32× that error
+//! (`../shared/fixtures/README.md` §4). Worst fixture: `conv3x3` (16 → 32, F4) at 0.31 of
+//! its tolerance, RMS 0.019 (`npm run test:fixtures`).
 
 use super::{ChannelSlice, Conv2dParams};
 use crate::gemm::{self, Epilogue, MatMut, MatRef, PackedA, MR, NR};
@@ -109,18 +111,30 @@ pub fn tile_grid(p: &Conv2dParams, v: &Variant) -> (usize, usize) {
 }
 
 /// Bytes of L2 a block's transformed input and products may fill (this machine kind has
-/// 1 MiB per core). Measured by the block size sweep in `crates/wasm/src/bench.rs`: see
-/// [`block_tiles`].
+/// 1 MiB per core), and output channels per pass over that input (the products of one
+/// pass, `CO_CHUNK·t²·block` floats, are still in L2 when the output transform reads
+/// them). Both are flat near the optimum. Measured in wasm (`ConvBench`,
+/// `crates/wasm/src/bench.rs`; Node 20, one thread, best of 11–15 interleaved rounds, ms):
+///
+/// | block bytes (16 channels per pass) | 256 K | 384 K | **512 K** | 640 K | 768 K | 1 M |
+/// |---|---|---|---|---|---|---|
+/// | 64×56×56 → 192 (F4) | 5.71 | 5.58 | **5.46** | 5.69 | 5.61 | 5.64 |
+///
+/// | channels per pass (512 K blocks) | 16 | 32 | **64** | 128 |
+/// |---|---|---|---|---|
+/// | 64×56×56 → 192 (F4) | 5.32 | 5.34 | **5.25** | 5.57 |
+/// | 192×7×7 → 384 (F2) | 1.27 | 1.13 | **1.10** | 1.07 |
+/// | sum of nine GoogLeNet 3×3 layers | 15.38 | 15.16 | **14.98** | 15.31 |
+///
+/// Smaller passes re-read the block's transformed input from L2 once more per pass, and
+/// make more (shorter) GEMM calls.
 const BLOCK_BYTES: usize = 512 * 1024;
-
-/// Output channels per pass over a block's transformed input: the products of one pass
-/// (`CO_CHUNK · t² · block` floats) stay in L1/L2 until the output transform reads them.
-const CO_CHUNK: usize = 16;
+const CO_CHUNK: usize = 64;
 
 /// Tiles per block for [`conv_block`]: a multiple of the GEMM's `NR` columns whose
-/// transformed input (`t²·c_in` floats per tile) and one chunk of products
-/// (`t²·CO_CHUNK`) stay within [`BLOCK_BYTES`] of L2, capped at the layer's tiles.
-/// Larger blocks make each transformed filter be re-read for more tiles.
+/// transformed input (`t²·c_in` floats per tile) and one pass of products
+/// (`t²·CO_CHUNK`) fit in [`BLOCK_BYTES`], capped at the layer's tiles. Each block reads
+/// every transformed filter once, so fewer, larger blocks stream the filters less often.
 pub fn block_tiles(p: &Conv2dParams, w: &WinogradWeights) -> usize {
     let v = w.variant;
     let (th, tw) = tile_grid(p, v);
@@ -251,8 +265,10 @@ struct Layout {
     /// Tiles, padded to the GEMM's `NR` columns (phantom columns are never read back).
     n: usize,
     /// Distance between the `V_ξ` (each a `c_in × n` matrix with row stride `n`, read by
-    /// the GEMM as its `B`): one cache line more than `c_in·n`, which is a multiple of 4 KiB
-    /// for GoogLeNet's shapes and would map the t² stores of one tile group to one L1 set.
+    /// the GEMM as its `B`): one cache line more than `c_in·n`. For GoogLeNet's channel
+    /// counts (multiples of 16) `c_in·n` floats is a multiple of 512 bytes, which would put
+    /// the t² stores of one tile group in at most 8 of L1's 64 sets; the extra line spreads
+    /// them (2–4 % faster over eight of GoogLeNet's 3×3 shapes, F2 and F4).
     v_xi: usize,
     /// Width of a staged input row.
     wp: usize,
