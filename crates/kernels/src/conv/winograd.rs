@@ -335,32 +335,35 @@ impl Block<'_> {
         let ty0 = self.tiles.start / self.tw;
         let rows_len = F::M * ((self.tiles.end - 1) / self.tw - ty0) + F::T;
         let top = (F::M * ty0) as isize - p.ph as isize; // input row of staged row 0
-        let rows = grow(&mut s.rows, rows_len * wp);
+        let staged = grow(&mut s.rows, rows_len * wp);
         let v = grow(&mut s.v, F::T * F::T * lay.v_xi).as_mut_ptr();
         let groups = self.tiles.len().div_ceil(LANES);
-        for (c, plane) in self.x.chunks_exact(p.h * p.w).enumerate() {
+        for c in 0..p.c_in {
+            let plane = &self.x[c * p.h * p.w..][..p.h * p.w];
             // Staged row r, column j holds x[c][top + r][j − pw] (zero outside the image);
             // wp ≥ pw + w always (the tiles cover the padded input), so rows fit whole.
-            for (r, row) in rows.chunks_exact_mut(wp).enumerate() {
+            for (r, row) in staged.chunks_exact_mut(wp).enumerate() {
                 let iy = top + r as isize;
-                row.fill(0.0);
                 if (0..p.h as isize).contains(&iy) {
-                    row[p.pw..p.pw + p.w].copy_from_slice(&plane[iy as usize * p.w..][..p.w]);
+                    let (left, rest) = row.split_at_mut(p.pw);
+                    let (inside, right) = rest.split_at_mut(p.w);
+                    left.fill(0.0);
+                    inside.copy_from_slice(&plane[iy as usize * p.w..][..p.w]);
+                    right.fill(0.0);
+                } else {
+                    row.fill(0.0);
                 }
             }
-            let base = rows.as_ptr();
+            let base = staged.as_ptr();
             for g in 0..groups {
                 let lane_ptr = |l: usize| base.add(*s.tile_in.get_unchecked(g * LANES + l));
                 let first = [lane_ptr(0), lane_ptr(1), lane_ptr(2), lane_ptr(3)];
                 // Rows of the four tiles transformed along x, then columns along y.
-                let mut dt = [[L::splat(0.0); TMAX]; TMAX];
-                for (i, row) in dt.iter_mut().enumerate().take(F::T) {
-                    *row = F::bt(L::gather(first.map(|q| q.add(i * wp)), F::T));
-                }
+                let rows: [[L; TMAX]; TMAX] = core::array::from_fn(|i| F::bt(L::gather(first.map(|q| q.add(i.min(F::T - 1) * wp)), F::T)));
+                let cols: [[L; TMAX]; TMAX] = core::array::from_fn(|j| core::array::from_fn(|i| rows[i][j]));
                 let dst = v.add(c * n + g * LANES);
-                for j in 0..F::T {
-                    let col = F::bt(core::array::from_fn(|i| dt[i][j]));
-                    for (i, e) in col.iter().enumerate().take(F::T) {
+                for (j, col) in cols.iter().enumerate().take(F::T) {
+                    for (i, e) in F::bt(*col).iter().enumerate().take(F::T) {
                         e.store(dst.add((i * F::T + j) * lay.v_xi));
                     }
                 }
@@ -384,18 +387,14 @@ impl Block<'_> {
             let plane = self.out.add(o * oh * ow);
             for (g, tiles) in tile_out.chunks_exact(LANES).enumerate() {
                 // Columns along y, then rows along x.
-                let mut ym = [[zero; TMAX]; TMAX];
-                for j in 0..F::T {
-                    let col = F::at(core::array::from_fn(|i| if i < F::T { L::load(mo.add((i * F::T + j) * n + g * LANES)) } else { zero }));
-                    for (a, e) in col.iter().enumerate().take(F::M) {
-                        ym[a][j] = *e;
-                    }
-                }
-                for (a, row) in ym.iter().enumerate().take(F::M) {
+                let load = |i: usize, j: usize| if i < F::T && j < F::T { L::load(mo.add((i * F::T + j) * n + g * LANES)) } else { zero };
+                let cols: [[L; 4]; TMAX] = core::array::from_fn(|j| F::at(core::array::from_fn(|i| load(i, j))));
+                let rows: [[L; TMAX]; 4] = core::array::from_fn(|a| core::array::from_fn(|j| cols[j][a]));
+                for (a, row) in rows.iter().enumerate().take(F::M) {
                     let y = F::at(*row).map(|e| if self.relu { e.add(b).relu() } else { e.add(b) });
                     let q = core::array::from_fn(|l| plane.add(tiles[l].pixel + a * ow));
-                    let cols = core::array::from_fn(|l| if a < tiles[l].rows { tiles[l].cols } else { 0 });
-                    L::scatter(&y, F::M, q, cols);
+                    let widths = core::array::from_fn(|l| if a < tiles[l].rows { tiles[l].cols } else { 0 });
+                    L::scatter(&y, F::M, q, widths);
                 }
             }
         }
