@@ -2,6 +2,7 @@
 //! the kernels and not the per-call costs of the public API (JS validation, a fresh
 //! zero-filled output, wasm-bindgen crossings: 20–50 µs a call, comparable to a whole
 //! 7×7 layer). Not part of the TypeScript API; scripts import the generated glue directly.
+//! Kept small (no formatting, no libm): it ships in the module, ≈ 2.5 KB.
 
 use inception_kernels::conv;
 use wasm_bindgen::prelude::*;
@@ -17,6 +18,17 @@ pub struct ConvBench {
     w: usize,
 }
 
+/// `len` values in [-0.1, 0.1) from an LCG (different `salt`s, unrelated streams).
+fn values(len: usize, salt: u32) -> Vec<f32> {
+    let mut s = salt.wrapping_mul(0x9E37_79B9) | 1;
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((s >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.2
+        })
+        .collect()
+}
+
 #[wasm_bindgen]
 impl ConvBench {
     /// A square `k×k` stride-`s` layer with padding `pad`, bias and deterministic weights,
@@ -30,20 +42,27 @@ impl ConvBench {
             "gemm" => conv::Algorithm::Gemm,
             "winograd2" => conv::Algorithm::Winograd2,
             "winograd4" => conv::Algorithm::Winograd4,
-            other => return Err(JsError::new(&format!("bench: unknown algorithm {other:?}"))),
+            _ => return Err(JsError::new("bench: unknown algorithm")),
         };
         let spec = conv::ConvSpec { c_in, c_out, kh: k, kw: k, sh: s, sw: s, ph: pad, pw: pad };
+        if s == 0 {
+            return Err(JsError::new("bench: stride 0"));
+        }
         let (Some(oh), Some(ow)) = (conv::conv_out_size(h, k, s, pad), conv::conv_out_size(w, k, s, pad)) else {
             return Err(JsError::new("bench: input smaller than the kernel"));
         };
-        let wave = |len: usize, f: f32| (0..len).map(|i| (i as f32 * f).sin() * 0.1).collect::<Vec<f32>>();
-        let layer = conv::Conv2d::with_algorithm(spec, &wave(c_out * spec.k(), 0.37), Some(&wave(c_out, 0.11)), algorithm);
-        Ok(ConvBench { layer, x: wave(c_in * h * w, 1.0), out: vec![0.0; c_out * oh * ow], ws: conv::Workspace::default(), h, w })
+        let layer = conv::Conv2d::with_algorithm(spec, &values(c_out * spec.k(), 1), Some(&values(c_out, 2)), algorithm);
+        Ok(ConvBench { layer, x: values(c_in * h * w, 3), out: vec![0.0; c_out * oh * ow], ws: conv::Workspace::default(), h, w })
     }
 
-    /// The algorithm the layer runs.
+    /// The algorithm the layer runs: `"gemm"`, `"winograd2"` or `"winograd4"`.
     pub fn algorithm(&self) -> String {
-        format!("{:?}", self.layer.algorithm())
+        match self.layer.algorithm() {
+            conv::Algorithm::Winograd2 => "winograd2",
+            conv::Algorithm::Winograd4 => "winograd4",
+            _ => "gemm",
+        }
+        .into()
     }
 
     /// Runs the layer `reps` times (with ReLU) into the same output.
