@@ -15,6 +15,7 @@ use inception_kernels::{batchnorm, concat, conv, linear, pool, weyl};
 use wasm_bindgen::prelude::*;
 
 mod alloc_count;
+mod bench;
 #[cfg(feature = "threads")]
 mod threads;
 
