@@ -12,7 +12,10 @@
 //                         dist/index.d.ts declares `threads` in init's options)
 //   --rounds R            interleaved rounds (default 3; smoke 1)
 //   --runs N              timed runs per batch size, summed over rounds (default 21; smoke 5)
-//   --no-e2e, --no-micro  skip a part
+//   --no-e2e, --no-micro, --no-soak  skip a part
+//   --no-relaxed          skip inception-wasm's relaxed-SIMD configurations (Node 20 runs
+//                         them with --experimental-wasm-relaxed-simd)
+//   --soak N              inferences of the memory soak run (default 10000; smoke 300)
 //   --filter REGEX        micro cases whose id matches
 //   --tfjs-plain          also run tfjs end-to-end with unfused ops (conv2d → add → relu);
 //                         always on in the full run
@@ -51,7 +54,7 @@ function parseArgs(argv) {
     const a = argv[i];
     if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
     const [k, inline] = a.slice(2).split('=', 2);
-    if (['smoke', 'no-e2e', 'no-micro', 'no-wait', 'tfjs-plain', 'write-shapes', 'rerender', 'verbose', 'help'].includes(k)) o.flags.add(k);
+    if (['smoke', 'no-e2e', 'no-micro', 'no-soak', 'no-relaxed', 'no-wait', 'tfjs-plain', 'write-shapes', 'rerender', 'verbose', 'help'].includes(k)) o.flags.add(k);
     else o.values[k] = inline ?? argv[++i];
   }
   return o;
@@ -87,6 +90,8 @@ const opts = {
   e2e: !args.flags.has('no-e2e'),
   filter: args.values.filter ? new RegExp(args.values.filter) : null,
   tfjsPlain: args.flags.has('tfjs-plain') || !smoke,
+  relaxed: !args.flags.has('no-relaxed'),
+  soak: args.flags.has('no-soak') ? 0 : Number(args.values.soak ?? (smoke ? 300 : 10_000)),
   verbose: args.flags.has('verbose'),
   out: path.resolve(args.values.out ?? path.join(BENCH, 'results', smoke ? 'smoke' : '')),
   size: 224,
@@ -114,7 +119,7 @@ const tmp = path.join(BENCH, 'results', 'tmp');
 const modelDir = path.join(tmp, 'model');
 
 const WASM_CANDIDATES = {
-  ours: ['dist/wasm/inception_wasm_bg.wasm', 'dist/wasm-threads/inception_wasm_bg.wasm'],
+  ours: ['wasm', 'wasm-relaxed', 'wasm-threads', 'wasm-threads-relaxed'].map((d) => `dist/${d}/inception_wasm_bg.wasm`),
   ort: globWasm('node_modules/onnxruntime-web/dist'),
   tfjs: globWasm('node_modules/@tensorflow/tfjs-backend-wasm/dist'),
 };
@@ -159,11 +164,11 @@ const fmt = (x, d = 1) => (x === undefined || x === null || Number.isNaN(x) ? '�
  * Runs one engine child on a job; resolves with its result (plus `spawnEpoch`, the
  * parent's wall clock just before spawn, for the cold start).
  */
-async function runChild(engine, job, { timeoutMs = 10 * 60_000, quiet = true } = {}) {
+async function runChild(engine, job, { timeoutMs = 10 * 60_000, quiet = true, nodeArgs = [] } = {}) {
   const bgBefore = quiet ? await waitForQuiet(`${engine} ${job.kind}`) : null;
   return new Promise((resolve) => {
     const spawnEpoch = performance.timeOrigin + performance.now();
-    const child = spawn(process.execPath, [path.join(BENCH, 'engines', `${engine}.mjs`), JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs, path.join(BENCH, 'engines', `${engine}.mjs`), JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -267,11 +272,15 @@ async function prepare(info) {
 
 // ---------------------------------------------------------------- end to end
 
+const RELAXED_NODE_ARGS = ['--experimental-wasm-relaxed-simd'];
+
 function e2eConfigs() {
   const configs = [];
   for (const engine of opts.engines) {
     const threads = engine === 'ours' ? opts.oursThreads : opts.threads;
     for (const t of threads) configs.push({ engine, threads: t, key: `${engine}@${t}` });
+    // The relaxed-SIMD build (fused multiply-add): Chromium runs it by default, Node 20 behind a flag.
+    if (engine === 'ours' && opts.relaxed) for (const t of threads) configs.push({ engine, threads: t, simd: 'relaxed', key: `ours-relaxed@${t}`, nodeArgs: RELAXED_NODE_ARGS });
     if (engine === 'tfjs' && opts.tfjsPlain && threads.includes(1)) configs.push({ engine, threads: 1, ops: 'plain', key: 'tfjs-plain@1', batches: [1] });
   }
   return configs;
@@ -291,6 +300,7 @@ async function runE2E(prep) {
         kind: 'e2e',
         threads: c.threads,
         ops: c.ops,
+        simd: c.simd ?? 'simd128',
         size: opts.size,
         seed: opts.seed,
         inputSeed: opts.inputSeed,
@@ -299,14 +309,14 @@ async function runE2E(prep) {
         batches,
         wasmCandidates: WASM_CANDIDATES[c.engine],
       };
-      let res = await runChild(c.engine, job);
+      let res = await runChild(c.engine, job, { nodeArgs: c.nodeArgs });
       // Other processes took ≥ 0.5 CPU while this child was timed: run it again (at most
       // opts.retries times) and keep the best-conditioned run (the others stay in results.json).
       const bg = (x) => (x.ok ? Math.max(...x.batches.map((b) => b.bgCpus ?? 0)) : Infinity);
       const discarded = [];
       for (let retry = 0; retry < opts.retries && opts.quiet && res.ok && bg(res) >= 0.5; retry++) {
         log(`  [e2e ${r + 1}/${opts.rounds}] ${c.key.padEnd(13)} other processes used ${fmt(bg(res), 2)} CPUs meanwhile: again`);
-        const again = await runChild(c.engine, job);
+        const again = await runChild(c.engine, job, { nodeArgs: c.nodeArgs });
         const [keep, drop] = bg(again) < bg(res) ? [again, res] : [res, again];
         discarded.push({ reason: 'background load', bgCpus: bg(drop), batches: drop.ok ? drop.batches.map((b) => ({ batch: b.batch, times: b.times, bgCpus: b.bgCpus })) : drop.error });
         res = keep;
@@ -430,14 +440,21 @@ if (opts.doMicro) {
   log('micro: conv shapes, max-pools, inception 3a (batch 1)');
   micro = await runMicro(shapes, e2e);
 }
+let soak = null;
+if (opts.soak > 0 && opts.engines.includes('ours')) {
+  log(`memory soak: ${opts.soak.toLocaleString('en-US')} GoogLeNet inferences (inception-wasm, 1 thread, batch 1)`);
+  soak = await runChild('ours', { kind: 'soak', seed: opts.seed, size: opts.size, inputSeed: opts.inputSeed, inferences: opts.soak }, { timeoutMs: 60 * 60_000 });
+  if (soak.ok) log(`  RSS ${fmt(soak.samples[0].rssMiB)} MiB after the first inference, ${fmt(soak.samples.at(-1).rssMiB)} MiB after ${soak.samples.at(-1).i}; ${fmt(soak.allocationsPerInference, 2)} allocations per inference`);
+  else log(`  FAILED: ${soak.error.split('\n')[0]}`);
+}
 info.loadAvgEnd = os.loadavg();
 info.waitedForQuietS = waitedTotalMs / 1000;
 info.durationS = (performance.now() - t0) / 1000;
 
 const reportOpts = { ...opts, filter: opts.filter?.source ?? null };
 fs.mkdirSync(tmp, { recursive: true });
-fs.writeFileSync(rawFile, JSON.stringify({ opts: reportOpts, info, prep, shapes, e2e, micro }));
-const files = writeReports({ opts: reportOpts, info, prep, shapes, e2e, micro, out: opts.out });
+fs.writeFileSync(rawFile, JSON.stringify({ opts: reportOpts, info, prep, shapes, e2e, micro, soak }));
+const files = writeReports({ opts: reportOpts, info, prep, shapes, e2e, micro, soak, out: opts.out });
 log(`\n${files.summary}`);
 log(`wrote ${files.written.map((f) => path.relative(ROOT, f)).join(', ')} in ${fmt(info.durationS, 0)} s`);
 if (files.problems.length) {

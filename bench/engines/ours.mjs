@@ -22,10 +22,12 @@ const importEngine = async () => {
 // (init falls back to the single-threaded build where threads are unavailable), and
 // cpuPerWall in the results shows whether the threads really ran.
 const initEngine = async (job) => {
-  await lib.init(job.threads > 1 ? { threads: job.threads } : {});
-  const threads = typeof lib.threadCount === 'function' ? lib.threadCount() : 1;
-  if (threads !== job.threads) throw new Error(`inception-wasm runs ${threads} thread(s), ${job.threads} requested`);
-  return { threadsRequested: job.threads, threads, distHash };
+  const simd = job.simd ?? 'simd128';
+  await lib.init({ threads: job.threads ?? 1, relaxedSimd: simd === 'relaxed' });
+  const threads = lib.threadCount();
+  if (threads !== (job.threads ?? 1)) throw new Error(`inception-wasm runs ${threads} thread(s), ${job.threads} requested`);
+  if (lib.simdFlavour() !== simd) throw new Error(`inception-wasm runs its ${lib.simdFlavour()} build, ${simd} requested`);
+  return { threadsRequested: job.threads, threads, simd, distHash };
 };
 
 const input = (data, shape) => lib.Tensor.fromArray(data, shape);
@@ -69,16 +71,42 @@ serve('ours', {
       dispose: (x) => x.dispose(),
     }),
 
+  /**
+   * Memory over many inferences: RSS, WebAssembly memory and allocations, sampled ~40
+   * times over `job.inferences` batch-1 GoogLeNet forwards.
+   */
+  async soak(job) {
+    await importEngine();
+    await lib.init();
+    const net = new lib.GoogLeNet({ numClasses: 1000, seed: job.seed });
+    const x = input(inputNCHW(1, [3, job.size, job.size], job.inputSeed), [1, 3, job.size, job.size]);
+    const every = Math.max(1, Math.floor(job.inferences / 40));
+    const samples = [];
+    const t0 = performance.now();
+    const sample = (i) => {
+      const m = lib.memoryInfo();
+      samples.push({ i, rssMiB: process.memoryUsage().rss / 2 ** 20, wasmBytes: m.wasmBytes, allocations: m.allocations, s: (performance.now() - t0) / 1000 });
+    };
+    for (let i = 1; i <= job.inferences; i++) {
+      net.forward(x).dispose();
+      if (i === 1 || i % every === 0 || i === job.inferences) sample(i);
+    }
+    const [first, last] = [samples[0], samples.at(-1)];
+    return { samples, inferences: job.inferences, allocationsPerInference: (last.allocations - first.allocations) / (last.i - first.i), seconds: last.s };
+  },
+
   async micro(job) {
     await importEngine();
     const info = await initEngine(job);
     const result = await microCases(job, (c) => {
       let layer;
       let shape;
+      let kernel = null;
       if (c.kind === 'conv') {
         layer = new lib.Conv2d({ inChannels: c.cin, outChannels: c.cout, kernelSize: c.k, stride: c.s, padding: c.p, activation: 'relu' });
         layer.loadStateDict(graphParams(convGraph(c), c.id));
         shape = [c.cin, c.h, c.w];
+        kernel = layer.algorithm;
       } else if (c.kind === 'maxpool') {
         layer = new lib.MaxPool2d({ kernelSize: c.k, stride: c.s, padding: c.p });
         shape = [c.c, c.h, c.w];
@@ -89,6 +117,7 @@ serve('ours', {
       } else throw new Error(`unknown case kind ${c.kind}`);
       const x = input(inputNCHW(1, shape, c.seed), [1, ...shape]);
       return {
+        meta: kernel && { kernel },
         fn: () => layer.forward(x).dispose(),
         check() {
           const y = layer.forward(x);

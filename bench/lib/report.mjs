@@ -4,7 +4,7 @@ import path from 'node:path';
 import { summarize } from './stats.mjs';
 
 const ENGINE_NAMES = { ours: 'inception-wasm', ort: 'onnxruntime-web', tfjs: 'tfjs-backend-wasm', 'tfjs-plain': 'tfjs-backend-wasm (unfused ops)' };
-const label = (c) => `${ENGINE_NAMES[c.ops === 'plain' ? 'tfjs-plain' : c.engine]} @${c.threads}t`;
+const label = (c) => `${ENGINE_NAMES[c.ops === 'plain' ? 'tfjs-plain' : c.engine]}${c.simd === 'relaxed' ? ' (relaxed SIMD)' : ''} @${c.threads}t`;
 const median = (xs) => (xs.length ? summarize(xs).median : NaN);
 const f = (x, d = 1) => (x === undefined || x === null || !Number.isFinite(x) ? '—' : x.toFixed(d));
 const int = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—');
@@ -16,7 +16,7 @@ function aggregateE2E(raw, totalMacs) {
   const configs = [];
   for (const c of Object.values(raw)) {
     const ok = c.rounds.filter((r) => r.ok);
-    const base = { key: c.key, engine: c.engine, threads: c.threads, ops: c.ops ?? null, label: label(c), roundsRun: c.rounds.length };
+    const base = { key: c.key, engine: c.engine, threads: c.threads, ops: c.ops ?? null, simd: c.simd ?? null, label: label(c), roundsRun: c.rounds.length };
     if (!ok.length) {
       configs.push({ ...base, ok: false, error: firstLine(c.rounds[0]?.error), errorDetail: c.rounds[0]?.error });
       continue;
@@ -152,6 +152,7 @@ function aggregateMicro(micro) {
         samplesMs: good.map((x) => x.times.map((t) => +t.toFixed(4))),
         roundsUsed: `${good.length}/${all.length}`,
         check: good[0].check,
+        meta: good[0].meta ?? null,
       };
     }
     const ref = row.results['ours@1'];
@@ -186,7 +187,46 @@ const caseLabel = (c) =>
 
 // ---------------------------------------------------------------- markdown
 
-function markdown({ opts, info, e2e, micro }) {
+/**
+ * The speed issue's targets, each with what this run measured and whether it is met
+ * (null: not measured in this run).
+ */
+function targets({ info, e2e, micro, soak }) {
+  const rows = [];
+  const add = (target, measured, met) => rows.push({ target, measured, met });
+  const cfg = (key) => e2e?.configs.find((c) => c.key === key && c.ok);
+  const ratio = (t, b, peer) => e2e?.ratios.find((r) => r.threads === t && r.batch === b && r.peer === peer && r.oursAtSameThreads && r.timeRatio);
+  for (const b of [1, 8]) {
+    for (const peer of ['ort@1', 'tfjs@1']) {
+      const r = ratio(1, b, peer);
+      add(`1 thread, batch ${b}: ≤ 0.6× ${r?.peerLabel ?? peer}'s time`, r ? `${f(r.timeRatio, 2)}× (${f(r.oursMsPerImage)} vs ${f(r.peerMsPerImage)} ms)` : '—', r ? r.timeRatio <= 0.6 : null);
+    }
+  }
+  const [one, two] = [cfg('ours@1'), cfg('ours@2')];
+  for (const b of [1, 8]) {
+    const [a, c] = [one?.batches.find((x) => x.batch === b), two?.batches.find((x) => x.batch === b)];
+    const up = a && c ? a.ms.median / c.ms.median : null;
+    add(`2 threads, batch ${b}: ≥ 1.8× 1 thread's speed`, up ? `${f(up, 2)}× (${f(a.msPerImage.median)} → ${f(c.msPerImage.median)} ms)` : '—', up ? up >= 1.8 : null);
+    const r = ratio(2, b, 'ort@2');
+    add(`2 threads, batch ${b}: faster than onnxruntime-web @2t`, r ? `${f(r.timeRatio, 2)}× its time` : '—', r ? r.timeRatio < 1 : null);
+  }
+  const g = micro?.gemm;
+  if (g) add('GEMM on GoogLeNet\'s 1×1 shapes: ≥ 85 % of the in-cache microkernel peak', `${f(g.weightedPercent, 0)} % (time-weighted; worst shape ${f(g.worstPercent, 0)} %)`, g.weightedPercent >= 85);
+  else add('GEMM on GoogLeNet\'s 1×1 shapes: ≥ 85 % of the in-cache microkernel peak', '—', null);
+  add('cold start (process start → first logits) ≤ 250 ms', one ? `${f(one.cold.totalMs, 0)} ms` : '—', one ? one.cold.totalMs <= 250 : null);
+  add('.wasm ≤ 300 KB', `${int(info.library.wasmBytes)} bytes`, info.library.wasmBytes <= 300_000);
+  add('peak RSS ≤ 120 MiB (batch 1)', one?.peakRssMiB.batch1 ? `${f(one.peakRssMiB.batch1, 0)} MiB` : '—', one?.peakRssMiB.batch1 ? one.peakRssMiB.batch1 <= 120 : null);
+  if (soak?.ok) {
+    const s = soak.samples;
+    const warm = s.find((x) => x.i >= Math.min(100, soak.inferences)) ?? s[0];
+    const growth = s.at(-1).rssMiB - warm.rssMiB;
+    const wasmGrowth = s.at(-1).wasmBytes - warm.wasmBytes;
+    add(`RSS flat over ${int(soak.inferences)} inferences`, `${f(warm.rssMiB)} MiB after ${warm.i} → ${f(s.at(-1).rssMiB)} MiB after ${int(s.at(-1).i)} (${growth >= 0 ? '+' : ''}${f(growth, 1)} MiB); wasm memory ${wasmGrowth === 0 ? 'unchanged' : `+${int(wasmGrowth)} bytes`}`, growth < 2 && wasmGrowth === 0);
+  }
+  return rows;
+}
+
+function markdown({ opts, info, e2e, micro, soak }) {
   const L = [];
   const p = (s = '') => L.push(s);
   p(`# inception-wasm benchmarks${opts.smoke ? ' (smoke)' : ''}`);
@@ -211,6 +251,15 @@ function markdown({ opts, info, e2e, micro }) {
   );
   p(`- **Speed-up** = peer time ÷ inception-wasm time, measured in the same run: **> 1 means inception-wasm is faster**. CPU/wall = process CPU time ÷ wall time while timing (≈ threads actually busy).`);
   p();
+  const goals = targets({ info, e2e, micro, soak });
+  if (goals.length) {
+    p('## Targets (the speed and threads issues; single-threaded simd128 build, Node defaults)');
+    p();
+    p('| target | this run | met |');
+    p('|---|---|---|');
+    for (const g of goals) p(`| ${g.target} | ${g.measured} | ${g.met === null ? 'not measured' : g.met ? 'yes' : '**no**'} |`);
+    p();
+  }
 
   if (e2e) {
     p('## End to end: GoogLeNet 224×224');
@@ -237,6 +286,14 @@ function markdown({ opts, info, e2e, micro }) {
     const failed = e2e.configs.filter((c) => !c.ok);
     if (failed.length) p(`\n‡ ${failed.map((c) => `${c.label}: ${c.error}`).join('; ')}`);
     const plain = e2e.ratios.find((r) => r.peer === 'tfjs-plain@1');
+    const relaxed = ok.filter((c) => c.simd === 'relaxed');
+    if (relaxed.length) {
+      const line = relaxed.flatMap((c) => c.batches.map((b) => {
+        const plainCfg = ok.find((x) => x.key === `ours@${c.threads}`)?.batches.find((x) => x.batch === b.batch);
+        return `${c.threads}t batch ${b.batch}: ${f(b.msPerImage.median)} ms per image${plainCfg ? ` (${f(plainCfg.ms.median / b.ms.median, 2)}× the simd128 build's speed)` : ''}`;
+      }));
+      p(`\ninception-wasm's relaxed-SIMD build (fused multiply-add; Chromium's default, Node 20 with \`--experimental-wasm-relaxed-simd\`): ${line.join('; ')}. The table above compares the simd128 build, which Node runs by default.`);
+    }
     if (plain?.speedup) p(`\ntfjs with unfused ops (tf.conv2d → tf.add → tf.relu, batch 1, 1 thread): ${f(plain.peerMsPerImage)} ms per image, speed-up of inception-wasm ${f(plain.speedup, 2)}×. The table above uses tf.fused.conv2d (bias and ReLU inside the conv), the stronger spelling.`);
     p();
     p('### All configurations');
@@ -321,16 +378,19 @@ function markdown({ opts, info, e2e, micro }) {
     if (convs.length) {
       p('### Convolutions: GFLOP/s (median) and speed-up of inception-wasm');
       p();
-      p(`| shape (C×H×W → C_out, k/s pad) | layers | MFLOP | ${[...oursKeys, ...peers].map(name).join(' | ')} | ${peers.map((k) => `× vs ${name(k)}`).join(' | ')} |`);
-      p(`|---|---|---|${[...oursKeys, ...peers].map(() => '---').join('|')}|${peers.map(() => '---').join('|')}|`);
+      p('"kernel": the algorithm inception-wasm\'s selection table picks for the shape (`Conv2d.algorithm`).');
+      p();
+      p(`| shape (C×H×W → C_out, k/s pad) | layers | MFLOP | kernel | ${[...oursKeys, ...peers].map(name).join(' | ')} | ${peers.map((k) => `× vs ${name(k)}`).join(' | ')} |`);
+      p(`|---|---|---|---|${[...oursKeys, ...peers].map(() => '---').join('|')}|${peers.map(() => '---').join('|')}|`);
       for (const c of convs) {
         const layers = c.layers.length > 2 ? `${c.layers[0]} +${c.layers.length - 1}` : c.layers.join(', ');
-        p(`| ${caseLabel(c)} | ${layers} | ${f((2 * c.macs) / 1e6, 1)} | ${[...oursKeys, ...peers].map((k) => gf(c, k)).join(' | ')} | ${peers.map((k) => sp(c, k)).join(' | ')} |`);
+        const kernel = c.results['ours@1']?.meta?.kernel ?? '—';
+        p(`| ${caseLabel(c)} | ${layers} | ${f((2 * c.macs) / 1e6, 1)} | ${kernel} | ${[...oursKeys, ...peers].map((k) => gf(c, k)).join(' | ')} | ${peers.map((k) => sp(c, k)).join(' | ')} |`);
       }
       // Weighted by how much of GoogLeNet each shape is: time-weighted totals.
       const total = (k) => convs.reduce((a, c) => a + (c.results[k]?.ok ? c.results[k].ms.median * c.layers.length : NaN), 0);
       const flops = convs.reduce((a, c) => a + 2 * c.macs * c.layers.length, 0);
-      p(`| **all GoogLeNet convs** (each shape × its layer count) | ${convs.reduce((a, c) => a + c.layers.length, 0)} | ${f(flops / 1e6, 0)} | ${[...oursKeys, ...peers].map((k) => f(flops / total(k) / 1e6)).join(' | ')} | ${peers.map((k) => f(total(k) / total(oursKeys.includes(`ours@${k.split('@')[1]}`) ? `ours@${k.split('@')[1]}` : 'ours@1'), 2) + '×').join(' | ')} |`);
+      p(`| **all GoogLeNet convs** (each shape × its layer count) | ${convs.reduce((a, c) => a + c.layers.length, 0)} | ${f(flops / 1e6, 0)} | | ${[...oursKeys, ...peers].map((k) => f(flops / total(k) / 1e6)).join(' | ')} | ${peers.map((k) => f(total(k) / total(oursKeys.includes(`ours@${k.split('@')[1]}`) ? `ours@${k.split('@')[1]}` : 'ours@1'), 2) + '×').join(' | ')} |`);
       p();
       p(`Sum of the conv kernels as run one by one: ${[...oursKeys, ...peers].map((k) => `${name(k)} ${f(total(k), 1)} ms`).join(', ')}.`);
       if (peers.some((k) => k.endsWith('@2') && !oursKeys.includes('ours@2'))) p('\n† inception-wasm at 1 thread against the peer at 2 threads.');
@@ -371,13 +431,26 @@ function markdown({ opts, info, e2e, micro }) {
     if (cfgErr.length) p(`\nConfigurations that failed: ${cfgErr.map((c) => `${c.label}: ${c.error}`).join('; ')}`);
     p();
   }
+  if (soak) {
+    p(`## Memory over ${soak.ok ? int(soak.inferences) : '—'} inferences`);
+    p();
+    if (soak.ok) {
+      p(`inception-wasm, 1 thread, GoogLeNet 224×224 batch 1, ${int(soak.inferences)} forwards in ${f(soak.seconds, 0)} s; sampled every ${int(soak.samples[1]?.i ?? 1)} inferences. Allocations inside WebAssembly per inference: ${f(soak.allocationsPerInference, 2)} (the returned logits tensor).`);
+      p();
+      p('| after inference | RSS, MiB | WebAssembly memory, bytes |');
+      p('|---|---|---|');
+      const s2 = soak.samples;
+      for (const x of [s2[0], s2[1], s2[Math.floor(s2.length / 4)], s2[Math.floor(s2.length / 2)], s2.at(-1)].filter((v, i, a) => v && a.indexOf(v) === i)) p(`| ${int(x.i)} | ${f(x.rssMiB)} | ${int(x.wasmBytes)} |`);
+    } else p(`Failed: ${firstLine(soak.error)}`);
+    p();
+  }
   p('Raw numbers: `results.json` (same directory); chart: `chart.svg`.');
   return `${L.join('\n')}\n`;
 }
 
 // ---------------------------------------------------------------- chart
 
-const COLORS = { 'ours@1': '#1b9e77', 'ours@2': '#0b6e4f', 'ort@1': '#d95f02', 'ort@2': '#f4a259', 'tfjs@1': '#7570b3', 'tfjs@2': '#b3aee0', 'tfjs-plain@1': '#a6a6c8' };
+const COLORS = { 'ours@1': '#1b9e77', 'ours@2': '#0b6e4f', 'ours-relaxed@1': '#66c2a5', 'ours-relaxed@2': '#2b8c6c', 'ort@1': '#d95f02', 'ort@2': '#f4a259', 'tfjs@1': '#7570b3', 'tfjs@2': '#b3aee0', 'tfjs-plain@1': '#a6a6c8' };
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function chart({ opts, info, e2e, micro }) {
@@ -458,7 +531,7 @@ function chart({ opts, info, e2e, micro }) {
 
 // ---------------------------------------------------------------- entry
 
-export function writeReports({ opts, info, prep, shapes, e2e, micro, out }) {
+export function writeReports({ opts, info, prep, shapes, e2e, micro, soak, out }) {
   const E = e2e ? aggregateE2E(e2e, prep.totalMacs) : null;
   const M = micro ? aggregateMicro(micro) : null;
   info.distBuilds = [...new Set([prep.distHash, ...(E?.configs ?? []).flatMap((c) => c.distHashes ?? []), ...(M?.configs ?? []).flatMap((c) => c.distHashes ?? [])].filter(Boolean))];
@@ -470,10 +543,12 @@ export function writeReports({ opts, info, prep, shapes, e2e, micro, out }) {
     shapesFile: 'bench/shapes.json',
     e2e: E,
     micro: M,
+    soak: soak ?? null,
+    targets: targets({ info, e2e: E, micro: M, soak }),
   };
   fs.mkdirSync(out, { recursive: true });
   const files = { json: path.join(out, 'results.json'), md: path.join(out, 'results.md'), svg: path.join(out, 'chart.svg') };
-  const ctx = { opts, info, e2e: E, micro: M, shapes };
+  const ctx = { opts, info, e2e: E, micro: M, soak, shapes };
   fs.writeFileSync(files.json, `${JSON.stringify(results, null, 1)}\n`);
   const md = markdown(ctx);
   fs.writeFileSync(files.md, md);
@@ -481,7 +556,7 @@ export function writeReports({ opts, info, prep, shapes, e2e, micro, out }) {
   // The console summary: the head-to-head table.
   const start = md.indexOf('### Head to head');
   const summary = start >= 0 ? md.slice(start, md.indexOf('\n### ', start + 5)).trim() : md.slice(0, 2000);
-  return { written: Object.values(files), summary, problems: problems(E, M) };
+  return { written: Object.values(files), summary, problems: problems(E, M, soak) };
 }
 
 /**
@@ -489,8 +564,9 @@ export function writeReports({ opts, info, prep, shapes, e2e, micro, out }) {
  * except tfjs with more than one thread (unsupported in Node, documented), and outputs
  * that disagree between engines.
  */
-function problems(E, M) {
+function problems(E, M, soak) {
   const out = [];
+  if (soak && !soak.ok) out.push(`soak: ${firstLine(soak.error)}`);
   const expected = (c) => c.engine === 'tfjs' && c.threads > 1;
   for (const c of E?.configs ?? []) {
     if (!c.ok && !expected(c)) out.push(`${c.label}: ${c.error}`);

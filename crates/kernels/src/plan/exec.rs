@@ -41,7 +41,7 @@ pub fn run(stages: &[Vec<usize>], tasks: &[usize], workspaces: &[Mutex<Workspace
 #[cfg(feature = "threads")]
 mod threaded {
     use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-    use std::sync::Mutex;
+    use std::sync::{Condvar, Mutex};
 
     use crate::conv::Workspace;
 
@@ -70,20 +70,27 @@ mod threaded {
         });
     }
 
-    /// A spinning barrier for threads that are all running (the broadcast's threads):
-    /// the last to arrive resets the stage's task counter `next`, then bumps the
-    /// generation the others spin on. The Release/Acquire pair on `generation` publishes
+    /// A barrier for the broadcast's threads: the last to arrive resets the stage's task
+    /// counter `next`, then bumps the generation the others wait on. They spin first
+    /// (stages follow each other within microseconds, and every thread is awake), then
+    /// sleep on a condition variable (in wasm: `memory.atomic.wait32`) so that a thread the
+    /// OS descheduled — a shared or busy machine — does not leave the others burning their
+    /// cores until it returns. The release store / acquire loads of `generation` publish
     /// every write of the stage (and the reset) to the next one.
     struct Barrier {
         next: AtomicUsize,
         arrived: AtomicUsize,
         generation: AtomicU32,
+        sleepers: AtomicU32,
+        lock: Mutex<()>,
+        wake: Condvar,
         threads: usize,
     }
 
     impl Barrier {
         fn new(threads: usize) -> Self {
-            Self { next: AtomicUsize::new(0), arrived: AtomicUsize::new(0), generation: AtomicU32::new(0), threads }
+            let (next, arrived) = (AtomicUsize::new(0), AtomicUsize::new(0));
+            Self { next, arrived, generation: AtomicU32::new(0), sleepers: AtomicU32::new(0), lock: Mutex::new(()), wake: Condvar::new(), threads }
         }
 
         fn wait(&self) {
@@ -91,22 +98,35 @@ mod threaded {
             if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
                 self.arrived.store(0, Ordering::Relaxed);
                 self.next.store(0, Ordering::Relaxed);
-                self.generation.store(gen.wrapping_add(1), Ordering::Release);
+                // SeqCst on the generation and `sleepers` (here and in the sleeper): each side
+                // stores then loads the other's word, which only SeqCst keeps from both
+                // missing the other's store (a sleeper that would never be woken).
+                self.generation.store(gen.wrapping_add(1), Ordering::SeqCst);
+                if self.sleepers.load(Ordering::SeqCst) > 0 {
+                    // Taking the lock orders this notify after a sleeper's check below.
+                    let _guard = self.lock.lock().expect("barrier lock");
+                    self.wake.notify_all();
+                }
                 return;
             }
-            let mut spins = 0u32;
-            while self.generation.load(Ordering::Acquire) == gen {
-                spins = spins.saturating_add(1);
-                if spins < SPINS_BEFORE_YIELD {
-                    core::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
+            for _ in 0..SPINS {
+                if self.generation.load(Ordering::Acquire) != gen {
+                    return;
                 }
+                core::hint::spin_loop();
             }
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            let mut guard = self.lock.lock().expect("barrier lock");
+            while self.generation.load(Ordering::SeqCst) == gen {
+                guard = self.wake.wait(guard).expect("barrier lock");
+            }
+            drop(guard);
+            self.sleepers.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
-    /// Spins (~tens of µs) before yielding the core: stages of a forward follow each
-    /// other within microseconds, and a thread that went to sleep would cost a wake-up.
-    const SPINS_BEFORE_YIELD: u32 = 1 << 16;
+    /// Spins before sleeping, ~1 ms in wasm: longer than the uneven end of most stages
+    /// (a waking thread costs more here: with 2^16 spins, ~50 µs, GoogLeNet at 2 threads
+    /// took 64 ms instead of 40), far shorter than an OS time slice.
+    const SPINS: u32 = 1 << 20;
 }
