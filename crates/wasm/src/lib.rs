@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use inception_kernels::{activation, concat, conv, linear, pool};
 use wasm_bindgen::prelude::*;
 
+mod bench;
 #[cfg(feature = "threads")]
 mod threads;
 

@@ -2,15 +2,18 @@
 //! `out[c_out × oh·ow] = W[c_out × c_in·kh·kw] · cols[c_in·kh·kw × oh·ow]`.
 //!
 //! A 1×1 stride-1 unpadded convolution *is* that GEMM with `cols = input`, so it takes
-//! the direct path: no im2col, no copy. Every other shape is lowered by `im2col` into
-//! the workspace first. Most of GoogLeNet's multiply-adds are 3×3 convs, whose faster
-//! (Winograd) path is a later change; the GEMM here is what it falls back to.
+//! the direct path: the GEMM reads the input in place. Every other GEMM-path shape reads
+//! `cols` through `im2col`, which packs it strip by strip for one block of output
+//! columns at a time and never materialises it. 3×3 stride-1 layers with enough
+//! channels run Winograd instead (`Algorithm::select`).
 
 mod im2col;
 mod winograd;
 
-use crate::gemm::{self, Epilogue, MatMut, MatRef, PackedA};
-pub use im2col::im2col;
+use core::ops::Range;
+
+use crate::gemm::{self, Epilogue, MatRef, PackedA};
+use im2col::Im2col;
 use winograd::{WinogradScratch, WinogradWeights};
 
 /// Output size along one axis: `floor((len + 2·pad - k) / stride) + 1`, or `None` when
@@ -76,8 +79,10 @@ impl Conv2dParams {
 /// Scratch memory reused across calls; it only grows.
 #[derive(Default, Debug)]
 pub struct Workspace {
-    cols: Vec<f32>,
-    gemm_tail: Vec<f32>,
+    /// im2col's padded input band.
+    band: Vec<f32>,
+    /// The GEMM's packed strip of `B`.
+    strip: Vec<f32>,
     winograd: WinogradScratch,
 }
 
@@ -228,31 +233,65 @@ impl Conv2d {
         assert_eq!(x.len(), n * in_img, "conv2d: input length");
         assert!(dst.channel_offset + p.c_out <= dst.channels, "conv2d: channel slice out of range");
         assert_eq!(out.len(), n * dst.channels * ohw, "conv2d: output length");
-        let ep = Epilogue { bias: self.bias.as_deref(), relu };
-        let k = self.spec.k();
+        let bias = self.bias.as_deref();
         for b in 0..n {
             let img = &x[b * in_img..(b + 1) * in_img];
-            let packed = match &self.kernel {
-                Kernel::Winograd(wino, _) => {
-                    let image_out = &mut out[b * dst.channels * ohw..(b + 1) * dst.channels * ohw];
-                    winograd::conv2d_image(img, &p, wino, ep.bias, relu, image_out, dst, &mut ws.winograd);
-                    continue;
-                }
-                Kernel::Gemm(a) => a,
-            };
+            if let Kernel::Winograd(wino, _) = &self.kernel {
+                let image_out = &mut out[b * dst.channels * ohw..(b + 1) * dst.channels * ohw];
+                winograd::conv2d_image(img, &p, wino, bias, relu, image_out, dst, &mut ws.winograd);
+                continue;
+            }
             let start = (b * dst.channels + dst.channel_offset) * ohw;
-            let c = MatMut { data: &mut out[start..start + p.c_out * ohw], rows: p.c_out, cols: ohw, ld: ohw };
-            let cols = if self.spec.is_pointwise() {
-                img
-            } else {
-                ws.cols.resize(k * ohw, 0.0);
-                im2col(img, &p, &mut ws.cols[..k * ohw]);
-                &ws.cols[..k * ohw]
-            };
-            gemm::gemm(packed, MatRef { data: cols, rows: k, cols: ohw, ld: ohw }, c, ep, &mut ws.gemm_tail);
+            let planes = &mut out[start..start + p.c_out * ohw];
+            // SAFETY: `planes` is this image's c_out output planes of ohw floats, borrowed
+            // exclusively.
+            unsafe { self.forward_gemm_block(img, h, w, relu, 0..self.spec.c_out.div_ceil(gemm::MR), 0..ohw, planes.as_mut_ptr(), ohw, ws) };
+        }
+    }
+
+    /// One block of one image's convolution on the GEMM path (any layer whose
+    /// [`algorithm`](Self::algorithm) is [`Algorithm::Gemm`]): output channels
+    /// `panels.start·MR .. min(panels.end·MR, c_out)` (row panels of [`gemm::MR`]) ×
+    /// output pixels `pixels` (of `oh·ow`), for an executor that runs disjoint blocks of
+    /// a layer as concurrent tasks. `x` is the image (`c_in × h × w`); `out` points at its
+    /// first output channel's pixel 0 — of a channel slice too, see [`ChannelSlice`] —
+    /// and channel `o` starts `o·ld` floats further (`ld ≥ oh·ow`; `oh·ow` in NCHW).
+    ///
+    /// How to split: a 1×1 stride-1 layer reads its input in place, so any grid of panels
+    /// × pixels works; every other layer builds its im2col strips per block, so split
+    /// those by pixels only (all panels), in multiples of [`gemm::NR`] pixels (a block
+    /// that ends mid-strip computes that strip's padding lanes too). Results do not
+    /// depend on the split.
+    ///
+    /// # Safety
+    /// `out + o·ld + q` must be valid for writes for every channel `o` and pixel `q` of
+    /// the block, and no other thread may access those elements during the call.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn forward_gemm_block(&self, x: &[f32], h: usize, w: usize, relu: bool, panels: Range<usize>, pixels: Range<usize>, out: *mut f32, ld: usize, ws: &mut Workspace) {
+        let Kernel::Gemm(a) = &self.kernel else { panic!("conv2d: forward_gemm_block on a Winograd layer") };
+        let p = self.spec.with_input(h, w);
+        let ohw = p.out_h() * p.out_w();
+        assert_eq!(x.len(), p.c_in * h * w, "conv2d: input length");
+        assert!(pixels.start <= pixels.end && pixels.end <= ohw && ld >= ohw, "conv2d: pixel block out of range");
+        let ep = Epilogue { bias: self.bias.as_deref(), relu };
+        let c = out.add(panels.start * gemm::MR * ld);
+        if self.spec.is_pointwise() {
+            let b = MatRef { data: x, rows: p.c_in, cols: ohw, ld: ohw };
+            gemm::gemm_block(a, panels, b, pixels.clone(), c.add(pixels.start), ld, ep, &mut ws.strip);
+            return;
+        }
+        let nc = IM2COL_COLS.load(core::sync::atomic::Ordering::Relaxed).max(1);
+        let mut q0 = pixels.start;
+        while q0 < pixels.end {
+            let q1 = (q0 + nc).min(pixels.end);
+            let cols = Im2col::new(x, &p, q0..q1, &mut ws.band);
+            gemm::gemm_block_with(a, panels.clone(), &cols, q0..q1, c.add(q0), ld, ep, &mut ws.strip);
+            q0 = q1;
         }
     }
 }
+
+pub static IM2COL_COLS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1024);
 
 #[cfg(test)]
 mod tests;
