@@ -1,18 +1,23 @@
-//! Bench-only exports (EXPERIMENT).
+//! Bench-only exports: each runs a kernel `reps` times inside wasm and returns the
+//! flops it did (2 per multiply-add), so a JavaScript bench (`bench/gemm.mjs`) times
+//! the loop and gets GFLOP/s with no per-call crossing, validation or allocation in
+//! the measurement. Inputs are deterministic, built on the first call with a shape and
+//! kept for every later call with it (call once to warm up, then time).
+//! Not part of the TypeScript API.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use inception_kernels::conv;
 use inception_kernels::gemm::{self, Epilogue, MatMut, MatRef, PackedA};
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(js_name = gemmPeak)]
-pub fn gemm_peak(reps: usize) -> f64 {
-    gemm::microkernel_peak(reps)
+/// Values in [-1, 1).
+fn fill(len: usize, salt: usize) -> Vec<f32> {
+    (0..len).map(|i| ((i * 7919 + salt * 104_729) % 2003) as f32 / 1001.5 - 1.0).collect()
 }
 
-struct Problem {
-    key: (usize, usize, usize),
+struct GemmProblem {
     a: PackedA,
     bias: Vec<f32>,
     b: Vec<f32>,
@@ -20,22 +25,36 @@ struct Problem {
     scratch: Vec<f32>,
 }
 
+struct ConvProblem {
+    layer: conv::Conv2d,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    ws: conv::Workspace,
+}
+
 thread_local! {
-    static PROBLEM: RefCell<Option<Problem>> = const { RefCell::new(None) };
-    static CONV: RefCell<Option<((usize, usize, usize, usize, usize, usize, usize), conv::Conv2d, Vec<f32>, Vec<f32>, conv::Workspace)>> = const { RefCell::new(None) };
+    static GEMM: RefCell<HashMap<(usize, usize, usize), GemmProblem>> = RefCell::default();
+    static CONV: RefCell<HashMap<[usize; 7], ConvProblem>> = RefCell::default();
 }
 
-fn fill(len: usize, salt: usize) -> Vec<f32> {
-    (0..len).map(|i| (((i * 7919 + salt * 104_729) % 2003) as f32 / 1001.5) - 1.0).collect()
+/// The in-cache microkernel ceiling (`gemm::microkernel_peak`), `reps` times.
+#[wasm_bindgen(js_name = gemmPeak)]
+pub fn gemm_peak(reps: usize) -> f64 {
+    gemm::microkernel_peak(reps)
 }
 
+/// `C[m×n] = relu(A[m×k]·B[k×n] + bias)` through `gemm::gemm`, `reps` times, with `B`
+/// and `C` dense (row stride `n`), as a 1×1 convolution of a `k × n`-pixel input.
 #[wasm_bindgen(js_name = gemmShape)]
 pub fn gemm_shape(m: usize, k: usize, n: usize, reps: usize) -> f64 {
-    PROBLEM.with_borrow_mut(|slot| {
-        if slot.as_ref().map(|p| p.key) != Some((m, k, n)) {
-            *slot = Some(Problem { key: (m, k, n), a: PackedA::pack(&fill(m * k, 1), m, k), bias: fill(m, 2), b: fill(k * n, 3), c: vec![0.0; m * n], scratch: Vec::new() });
-        }
-        let p = slot.as_mut().unwrap();
+    GEMM.with_borrow_mut(|problems| {
+        let p = problems.entry((m, k, n)).or_insert_with(|| GemmProblem {
+            a: PackedA::pack(&fill(m * k, 1), m, k),
+            bias: fill(m, 2),
+            b: fill(k * n, 3),
+            c: vec![0.0; m * n],
+            scratch: Vec::new(),
+        });
         for _ in 0..reps {
             let ep = Epilogue { bias: Some(&p.bias), relu: true };
             gemm::gemm(&p.a, MatRef { data: &p.b, rows: k, cols: n, ld: n }, MatMut { data: &mut p.c, rows: m, cols: n, ld: n }, ep, &mut p.scratch);
@@ -44,32 +63,29 @@ pub fn gemm_shape(m: usize, k: usize, n: usize, reps: usize) -> f64 {
     (2 * m * k * n * reps) as f64
 }
 
+/// One image through a square-kernel `Conv2d` with bias and ReLU (`Conv2d::forward`, the
+/// algorithm `Algorithm::select` picks), `reps` times.
 #[wasm_bindgen(js_name = convShape)]
 #[allow(clippy::too_many_arguments)]
-pub fn conv_shape(c_in: usize, c_out: usize, k: usize, s: usize, pad: usize, h: usize, w: usize, reps: usize) -> f64 {
-    let key = (c_in, c_out, k, s, pad, h, w);
-    let spec = conv::ConvSpec { c_in, c_out, kh: k, kw: k, sh: s, sw: s, ph: pad, pw: pad };
-    let p = spec.with_input(h, w);
-    let ohw = p.out_h() * p.out_w();
-    CONV.with_borrow_mut(|slot| {
-        if slot.as_ref().map(|c| c.0) != Some(key) {
-            let layer = conv::Conv2d::new(spec, &fill(c_out * spec.k(), 1), Some(&fill(c_out, 2)));
-            *slot = Some((key, layer, fill(c_in * h * w, 3), vec![0.0; c_out * ohw], conv::Workspace::default()));
-        }
-        let (_, layer, x, y, ws) = slot.as_mut().unwrap();
+pub fn conv_shape(c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, h: usize, w: usize, reps: usize) -> Result<f64, JsError> {
+    let spec = conv::ConvSpec { c_in, c_out, kh: k, kw: k, sh: stride, sw: stride, ph: pad, pw: pad };
+    let (Some(oh), Some(ow)) = (conv::conv_out_size(h, k, stride, pad), conv::conv_out_size(w, k, stride, pad)) else {
+        return Err(JsError::new("convShape: kernel larger than the padded input"));
+    };
+    if stride == 0 {
+        return Err(JsError::new("convShape: stride 0"));
+    }
+    CONV.with_borrow_mut(|problems| {
+        let p = problems.entry([c_in, c_out, k, stride, pad, h, w]).or_insert_with(|| ConvProblem {
+            layer: conv::Conv2d::new(spec, &fill(c_out * spec.k(), 1), Some(&fill(c_out, 2))),
+            x: fill(c_in * h * w, 3),
+            y: vec![0.0; c_out * oh * ow],
+            ws: conv::Workspace::default(),
+        });
+        let dst = conv::ChannelSlice { channels: c_out, channel_offset: 0 };
         for _ in 0..reps {
-            layer.forward(x, 1, h, w, true, y, conv::ChannelSlice { channels: c_out, channel_offset: 0 }, ws);
+            p.layer.forward(&p.x, 1, h, w, true, &mut p.y, dst, &mut p.ws);
         }
     });
-    (2 * c_out * spec.k() * ohw * reps) as f64
-}
-
-#[wasm_bindgen(js_name = setKnob)]
-pub fn set_knob(which: usize, value: usize) {
-    use core::sync::atomic::Ordering::Relaxed;
-    match which {
-        0 => gemm::TAIL.store(value, Relaxed),
-        1 => conv::IM2COL_COLS.store(value, Relaxed),
-        _ => {}
-    }
+    Ok((2 * c_out * spec.k() * oh * ow * reps) as f64)
 }
