@@ -6,7 +6,6 @@
 //! Not part of the TypeScript API.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use inception_kernels::conv;
 use inception_kernels::gemm::{self, Epilogue, MatMut, MatRef, PackedA};
@@ -33,8 +32,21 @@ struct ConvProblem {
 }
 
 thread_local! {
-    static GEMM: RefCell<HashMap<(usize, usize, usize), GemmProblem>> = RefCell::default();
-    static CONV: RefCell<HashMap<[usize; 7], ConvProblem>> = RefCell::default();
+    static GEMM: RefCell<Vec<((usize, usize, usize), GemmProblem)>> = const { RefCell::new(Vec::new()) };
+    static CONV: RefCell<Vec<([usize; 7], ConvProblem)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The problem built for `key`, building it on first use (a few dozen shapes: a list
+/// keeps the module smaller than a `HashMap` would).
+fn cached<K: PartialEq, P>(problems: &mut Vec<(K, P)>, key: K, build: impl FnOnce() -> P) -> &mut P {
+    let i = match problems.iter().position(|(k, _)| *k == key) {
+        Some(i) => i,
+        None => {
+            problems.push((key, build()));
+            problems.len() - 1
+        }
+    };
+    &mut problems[i].1
 }
 
 /// The in-cache microkernel ceiling (`gemm::microkernel_peak`), `reps` times.
@@ -48,7 +60,7 @@ pub fn gemm_peak(reps: usize) -> f64 {
 #[wasm_bindgen(js_name = gemmShape)]
 pub fn gemm_shape(m: usize, k: usize, n: usize, reps: usize) -> f64 {
     GEMM.with_borrow_mut(|problems| {
-        let p = problems.entry((m, k, n)).or_insert_with(|| GemmProblem {
+        let p = cached(problems, (m, k, n), || GemmProblem {
             a: PackedA::pack(&fill(m * k, 1), m, k),
             bias: fill(m, 2),
             b: fill(k * n, 3),
@@ -76,7 +88,7 @@ pub fn conv_shape(c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize
         return Err(JsError::new("convShape: stride 0"));
     }
     CONV.with_borrow_mut(|problems| {
-        let p = problems.entry([c_in, c_out, k, stride, pad, h, w]).or_insert_with(|| ConvProblem {
+        let p = cached(problems, [c_in, c_out, k, stride, pad, h, w], || ConvProblem {
             layer: conv::Conv2d::new(spec, &fill(c_out * spec.k(), 1), Some(&fill(c_out, 2))),
             x: fill(c_in * h * w, 3),
             y: vec![0.0; c_out * oh * ow],

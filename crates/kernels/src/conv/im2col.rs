@@ -111,6 +111,9 @@ struct Runs {
     mask: [[u32; NR]; NR],
 }
 
+// Built once per strip, on the stack, and read for each of its k rows; the size of
+// `Runs` (its lane masks) is not worth a level of indirection.
+#[allow(clippy::large_enum_variant)]
 enum Plan {
     /// Stride 1: one to eight runs (offsets include `LEAD`).
     Runs(Runs),

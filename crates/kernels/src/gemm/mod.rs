@@ -336,4 +336,4 @@ pub fn microkernel_peak(reps: usize) -> f64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
