@@ -273,6 +273,10 @@ impl Conv2d {
         let ohw = p.out_h() * p.out_w();
         assert_eq!(x.len(), p.c_in * h * w, "conv2d: input length");
         assert!(pixels.start <= pixels.end && pixels.end <= ohw && ld >= ohw, "conv2d: pixel block out of range");
+        assert!(panels.start <= panels.end && panels.end <= a.panels(), "conv2d: channel block out of range");
+        if panels.is_empty() || pixels.is_empty() {
+            return;
+        }
         let ep = Epilogue { bias: self.bias.as_deref(), relu };
         let c = out.add(panels.start * gemm::MR * ld);
         if self.spec.is_pointwise() {

@@ -14,21 +14,32 @@
 //! microkernel as it reads it (`COPY_B`), which costs two stores per `kk` instead of a
 //! separate pass; im2col (`conv::im2col`) writes its strips directly.
 //!
-//! Kernel selection, measured on GoogLeNet's 1×1 shapes as GEMMs in wasm (Node 20, one
-//! thread, `bench/gemm.mjs`' in-wasm loop, best of ≥ 20 interleaved rounds; sum over the
-//! network's 1×1 layers, ms; in-cache 4×8 peak 43.4 GFLOP/s):
+//! Blocks of row panels × columns are independent and bit-identical however a layer is
+//! split (`gemm_block`): each element is one sum in `kk` order, whichever kernel and
+//! block compute it. There is no threading here; the caller runs blocks as tasks.
 //!
-//! | variant | 1×1 total | 28²·M=16 | 14²·M=16 | 7²·M=256 |
-//! |---|---|---|---|---|
-//! | B in place, panels outer, `k × 64 Ki`-float column blocks (before) | 20.45 | 35.4 | 36.2 | 30.5 |
-//! | B strips packed in a separate pass, `k` blocks of 512 | 19.44 | 33.6 | 31.2 | 33.5 |
-//! | packed by the first panel (`COPY_B`), `k` blocks of 512 | 18.94 | 36.2 | 35.0 | 33.6 |
-//! | same, `k` blocks of 1024 (none: K ≤ 832) | **18.83** | 36.0 | 35.0 | 34.4 |
+//! The selection table: every strip goes to the 4×8 kernel (`f32_gemm_4x8__simd128`,
+//! with `COPY_B` for the first panel when `B` is read in place), except a last strip of
+//! ≤ 4 columns, which goes to the 8×4 kernel (`f32_gemm_8x4__simd128`, two panels per
+//! call). Measured on GoogLeNet's 1×1 layers as GEMMs inside wasm (Node 20, one thread,
+//! best clean sample of ≥ 20 interleaved rounds; ms summed over the network's 1×1 layers,
+//! then GFLOP/s of four shapes; the in-cache 4×8 peak measured 43.2–43.5 GFLOP/s):
 //!
-//! (GFLOP/s per shape.) In place, B's rows are a whole image row apart, so each
-//! microkernel call pulls `k` lines from L2 for 32 bytes each; packed, every panel after
-//! the first reads the strip from L1. Blocking `k` only re-reads `C`: the 5×5 convs
-//! (K up to 1200) measured the same or 1–2 % slower with blocks of 512–1024.
+//! | variant | Σ 1×1 ms | 192·28²→16 | 480·14²→16 | 512·14²→128 | 832·7²→256 |
+//! |---|---|---|---|---|---|
+//! | B in place, panels outer, `k × 64 Ki`-float column blocks (before) | 20.45 | 35.4 | 36.2 | 35.2 | 30.5 |
+//! | B strips packed in a separate pass, `k` blocks of 512 | 19.44 | 33.6 | 31.2 | 37.8 | 33.5 |
+//! | packed by the first panel (`COPY_B`), `k` blocks of 512 | 18.94 | 36.2 | 35.0 | 38.8 | 33.6 |
+//! | same, no `k` blocking | 18.83 | 36.0 | 35.0 | 38.6 | 34.4 |
+//! | same, 8×4 tail kernel for `n % 8 ≤ 4` (this; without it in the same run: 18.23) | **17.94** | 36.5 | 36.1 | 40.7 | 37.2 |
+//!
+//! In place, B's rows are a whole image row apart, so every panel's microkernel call
+//! pulls `k` lines from L2 for 32 bytes each; packed, the panels after the first read the
+//! strip from L1, and the copy rides on the first panel's loads. A separate packing pass
+//! costs 15–20 % with 4 panels (M = 16). Blocking `k` only re-reads `C`: the 5×5 convs
+//! (K up to 1200) measured the same or 1–2 % slower with blocks of 512–1024. The tail
+//! kernel: the last strip of N = 49 has one column, which the 4×8 kernel computes at the
+//! cost of eight.
 
 use core::ops::Range;
 
@@ -144,8 +155,9 @@ pub(crate) trait PackB {
     /// Writes columns `j .. j + NR` as `rows()` rows of `NR` floats into `dst`, zero past
     /// `cols()`.
     fn pack_strip(&self, j: usize, dst: &mut [f32]);
-    /// A full strip (`j + NR ≤ cols()`) readable where it is: its first element and row
-    /// stride, valid for `rows()` rows of `NR` floats.
+    /// Strip `j` readable where it is, when `j + NR ≤ cols()`: its first element and row
+    /// stride, valid for `rows()` rows of `NR` floats. The first row panel's microkernel
+    /// then copies it into the packed strip as it reads it.
     fn in_place(&self, _j: usize) -> Option<(*const f32, usize)> {
         None
     }
@@ -231,7 +243,14 @@ pub unsafe fn gemm_block(a: &PackedA, panels: Range<usize>, b: MatRef, cols: Ran
 ///
 /// # Safety
 /// As [`gemm_block`]; `b` must deliver what [`PackB`] promises.
+///
+/// Not inlined: as its own function this loop nest is compiled by V8 with fewer values
+/// live across the inner loop. With today's build that measured the same (±1 %); with
+/// `wasm-opt --low-memory-unused` in `scripts/build-wasm.sh` (which lets wasm-opt fold
+/// the constant address offsets into the loads) the 1×1 layers ran 8 % faster out of
+/// line than inlined, and 8 % faster than today's build.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub(crate) unsafe fn gemm_block_with<B: PackB>(a: &PackedA, panels: Range<usize>, b: &B, cols: Range<usize>, c: *mut f32, ldc: usize, ep: Epilogue, scratch: &mut Vec<f32>) {
     check(a, &panels, b.rows(), &ep);
     assert!(cols.start <= cols.end && cols.end <= b.cols(), "gemm: columns out of range");
@@ -243,32 +262,36 @@ pub(crate) unsafe fn gemm_block_with<B: PackB>(a: &PackedA, panels: Range<usize>
     if scratch.len() < k * NR {
         scratch.resize(k * NR, 0.0);
     }
+    // Every access below is in bounds: panel p < a.panels() of A holds k·MR floats; the
+    // strip holds k·NR; an in-place strip is k rows of NR floats at stride ld (PackB's
+    // promise); tile (p, j) is rows p·MR .. p·MR + mr ≤ min(panels.end·MR, m) and columns
+    // j .. j + nr ≤ cols.end of the block the caller gave us.
     let strip = scratch.as_mut_ptr();
+    let packed = || core::slice::from_raw_parts_mut(strip, k * NR);
+    let row_end = (panels.end * MR).min(a.m);
     for j in cols.clone().step_by(NR) {
         let nr = NR.min(cols.end - j);
         let c_col = c.add(j - cols.start);
         let tile_at = |p: usize| c_col.add((p - panels.start) * MR * ldc);
         if nr <= TAIL_NR {
-            b.pack_strip(j, &mut scratch[..k * NR]);
-            let row_end = (panels.end * MR).min(a.m);
+            b.pack_strip(j, packed());
             for p in panels.clone().step_by(2) {
                 let mr = (row_end - p * MR).min(TAIL_MR);
-                let a1 = if mr > MR { a.panel(p + 1) } else { a.panel(p) };
+                let a1 = a.panel(if mr > MR { p + 1 } else { p });
                 kernel_8x4(k, a.panel(p), a1, strip, NR, tile_at(p), ldc, mr, nr, &Tile::rows(ep, p * MR, mr));
             }
             continue;
         }
         let mut rest = panels.clone();
-        match b.in_place(j) {
-            Some((src, ld)) if !rest.is_empty() && nr == NR => {
-                let p = rest.next().unwrap_or_default();
-                let mr = (a.m - p * MR).min(MR);
-                kernel_4x8::<true>(k, a.panel(p), src, ld, tile_at(p), ldc, mr, nr, &Tile::rows(ep, p * MR, mr), strip);
-            }
-            _ => b.pack_strip(j, &mut scratch[..k * NR]),
+        if let Some((src, ld)) = b.in_place(j) {
+            let p = rest.next().expect("gemm: panels is not empty");
+            let mr = (row_end - p * MR).min(MR);
+            kernel_4x8::<true>(k, a.panel(p), src, ld, tile_at(p), ldc, mr, nr, &Tile::rows(ep, p * MR, mr), strip);
+        } else {
+            b.pack_strip(j, packed());
         }
         for p in rest {
-            let mr = (a.m - p * MR).min(MR);
+            let mr = (row_end - p * MR).min(MR);
             kernel_4x8::<false>(k, a.panel(p), strip, NR, tile_at(p), ldc, mr, nr, &Tile::rows(ep, p * MR, mr), core::ptr::null_mut());
         }
     }
