@@ -15,8 +15,10 @@ export default defineConfig([{
   keepNames: true,
   outDir: 'dist',
   async onSuccess() {
-    cpSync('ts/wasm/inception_wasm_bg.wasm', 'dist/wasm/inception_wasm_bg.wasm');
-    cpSync('ts/wasm-threads/inception_wasm_bg.wasm', 'dist/wasm-threads/inception_wasm_bg.wasm');
+    // The relaxed builds ship only their .wasm: their glue is the plain builds' own.
+    for (const folder of ['wasm', 'wasm-relaxed', 'wasm-threads', 'wasm-threads-relaxed']) {
+      cpSync(`ts/${folder}/inception_wasm_bg.wasm`, `dist/${folder}/inception_wasm_bg.wasm`);
+    }
   },
 }, {
   // The threaded build's worker: loaded by URL (`new Worker(new URL('./worker.js', …))`),

@@ -8,7 +8,7 @@
 //   --convs      also every conv shape through Conv2d::forward (conv1, 5×5, Winograd 3×3)
 //
 // Uses the bench-only exports of the single-threaded build (crates/wasm/src/bench.rs:
-// gemmPeak, gemmShape, convShape), which loop inside wasm and return the flops they did;
+// gemmPeak, gemmShape, ConvBench), which loop inside wasm;
 // so no per-call JavaScript, validation or allocation is timed. Needs `npm run build:wasm`
 // (WASM_BUILDS=single is enough).
 //
@@ -57,7 +57,11 @@ for (const c of shapes) {
   const pointwise = c.k === 1 && c.s === 1 && c.p === 0;
   if (!pointwise && !withConvs) continue;
   const flops = 2 * c.macs;
-  const run = pointwise ? (r) => glue.gemmShape(c.cout, c.cin, c.h * c.w, r) : (r) => glue.convShape(c.cin, c.cout, c.k, c.s, c.p, c.h, c.w, r);
+  let run = (r) => glue.gemmShape(c.cout, c.cin, c.h * c.w, r);
+  if (!pointwise) {
+    const bench = new glue.ConvBench(c.cin, c.cout, c.k, c.s, c.p, c.h, c.w, 'auto');
+    run = (r) => (bench.run(r), flops * r);
+  }
   cases.push({ id: `${c.id}${pointwise ? ` (${c.cout}×${c.cin}·${c.cin}×${c.h * c.w})` : ''}`, uses: c.layers.length, flops, pointwise, run, reps: Math.max(2, Math.ceil(4e6 / flops)) });
 }
 for (const c of cases) {

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Builds crates/wasm twice, each into its own folder of wasm-bindgen `web` glue + .wasm:
-#   ts/wasm/          single-threaded, simd128 (every runtime)
-#   ts/wasm-threads/  rayon over shared memory: +atomics, imported shared memory
+# Builds crates/wasm four times, each into its own folder of wasm-bindgen `web` glue + .wasm:
+#   ts/wasm/                  single-threaded, simd128 (every runtime)
+#   ts/wasm-relaxed/          the same with relaxed SIMD (fused multiply-add), for runtimes
+#                             that validate it (Chromium; Node 20 behind a flag)
+#   ts/wasm-threads/          rayon over shared memory: +atomics, imported shared memory
+#   ts/wasm-threads-relaxed/  both
+# A relaxed build's glue is the same file as its plain twin's (same exports); the loader
+# uses the plain glue with either .wasm.
 # with std rebuilt by Debian's Rust (`-Z build-std`, see ../shared/TOOLCHAIN.md), then
 # wasm-opt from the npm `binaryen` package. Skips a build when none of its inputs is
 # newer than its output, so every npm script can call this unconditionally.
@@ -33,22 +38,29 @@ build() {
     --out-dir "$PWD/$out" --out-name inception_wasm --no-pack \
     -- -Z build-std=std,panic_abort "$@"
   rm -f "$out/.gitignore"
-  node_modules/.bin/wasm-opt -O3 --enable-threads "$wasm" -o "$wasm.opt"
+  # -ocimfs 100: binaryen inlines every function that has one caller, whatever its size,
+  # which merged all the kernels a plan runs into one 36 KB function; V8 compiles that
+  # one far worse (conv2 64×56×56→192: 346 M instructions per forward instead of 288 M,
+  # callgrind). Rust's own inlining (LTO) has already run; keep big kernels separate.
+  node_modules/.bin/wasm-opt -O3 -ocimfs 100 --enable-threads "$wasm" -o "$wasm.opt"
   mv "$wasm.opt" "$wasm"
   touch "$wasm"
   echo "build:wasm: $out $(stat -c %s "$wasm") bytes in $(($(date +%s) - start)) s"
 }
 
-# WASM_BUILDS=single builds only the first (kernel work that needs no threads, in half the time).
+# WASM_BUILDS=single builds only the first (kernel work that needs no threads, in a quarter of the time).
 build ts/wasm "-C target-feature=+simd128"
 [[ "${WASM_BUILDS:-all}" == single ]] && exit 0
+build ts/wasm-relaxed "-C target-feature=+simd128,+relaxed-simd"
 
 # Threads: atomics + bulk memory for shared memory, the memory imported (every worker
 # instantiates the module over the same one) with a 2 GiB maximum, and the TLS symbols
 # wasm-bindgen's thread setup needs exported.
-threads_flags="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128"
+threads_link=""
 for arg in --shared-memory --import-memory --max-memory=2147483648 \
   --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base; do
-  threads_flags+=" -C link-arg=$arg"
+  threads_link+=" -C link-arg=$arg"
 done
-build ts/wasm-threads "$threads_flags" --features threads
+threads_features="+atomics,+bulk-memory,+mutable-globals,+simd128"
+build ts/wasm-threads "-C target-feature=$threads_features$threads_link" --features threads
+build ts/wasm-threads-relaxed "-C target-feature=$threads_features,+relaxed-simd$threads_link" --features threads

@@ -6,7 +6,7 @@
  * statistics. Shared by test/fixtures.test.ts and the end-to-end tests.
  */
 import { expect } from 'vitest';
-import { checksum32, fillTensor } from '../ts/weyl.js';
+import { checksum32, fillTensor } from './weyl.js';
 
 interface Tolerance { abs: number; rel: number }
 interface Stats { sum: number; sum_sq: number; min: number; max: number; mean: number }

@@ -23,7 +23,7 @@ import {
   type Module,
   Tensor,
 } from '../ts/index.js';
-import { checksum32 } from '../ts/weyl.js';
+import { checksum32 } from './weyl.js';
 import { type Case, caseInput, caseParams, compareOutput } from './fixture-format.js';
 
 const dir = process.env.FIXTURES_DIR ? path.resolve(process.env.FIXTURES_DIR) : fileURLToPath(new URL('./fixtures', import.meta.url));

@@ -39,15 +39,39 @@ export interface InitOptions {
    * @defaultValue the package's `wasm-threads/inception_wasm_bg.wasm`
    */
   threadedWasm?: WasmSource | Promise<WasmSource>;
+  /**
+   * Use the package's relaxed-SIMD build (fused multiply-add in the GEMM microkernels),
+   * where the runtime validates relaxed SIMD: Chromium does; Node 20 only with
+   * `--experimental-wasm-relaxed-simd`. Results differ from the plain build's by rounding
+   * only (well inside the fixtures' tolerance). Ignored for modules passed in `wasm` /
+   * `threadedWasm`.
+   * @defaultValue true (where supported)
+   */
+  relaxedSimd?: boolean;
 }
+
+/** Which SIMD build runs: `'relaxed'` (relaxed SIMD, fused multiply-add) or `'simd128'`. */
+export type SimdFlavour = 'relaxed' | 'simd128';
 
 type Glue = typeof single;
 
-let active: { glue: Glue; memory: WebAssembly.Memory; threads: number } | undefined;
+let active: { glue: Glue; memory: WebAssembly.Memory; threads: number; simd: SimdFlavour } | undefined;
 let pending: Promise<void> | undefined;
 
+/** A module with one `f32x4.relaxed_madd`: it validates exactly where relaxed SIMD runs. */
+const RELAXED_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 28, 1, 26, 0, 67, 0, 0, 128, 63, 253, 19, 67, 0, 0, 0, 64, 253, 19, 67, 0,
+  0, 64, 64, 253, 19, 253, 133, 2, 11,
+]);
 
-async function defaultSource(folder: 'wasm' | 'wasm-threads'): Promise<WasmSource> {
+/** True where the runtime validates relaxed SIMD. */
+export function relaxedSimdSupported(): boolean {
+  return WebAssembly.validate(RELAXED_PROBE);
+}
+
+type Folder = 'wasm' | 'wasm-relaxed' | 'wasm-threads' | 'wasm-threads-relaxed';
+
+async function defaultSource(folder: Folder): Promise<WasmSource> {
   const url = new URL(`./${folder}/inception_wasm_bg.wasm`, import.meta.url);
   if (!isNode) return url;
   // A variable specifier keeps browser bundlers from trying to resolve a Node built-in.
@@ -66,24 +90,34 @@ async function compile(source: WasmSource): Promise<WebAssembly.Module> {
   return WebAssembly.compile(source as BufferSource);
 }
 
+/** The module to load: the caller's, else the package's (relaxed where wanted and supported). */
+function source(given: InitOptions['wasm'], folder: 'wasm' | 'wasm-threads', relaxed: boolean): { source: Promise<WasmSource>; simd: SimdFlavour } {
+  if (given !== undefined) return { source: Promise.resolve(given), simd: 'simd128' };
+  return relaxed ? { source: defaultSource(`${folder}-relaxed`), simd: 'relaxed' } : { source: defaultSource(folder), simd: 'simd128' };
+}
+
 async function load(options: InitOptions): Promise<void> {
   const threads = options.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ValueError('init', `threads must be a positive integer, but got ${threads}`);
+  const relaxed = (options.relaxedSimd ?? true) && relaxedSimdSupported();
   if (threads > 1) {
     const unsupported = threadSupport();
     if (unsupported === undefined) {
-      const module = await compile(await (options.threadedWasm ?? defaultSource('wasm-threads')));
+      const chosen = source(options.threadedWasm, 'wasm-threads', relaxed);
+      const module = await compile(await chosen.source);
       // Imported, shared, and at the maximum the module was linked with (2 GiB).
       const memory = new WebAssembly.Memory({ initial: 256, maximum: 32768, shared: true });
       await initThreaded({ module_or_path: module, memory });
       await startWorkers(threaded, module, memory, threads);
-      active = { glue: threaded as unknown as Glue, memory, threads };
+      active = { glue: threaded as unknown as Glue, memory, threads, simd: chosen.simd };
       return;
     }
     console.warn(`inception-wasm: using 1 thread instead of ${threads}: ${unsupported}`);
   }
-  const exports = await initSingle({ module_or_path: await (options.wasm ?? defaultSource('wasm')) });
-  active = { glue: single, memory: exports.memory, threads: 1 };
+  // The relaxed build's glue is the plain build's (same exports), so one glue serves both.
+  const chosen = source(options.wasm, 'wasm', relaxed);
+  const exports = await initSingle({ module_or_path: await chosen.source });
+  active = { glue: single, memory: exports.memory, threads: 1, simd: chosen.simd };
 }
 
 /**
@@ -104,9 +138,27 @@ export function isInitialized(): boolean {
   return active !== undefined;
 }
 
+/** The SIMD build that runs (see {@link InitOptions.relaxedSimd}); `'simd128'` before {@link init}. */
+export function simdFlavour(): SimdFlavour {
+  return active?.simd ?? 'simd128';
+}
+
 /** Threads the loaded build computes with (1 for the single-threaded build). */
 export function threadCount(): number {
   return active?.threads ?? 1;
+}
+
+/** What {@link memoryInfo} reports. */
+export interface MemoryInfo {
+  /** Size of the WebAssembly memory (it grows, never shrinks). */
+  wasmBytes: number;
+  /** Heap allocations made inside WebAssembly since `init`: a steady-state forward adds only its output tensor's. */
+  allocations: number;
+}
+
+/** The module's memory use, to check a program for leaks (as `tf.memory()`). */
+export function memoryInfo(): MemoryInfo {
+  return { wasmBytes: wasmMemory().buffer.byteLength, allocations: native('memoryInfo').allocationCount() };
 }
 
 /** The wasm-bindgen exports; throws {@link NotInitializedError} before {@link init}. */

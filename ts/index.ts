@@ -1,4 +1,15 @@
-export { init, isInitialized, type InitOptions, threadCount, type WasmSource } from './backend.js';
+export {
+  init,
+  isInitialized,
+  type InitOptions,
+  memoryInfo,
+  type MemoryInfo,
+  relaxedSimdSupported,
+  type SimdFlavour,
+  simdFlavour,
+  threadCount,
+  type WasmSource,
+} from './backend.js';
 export {
   DataTypeError,
   DisposedError,

@@ -7,6 +7,7 @@
 import { isInitialized, native, wasmMemory } from './backend.js';
 import type { Buffer } from './wasm/inception_wasm.js';
 import { DataTypeError, DisposedError, ShapeError, ValueError } from './errors.js';
+import type { FillRule } from './weyl.js';
 
 /** `Symbol.dispose` where the runtime has it (Node ≥ 20.4, modern browsers). */
 export const disposeSymbol: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('Symbol.dispose');
@@ -33,16 +34,22 @@ export class Tensor {
   #ptr: number;
   #view: Float32Array | undefined;
 
-  private constructor(shape: readonly number[], numel: number, op: string) {
+  private constructor(shape: readonly number[], numel: number, buffer: Buffer) {
     this.shape = Object.freeze([...shape]);
     this.numel = numel;
-    this.#buffer = new (native(op).Buffer)(numel);
-    this.#ptr = this.#buffer.ptr();
+    this.#buffer = buffer;
+    this.#ptr = buffer.ptr();
+  }
+
+  /** @internal A tensor owning `buffer` (which must hold `numel(shape)` floats). */
+  static _wrap(shape: readonly number[], buffer: Buffer): Tensor {
+    return new Tensor(shape, buffer.len(), buffer);
   }
 
   /** A zero-filled tensor. */
   static zeros(shape: readonly number[]): Tensor {
-    return new Tensor(shape, checkShape('Tensor.zeros', shape), 'Tensor.zeros');
+    const numel = checkShape('Tensor.zeros', shape);
+    return new Tensor(shape, numel, new (native('Tensor.zeros').Buffer)(numel));
   }
 
   /**
@@ -112,6 +119,12 @@ export class Tensor {
   toString(): string {
     return `Tensor(shape=[${this.shape.join(', ')}]${this.isDisposed ? ', disposed' : ''})`;
   }
+}
+
+/** Tensor `t` of the weyl-fmix32 generator under `seed`, generated inside WebAssembly. */
+export function generated(seed: number, t: number, shape: readonly number[], rule: FillRule): Tensor {
+  const numel = shape.reduce((a, b) => a * b, 1);
+  return Tensor._wrap(shape, native('initParameters').Buffer.weyl(numel, seed, t, rule.offset, Math.fround(rule.scale), rule.abs));
 }
 
 /** True for a typed array over the WebAssembly memory (which growth would detach). */

@@ -1,25 +1,9 @@
 /**
- * The `weyl-fmix32` generator: a counter-based stream of exact uniform floats, specified
- * in `../shared/fixtures/README.md` §1. The library's deterministic initialisation uses
- * it, so a model built with a seed equals, bit for bit, the one the PyTorch fixtures were
- * generated from.
+ * The `weyl-fmix32` generator's per-tensor rule (`../shared/fixtures/README.md` §1.3); the
+ * generator itself runs in WebAssembly (`crates/kernels/src/weyl.rs`). The library's
+ * deterministic initialisation uses it, so a model built with a seed equals, bit for bit,
+ * the one the PyTorch fixtures were generated from.
  */
-const GOLDEN = 0x9e3779b9;
-
-/** MurmurHash3's 32-bit finaliser. */
-export function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-/** Key of the stream of tensor number `t` under `seed`. */
-export function streamKey(seed: number, t: number): number {
-  return fmix32((fmix32(seed >>> 0) + Math.imul(t + 1, GOLDEN)) >>> 0);
-}
 
 /** How a tensor's stream values become float32s: `offset + scale·(abs ? |u| : u)`. */
 export interface FillRule {
@@ -28,27 +12,5 @@ export interface FillRule {
   readonly abs: boolean;
 }
 
-/** Fills `numel` values of tensor `t` of `seed` (README §1.3), each rounded as specified. */
-export function fillTensor(seed: number, t: number, numel: number, rule: FillRule): Float32Array {
-  const key = streamKey(seed, t);
-  const s = Math.fround(rule.scale);
-  const out = new Float32Array(numel);
-  for (let i = 0; i < numel; i++) {
-    const x = fmix32((key + Math.imul(i + 1, GOLDEN)) >>> 0);
-    const u = ((x >>> 8) - 8388608) * 2 ** -23; // exact in [-1, 1)
-    const v = Math.fround(s * (rule.abs ? Math.abs(u) : u));
-    out[i] = rule.offset === 0 ? v : Math.fround(rule.offset + v);
-  }
-  return out;
-}
-
 /** `f32(sqrt(gain / fanIn))`: the weight bound, He-uniform for gain 6. */
 export const weightScale = (gain: number, fanIn: number): number => Math.fround(Math.sqrt(gain / fanIn));
-
-/** The README's `checksum32`, to check a fill against a fixture's record. */
-export function checksum32(a: Float32Array): number {
-  const bits = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  let h = 0;
-  for (let i = 0; i < a.length; i++) h = (h + fmix32((bits[i]! + Math.imul(i, GOLDEN)) >>> 0)) >>> 0;
-  return h;
-}

@@ -1,6 +1,5 @@
-import { native } from '../backend.js';
 import { ShapeError, ValueError } from '../errors.js';
-import { produce, type Tensor } from '../tensor.js';
+import type { PlanBuilder, Value } from '../plan.js';
 import { Module } from './module.js';
 
 /** Layers whose output has the input's shape (any rank). */
@@ -12,11 +11,10 @@ abstract class Elementwise extends Module {
 
 /** `nn.ReLU`. After a Conv2d inside a Sequential it is fused into the convolution. */
 export class ReLU extends Elementwise {
-  override forward(x: Tensor): Tensor {
-    return produce(this.checkInput(x), (out) => {
-      out.data.set(x.data);
-      native(this.op).relu(out._native(this.op));
-    });
+  override lower(plan: PlanBuilder, x: Value): Value {
+    const out = plan.value(x.shape);
+    plan.relu(x, out);
+    return out;
   }
 }
 
@@ -34,8 +32,8 @@ export class Dropout extends Elementwise {
     this.p = p;
   }
 
-  override forward(x: Tensor): Tensor {
-    return produce(this.checkInput(x), (out) => out.data.set(x.data));
+  override lower(_plan: PlanBuilder, x: Value): Value {
+    return x;
   }
 }
 
@@ -46,7 +44,8 @@ export class Flatten extends Module {
     return [input[0]!, input.slice(1).reduce((a, b) => a * b, 1)];
   }
 
-  override forward(x: Tensor): Tensor {
-    return produce(this.checkInput(x), (out) => out.data.set(x.data));
+  /** The same buffer, read with the new shape. */
+  override lower(_plan: PlanBuilder, x: Value): Value {
+    return { id: x.id, shape: this.outputShape(x.shape) };
   }
 }

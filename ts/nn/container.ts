@@ -1,20 +1,14 @@
-import { produce, type Tensor } from '../tensor.js';
+import type { PlanBuilder, Value } from '../plan.js';
 import { ReLU } from './activation.js';
 import { Conv2d } from './conv.js';
-import { copyChannels, type LayerRow, Module } from './module.js';
+import { type LayerRow, Module } from './module.js';
 
 /** One step of a chain: a layer, or a Conv2d with the following ReLU fused into it. */
 type Step = { name: string; layer: Module; fusedRelu: false } | { name: string; layer: Conv2d; fusedRelu: true };
 
-function runStep(s: Step, x: Tensor): Tensor {
-  if (!s.fusedRelu) return s.layer.forward(x);
-  return produce(s.layer.outputShape(x.shape), (out) => s.layer.forwardFused(x, out, 0, true));
-}
-
 /**
- * Layers run one after another. A Conv2d followed by a ReLU runs as one call (the ReLU
- * happens in the GEMM epilogue), and each intermediate tensor is freed as soon as the
- * next layer has consumed it. The whole chain's shapes are checked before any layer runs.
+ * Layers run one after another. A Conv2d followed by a ReLU runs as one kernel call (the
+ * ReLU happens in the GEMM epilogue).
  */
 export abstract class Chain extends Module {
   /** The layers in execution order: all children, unless a subclass keeps some aside. */
@@ -30,39 +24,22 @@ export abstract class Chain extends Module {
     return this.layers().reduce<number[]>((shape, [, m]) => m.trace(shape, emit), [...input]);
   }
 
-  override forward(x: Tensor): Tensor {
-    return this.runChain(x);
+  override lower(plan: PlanBuilder, x: Value): Value {
+    return this.lowerChain(plan, x);
   }
 
-  override forwardInto(x: Tensor, out: Tensor, channelOffset: number): void {
-    this.checkInput(x);
+  override lowerInto(plan: PlanBuilder, x: Value, out: Value, channelOffset: number): void {
     const all = this.#steps();
     const last = all.pop();
-    if (last === undefined) return copyChannels(this.op, x, out, channelOffset);
-    const y = this.#through(all, x);
-    try {
-      if (last.fusedRelu) last.layer.forwardFused(y, out, channelOffset, true);
-      else last.layer.forwardInto(y, out, channelOffset);
-    } finally {
-      if (y !== x) y.dispose();
-    }
+    if (last === undefined) return plan.copyChannels(x, out, channelOffset);
+    const y = this.#through(plan, all, x);
+    if (last.fusedRelu) last.layer.lowerFused(plan, y, out, channelOffset, true);
+    else last.layer.lowerInto(plan, y, out, channelOffset);
   }
 
-  /**
-   * `forward`, calling `tap(name, output)` after each layer (the output is freed after the
-   * tap returns, so a tap that needs it later must copy or consume it there).
-   */
-  protected runChain(x: Tensor, tap?: (name: string, y: Tensor) => void): Tensor {
-    const shape = this.checkInput(x);
-    const all = this.#steps();
-    if (all.length === 0) return produce(shape, (out) => out.data.set(x.data));
-    const last = all.pop()!;
-    const y = this.#through(all, x, tap);
-    try {
-      return runStep(last, y);
-    } finally {
-      if (y !== x) y.dispose();
-    }
+  /** `lower`, calling `tap(name, value)` after each layer (for heads that read an inner layer's output). */
+  protected lowerChain(plan: PlanBuilder, x: Value, tap?: (name: string, y: Value) => void): Value {
+    return this.#through(plan, this.#steps(), x, tap);
   }
 
   #steps(): Step[] {
@@ -80,25 +57,17 @@ export abstract class Chain extends Module {
     return out;
   }
 
-  /** Runs `steps` on `x`; returns `x` itself when there are none. */
-  #through(all: readonly Step[], x: Tensor, tap?: (name: string, y: Tensor) => void): Tensor {
+  #through(plan: PlanBuilder, steps: readonly Step[], x: Value, tap?: (name: string, y: Value) => void): Value {
     let cur = x;
-    for (const s of all) {
-      let next: Tensor;
-      try {
-        next = runStep(s, cur);
-      } finally {
-        if (cur !== x) cur.dispose();
+    for (const s of steps) {
+      if (s.fusedRelu) {
+        const out = plan.value(s.layer.outputShape(cur.shape));
+        s.layer.lowerFused(plan, cur, out, 0, true);
+        cur = out;
+      } else {
+        cur = s.layer.lower(plan, cur);
       }
-      cur = next;
-      if (tap) {
-        try {
-          tap(s.name, cur);
-        } catch (e) {
-          cur.dispose();
-          throw e;
-        }
-      }
+      tap?.(s.name, cur);
     }
     return cur;
   }

@@ -1,6 +1,7 @@
 import { native } from '../backend.js';
 import { checkInt, checkPair, type Pair, ShapeError, ValueError } from '../errors.js';
-import { produce, type Tensor } from '../tensor.js';
+import type { PlanBuilder, Value } from '../plan.js';
+import type { Tensor } from '../tensor.js';
 import type { Conv2d as NativeConv2d } from '../wasm/inception_wasm.js';
 import { initDeferred, initParameters, takeSeed } from './init.js';
 import { Module, type ParameterInfo } from './module.js';
@@ -91,16 +92,16 @@ export class Conv2d extends Module {
     return out;
   }
 
-  protected override writeParameters(values: ReadonlyMap<string, Float32Array>): void {
-    this.pack(values.get('weight')!, values.get('bias'));
+  protected override writeParameters(values: ReadonlyMap<string, Tensor>): void {
+    this.pack(values.get('weight')!, values.get('bias')?.toArray());
   }
 
   /** Packs `weight` (OIHW) and `bias` for the kernels, replacing the current ones. */
-  protected pack(weight: Float32Array, bias: Float32Array | undefined): void {
+  protected pack(weight: Tensor, bias: Float32Array | undefined): void {
     const [kh, kw] = this.kernelSize;
     const [sh, sw] = this.stride;
     const [ph, pw] = this.padding;
-    const packed = new (native(this.op).Conv2d)(weight, bias, this.inChannels, this.outChannels, kh, kw, sh, sw, ph, pw, this.requestedAlgorithm);
+    const packed = new (native(this.op).Conv2d)(weight._native(this.op), bias, this.inChannels, this.outChannels, kh, kw, sh, sw, ph, pw, this.requestedAlgorithm);
     this.#native?.free();
     this.#native = packed;
   }
@@ -137,30 +138,19 @@ export class Conv2d extends Module {
     return n * co * oh * ow * input[1]! * this.kernelSize[0] * this.kernelSize[1];
   }
 
-  override forward(x: Tensor): Tensor {
-    return produce(this.checkInput(x), (out) => this.#run(x, out, 0, false));
+  override lower(plan: PlanBuilder, x: Value): Value {
+    const out = plan.value(this.outputShape(x.shape));
+    this.lowerInto(plan, x, out, 0);
+    return out;
   }
 
-  /** Writes straight into the channel slice: the zero-copy concat of Inception blocks. */
-  override forwardInto(x: Tensor, out: Tensor, channelOffset: number): void {
-    this.forwardFused(x, out, channelOffset, false);
+  override lowerInto(plan: PlanBuilder, x: Value, out: Value, channelOffset: number): void {
+    this.lowerFused(plan, x, out, channelOffset, false);
   }
 
-  /** `forwardInto` with a ReLU fused even when this layer has none (Sequential's Conv2d→ReLU fusion). */
-  forwardFused(x: Tensor, out: Tensor, channelOffset: number, relu: boolean): void {
-    const [n, c, h, w] = this.checkInput(x) as [number, number, number, number];
-    if (out === x) throw new ShapeError(this.op, 'cannot write the output over the input');
-    const s = out.shape;
-    if (s.length !== 4 || s[0] !== n || s[2] !== h || s[3] !== w || channelOffset + c > s[1]!) {
-      throw new ShapeError(this.op, `output [${s.join(', ')}] cannot hold [${[n, c, h, w].join(', ')}] at channel ${channelOffset}`);
-    }
-    this.#run(x, out, channelOffset, relu);
-  }
-
-  #run(x: Tensor, out: Tensor, channelOffset: number, relu: boolean): void {
-    const [n, , h, w] = x.shape as [number, number, number, number];
-    const op = this.op;
-    this.#live().forward(x._native(op), n, h, w, relu || this.activation === 'relu', out._native(op), out.shape[1]!, channelOffset);
+  /** `lowerInto` with a ReLU fused even when this layer has none (Sequential's Conv2d→ReLU fusion). */
+  lowerFused(plan: PlanBuilder, x: Value, out: Value, channelOffset: number, relu: boolean): void {
+    plan.conv(this.#live(), x, relu || this.activation === 'relu', out, channelOffset);
   }
 
   #live(): NativeConv2d {
@@ -227,16 +217,10 @@ export class BasicConv2d extends Conv2d {
     if (bad >= 0) fail('bn.running_var', `holds ${variance[bad]} at channel ${bad}; variances must be finite and > −eps`);
   }
 
-  protected override writeParameters(values: ReadonlyMap<string, Float32Array>): void {
-    const [w, gamma, beta, mean, variance] = ['conv.weight', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var'].map((k) => values.get(k)!) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
-    const perChannel = w.length / this.outChannels;
-    const weight = new Float32Array(w.length);
-    const bias = new Float32Array(this.outChannels);
-    for (let o = 0; o < this.outChannels; o++) {
-      const scale = gamma[o]! / Math.sqrt(variance[o]! + this.eps);
-      for (let i = o * perChannel; i < (o + 1) * perChannel; i++) weight[i] = w[i]! * scale;
-      bias[o] = beta[o]! - mean[o]! * scale;
-    }
-    this.pack(weight, bias);
+  protected override writeParameters(values: ReadonlyMap<string, Tensor>): void {
+    const [w, gamma, beta, mean, variance] = ['conv.weight', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var'].map((k) => values.get(k)!._native(this.op));
+    // Folded in place: `values` are this load's own copies.
+    const bias = native(this.op).foldBatchNorm(w!, gamma!, beta!, mean!, variance!, this.eps);
+    this.pack(values.get('conv.weight')!, bias);
   }
 }

@@ -1,4 +1,5 @@
 import { checkInt, ShapeError, ValueError } from '../errors.js';
+import type { PlanBuilder, Value } from '../plan.js';
 import { produce, type Tensor } from '../tensor.js';
 import { Dropout, Flatten, ReLU } from './activation.js';
 import { BasicConv2d, Conv2d } from './conv.js';
@@ -82,23 +83,17 @@ export class InceptionAux extends Chain {
 
 /** torchvision's `transform_input`: per-channel `x·a + b` (no parameters). */
 class TransformInput extends Module {
-  static readonly SCALE = [0.229 / 0.5, 0.224 / 0.5, 0.225 / 0.5];
-  static readonly SHIFT = [(0.485 - 0.5) / 0.5, (0.456 - 0.5) / 0.5, (0.406 - 0.5) / 0.5];
+  static readonly SCALE = new Float32Array([0.229 / 0.5, 0.224 / 0.5, 0.225 / 0.5]);
+  static readonly SHIFT = new Float32Array([(0.485 - 0.5) / 0.5, (0.456 - 0.5) / 0.5, (0.406 - 0.5) / 0.5]);
 
   override outputShape(input: readonly number[]): number[] {
     return [...this.checkNCHW(input, 3)];
   }
 
-  override forward(x: Tensor): Tensor {
-    const shape = this.checkInput(x);
-    const plane = shape[2]! * shape[3]!;
-    return produce(shape, (out) => {
-      const [src, dst] = [x.data, out.data];
-      for (let i = 0; i < src.length; i++) {
-        const c = Math.floor(i / plane) % 3;
-        dst[i] = src[i]! * TransformInput.SCALE[c]! + TransformInput.SHIFT[c]!;
-      }
-    });
+  override lower(plan: PlanBuilder, x: Value): Value {
+    const out = plan.value(x.shape);
+    plan.channelAffine(x, TransformInput.SCALE, TransformInput.SHIFT, out);
+    return out;
   }
 }
 
@@ -191,15 +186,21 @@ export class GoogLeNet extends Chain {
   forwardAll(x: Tensor): GoogLeNetOutputs {
     const { aux1, aux2 } = this;
     if (!this.training || !aux1 || !aux2) return { logits: this.forward(x) };
-    const out: GoogLeNetOutputs = { logits: undefined as unknown as Tensor };
+    const shape = this.checkInput(x);
+    const plan = this.plan(`forwardAll ${x.shape.join(',')}`, x.shape, (b, v) =>
+      this.lowerChain(b, v, (name, y) => {
+        if (name === 'inception4a') b.keep(aux1.lower(b, y)); // kept output 0
+        if (name === 'inception4d') b.keep(aux2.lower(b, y)); // kept output 1
+      }),
+    );
+    const logits = produce(shape, (out) => plan.run(x._native(this.op), out._native(this.op)));
+    const kept = (k: number) => produce([shape[0]!, this.numClasses], (out) => plan.kept(k, out._native(this.op)));
+    const out: GoogLeNetOutputs = { logits };
     try {
-      out.logits = this.runChain(x, (name, y) => {
-        if (name === 'inception4a') out.aux1 = aux1.forward(y);
-        if (name === 'inception4d') out.aux2 = aux2.forward(y);
-      });
+      out.aux1 = kept(0);
+      out.aux2 = kept(1);
     } catch (e) {
-      out.aux1?.dispose();
-      out.aux2?.dispose();
+      for (const t of [out.logits, out.aux1]) t?.dispose();
       throw e;
     }
     return out;

@@ -1,5 +1,5 @@
 import { checkInt, ShapeError, ValueError } from '../errors.js';
-import { produce, type Tensor } from '../tensor.js';
+import type { PlanBuilder, Value } from '../plan.js';
 import { type Activation, BasicConv2d, checkActivation, Conv2d } from './conv.js';
 import { Sequential } from './container.js';
 import { deferInit, initDeferred, initParameters, takeSeed } from './init.js';
@@ -86,19 +86,17 @@ export class Inception extends Module {
     return this.outputShape(input);
   }
 
-  override forward(x: Tensor): Tensor {
-    return produce(this.checkInput(x), (out) => this.#fill(x, out, 0));
+  override lower(plan: PlanBuilder, x: Value): Value {
+    const out = plan.value(this.outputShape(x.shape));
+    this.lowerInto(plan, x, out, 0);
+    return out;
   }
 
-  override forwardInto(x: Tensor, out: Tensor, channelOffset: number): void {
-    this.checkInput(x);
-    this.#fill(x, out, channelOffset);
-  }
-
-  #fill(x: Tensor, out: Tensor, channelOffset: number): void {
+  /** The four branches write side by side into `out`: the concatenation, with no copy. */
+  override lowerInto(plan: PlanBuilder, x: Value, out: Value, channelOffset: number): void {
     let offset = channelOffset;
     for (const b of this.#branches()) {
-      b.forwardInto(x, out, offset);
+      b.lowerInto(plan, x, out, offset);
       offset += b.outputShape(x.shape)[1]!;
     }
   }

@@ -1,11 +1,14 @@
 /**
  * Deterministic initialisation: every state-dict entry of a module (parameters and
- * BatchNorm buffers), in state-dict order, gets
- * stream `t` (its index) of the weyl-fmix32 generator — the rule the fixtures use, so
- * `initParameters(model, { seed, weightGain })` rebuilds a fixture's weights exactly.
+ * BatchNorm buffers), in state-dict order, gets stream `t` (its index) of the
+ * weyl-fmix32 generator — the rule the fixtures use, so `initParameters(model, { seed,
+ * weightGain })` rebuilds a fixture's weights exactly. The values are generated inside
+ * WebAssembly, straight into the buffers the layers pack from.
  */
+import { native } from '../backend.js';
 import { ValueError } from '../errors.js';
-import { fillTensor, weightScale } from '../weyl.js';
+import { generated, type Tensor } from '../tensor.js';
+import { weightScale } from '../weyl.js';
 import { type Module, numelOf, type ParameterInfo } from './module.js';
 
 export interface InitOptions {
@@ -46,11 +49,25 @@ export function initParameters(module: Module, options: InitOptions = {}): void 
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ValueError('initParameters', `seed must be an integer in [0, 2^32), but got ${seed}`);
   if (!(weightGain > 0 && Number.isFinite(weightGain))) throw new ValueError('initParameters', `weightGain must be a positive number, but got ${weightGain}`);
   if (!(biasScale >= 0 && Number.isFinite(biasScale))) throw new ValueError('initParameters', `biasScale must be a non-negative number, but got ${biasScale}`);
-  const dict = new Map<string, Float32Array>();
-  module.namedStateEntries().forEach(([name, p], t) => {
-    dict.set(name, fillTensor(seed, t, numelOf(p.shape), ruleFor(p, weightGain, biasScale)));
-  });
-  module.loadStateDict(dict);
+  reserveForWeights(module);
+  let t = 0; // the stream number: the entry's index in state-dict order
+  for (const [m, own] of module._stateOwners()) {
+    const values = new Map<string, Tensor>();
+    for (const p of own) values.set(p.name, generated(seed, t++, p.shape, ruleFor(p, weightGain, biasScale)));
+    m._writeState(values);
+  }
+}
+
+/**
+ * Packed weights take up to ~3× their values (Winograd F(4×4)'s filters are 4× the 3×3
+ * weights, which keep a copy for `stateDict`), plus one layer's values in transit.
+ */
+const PACKED_PER_VALUE_BYTES = 12;
+
+/** Grows WebAssembly memory once for the weights `module` is about to pack (see `reserveBytes`). */
+export function reserveForWeights(module: Module): void {
+  const values = module.namedStateEntries().reduce((s, [, p]) => s + numelOf(p.shape), 0);
+  native('initParameters').reserveBytes(values * PACKED_PER_VALUE_BYTES);
 }
 
 let deferDepth = 0;

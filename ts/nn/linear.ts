@@ -1,6 +1,7 @@
 import { native } from '../backend.js';
 import { checkInt, ShapeError, ValueError } from '../errors.js';
-import { produce, type Tensor } from '../tensor.js';
+import type { PlanBuilder, Value } from '../plan.js';
+import type { Tensor } from '../tensor.js';
 import type { Linear as NativeLinear } from '../wasm/inception_wasm.js';
 import { initDeferred, initParameters, takeSeed } from './init.js';
 import { Module, type ParameterInfo } from './module.js';
@@ -42,8 +43,8 @@ export class Linear extends Module {
     return out;
   }
 
-  protected override writeParameters(values: ReadonlyMap<string, Float32Array>): void {
-    const fresh = new (native(this.op).Linear)(values.get('weight')!, values.get('bias'), this.inFeatures, this.outFeatures);
+  protected override writeParameters(values: ReadonlyMap<string, Tensor>): void {
+    const fresh = new (native(this.op).Linear)(values.get('weight')!._native(this.op), values.get('bias')?.toArray(), this.inFeatures, this.outFeatures);
     this.#native?.free();
     this.#native = fresh;
   }
@@ -63,9 +64,10 @@ export class Linear extends Module {
     return input[0]! * this.inFeatures * this.outFeatures;
   }
 
-  override forward(x: Tensor): Tensor {
-    const shape = this.checkInput(x);
-    return produce(shape, (out) => this.#live().forward(x._native(this.op), shape[0]!, out._native(this.op)));
+  override lower(plan: PlanBuilder, x: Value): Value {
+    const out = plan.value(this.outputShape(x.shape));
+    plan.linear(this.#live(), x, out);
+    return out;
   }
 
   #live(): NativeLinear {

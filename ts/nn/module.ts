@@ -9,7 +9,13 @@
  */
 import { native } from '../backend.js';
 import { DisposedError, ShapeError, StateDictError } from '../errors.js';
-import { disposeSymbol, isWasmView, Tensor } from '../tensor.js';
+import { compile, type PlanBuilder, type Value } from '../plan.js';
+import { reserveForWeights } from './init.js';
+import { numelOf } from '../shape.js';
+import { disposeSymbol, isWasmView, produce, Tensor } from '../tensor.js';
+import type { Plan as NativePlan } from '../wasm/inception_wasm.js';
+
+export { numelOf };
 
 /** What a parameter is, which decides how the deterministic initialiser fills it. */
 export type ParameterKind =
@@ -69,7 +75,8 @@ export interface LayerRow {
   readonly macs: number;
 }
 
-export const numelOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+/** Compiled plans kept per module (one per input shape and kind of run), least recently used dropped first. */
+const MAX_PLANS = 8;
 
 export abstract class Module {
   /** Training mode (as PyTorch's `module.training`); inference is `false`, the default. */
@@ -78,12 +85,64 @@ export abstract class Module {
   #parent: Module | undefined;
   #name = '';
   #disposed = false;
+  #plans = new Map<string, NativePlan>();
 
   /** Output shape for an input shape; throws a {@link ShapeError} naming this layer if the input does not fit. */
   abstract outputShape(input: readonly number[]): number[];
 
-  /** Runs the layer; the result is a new tensor the caller owns (the input is never disposed). */
-  abstract forward(x: Tensor): Tensor;
+  /**
+   * Adds this module's kernel calls to a plan being compiled, reading `x`, and returns the
+   * value that holds the output. `x.shape` has passed `outputShape` already.
+   */
+  abstract lower(plan: PlanBuilder, x: Value): Value;
+
+  /**
+   * As {@link lower}, writing into channels `[channelOffset, …)` of `out` (how Inception
+   * branches fill their slice of the concatenation). Layers that can write there directly
+   * (Conv2d, and chains ending in one) override this; the default copies.
+   */
+  lowerInto(plan: PlanBuilder, x: Value, out: Value, channelOffset: number): void {
+    plan.copyChannels(this.lower(plan, x), out, channelOffset);
+  }
+
+  /**
+   * Runs the layer; the result is a new tensor the caller owns (the input is never
+   * disposed). The first call for an input shape compiles a plan (kept for later calls);
+   * then a forward is one WebAssembly call that allocates nothing but the result.
+   */
+  forward(x: Tensor): Tensor {
+    const shape = this.checkInput(x);
+    const plan = this.plan(`forward ${x.shape.join(',')}`, x.shape, (b, v) => this.lower(b, v));
+    return produce(shape, (out) => plan.run(x._native(this.op), out._native(this.op)));
+  }
+
+  /** The cached plan `key`, compiled with `lower` on a miss. */
+  protected plan(key: string, inputShape: readonly number[], lower: (b: PlanBuilder, x: Value) => Value): NativePlan {
+    let plan = this.#plans.get(key);
+    if (plan === undefined) {
+      plan = compile(this.op, inputShape, lower);
+      if (this.#plans.size >= MAX_PLANS) {
+        const [oldest, old] = this.#plans.entries().next().value!;
+        old.free();
+        this.#plans.delete(oldest);
+      }
+    } else {
+      this.#plans.delete(key);
+    }
+    this.#plans.set(key, plan);
+    return plan;
+  }
+
+  /**
+   * Frees the compiled plans of this module and of every ancestor: they hold this
+   * module's weights, which a load just replaced.
+   */
+  protected invalidatePlans(): void {
+    for (let m: Module | undefined = this; m !== undefined; m = m.#parent) {
+      for (const plan of m.#plans.values()) plan.free();
+      m.#plans.clear();
+    }
+  }
 
   /** Registers a child under `name` (its state-dict prefix) and returns it. */
   protected addModule<M extends Module>(name: string, m: M): M {
@@ -125,14 +184,38 @@ export abstract class Module {
     return new Map();
   }
 
-  /** Leaves replace all their parameters at once; values are already validated. */
-  protected writeParameters(_values: ReadonlyMap<string, Float32Array>): void {}
+  /**
+   * Leaves replace all their parameters at once from tensors in WebAssembly memory (the
+   * caller disposes them afterwards); values are already validated.
+   */
+  protected writeParameters(_values: ReadonlyMap<string, Tensor>): void {}
+
+  /**
+   * @internal Replaces this module's own parameters (`values` by local name, disposed
+   * afterwards) and drops the plans that held the old ones.
+   */
+  _writeState(values: ReadonlyMap<string, Tensor>): void {
+    try {
+      this.writeParameters(values);
+      this.invalidatePlans();
+    } finally {
+      for (const t of values.values()) t.dispose();
+    }
+  }
 
   /**
    * Leaves with constraints beyond shape (e.g. BatchNorm variances must be ≥ −ε) check
    * them here, before anything is written, by calling `fail(localName, message)`.
    */
   protected checkValues(_values: ReadonlyMap<string, Float32Array>, _fail: (name: string, message: string) => never): void {}
+
+  /** @internal Modules that own state-dict entries, with their declarations, in `state_dict()` order. */
+  *_stateOwners(): Generator<[Module, readonly ParameterInfo[]]> {
+    for (const [, m] of this.namedModules()) {
+      const own = m.ownParameters();
+      if (own.length > 0) yield [m, own];
+    }
+  }
 
   /** Every state-dict entry (parameters and buffers) with its full name, in `state_dict()` order. */
   namedStateEntries(): [string, ParameterInfo][] {
@@ -215,7 +298,10 @@ export abstract class Module {
         throw new StateDictError(op, key, `"${key}" ${message}`);
       });
     }
-    for (const [m, { values }] of perModule) m.writeParameters(values);
+    reserveForWeights(this);
+    for (const [m, { values }] of perModule) {
+      m._writeState(new Map([...values].map(([name, data]) => [name, Tensor.fromArray(data, [data.length])])));
+    }
   }
 
   /**
@@ -236,9 +322,9 @@ export abstract class Module {
   }
 
   /**
-   * Runs the layer writing into channels `[channelOffset, …)` of `out` (an NCHW tensor with
-   * more channels): how Inception branches fill their slice of the concatenation. Layers
-   * that can write there directly (Conv2d) override this; the default copies.
+   * Runs the layer writing into channels `[channelOffset, …)` of `out`, an NCHW tensor with
+   * more channels (the rest of `out` is left as it is). Inside a compiled plan, layers
+   * write their slice directly; this standalone form runs `forward` and copies.
    */
   forwardInto(x: Tensor, out: Tensor, channelOffset: number): void {
     const y = this.forward(x);
@@ -268,6 +354,8 @@ export abstract class Module {
   /** Frees this module's (and its children's) WebAssembly memory; idempotent. */
   dispose(): void {
     for (const [, m] of this.namedModules()) {
+      for (const plan of m.#plans.values()) plan.free();
+      m.#plans.clear();
       if (!m.#disposed) m.release();
       m.#disposed = true;
     }

@@ -1,6 +1,5 @@
-import { native } from '../backend.js';
 import { checkPair, type Pair, ShapeError, ValueError } from '../errors.js';
-import { produce, type Tensor } from '../tensor.js';
+import type { PlanBuilder, Value } from '../plan.js';
 import { Module } from './module.js';
 
 export interface Pool2dOptions {
@@ -50,22 +49,19 @@ abstract class Pool2d extends Module {
     return [n, c, poolOutSize(h, kh, this.stride[0], ph, this.ceilMode), poolOutSize(w, kw, this.stride[1], pw, this.ceilMode)];
   }
 
-  override forward(x: Tensor): Tensor {
-    const shape = this.checkInput(x);
-    const [n, c, h, w] = x.shape as [number, number, number, number];
-    return produce(shape, (out) => this.run(native(this.op), x, n * c, h, w, out));
+  override lower(plan: PlanBuilder, x: Value): Value {
+    const out = plan.value(this.outputShape(x.shape));
+    this.lowerPool(plan, x, out);
+    return out;
   }
 
-  protected abstract run(wasm: ReturnType<typeof native>, x: Tensor, planes: number, h: number, w: number, out: Tensor): void;
+  protected abstract lowerPool(plan: PlanBuilder, x: Value, out: Value): void;
 }
 
 /** `nn.MaxPool2d` (padding never wins the max). */
 export class MaxPool2d extends Pool2d {
-  protected override run(wasm: ReturnType<typeof native>, x: Tensor, planes: number, h: number, w: number, out: Tensor): void {
-    const [kh, kw] = this.kernelSize;
-    const [sh, sw] = this.stride;
-    const [ph, pw] = this.padding;
-    wasm.maxPool2d(x._native(this.op), planes, h, w, kh, kw, sh, sw, ph, pw, this.ceilMode, out._native(this.op));
+  protected override lowerPool(plan: PlanBuilder, x: Value, out: Value): void {
+    plan.maxPool2d(x, this, out);
   }
 }
 
@@ -83,11 +79,8 @@ export class AvgPool2d extends Pool2d {
     this.countIncludePad = options.countIncludePad ?? true;
   }
 
-  protected override run(wasm: ReturnType<typeof native>, x: Tensor, planes: number, h: number, w: number, out: Tensor): void {
-    const [kh, kw] = this.kernelSize;
-    const [sh, sw] = this.stride;
-    const [ph, pw] = this.padding;
-    wasm.avgPool2d(x._native(this.op), planes, h, w, kh, kw, sh, sw, ph, pw, this.ceilMode, this.countIncludePad, out._native(this.op));
+  protected override lowerPool(plan: PlanBuilder, x: Value, out: Value): void {
+    plan.avgPool2d(x, this, this.countIncludePad, out);
   }
 }
 
@@ -105,11 +98,9 @@ export class AdaptiveAvgPool2d extends Module {
     return [n, c, ...this.outputSize];
   }
 
-  override forward(x: Tensor): Tensor {
-    const shape = this.checkInput(x);
-    const [n, c, h, w] = x.shape as [number, number, number, number];
-    return produce(shape, (out) => {
-      native(this.op).adaptiveAvgPool2d(x._native(this.op), n * c, h, w, this.outputSize[0], this.outputSize[1], out._native(this.op));
-    });
+  override lower(plan: PlanBuilder, x: Value): Value {
+    const out = plan.value(this.outputShape(x.shape));
+    plan.adaptiveAvgPool2d(x, out);
+    return out;
   }
 }

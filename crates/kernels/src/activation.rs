@@ -1,11 +1,10 @@
 //! Stand-alone activations (convolutions fuse theirs into the GEMM epilogue).
 
-/// `x = max(x, 0)` in place; NaN stays NaN, as in PyTorch.
-pub fn relu(x: &mut [f32]) {
-    for v in x {
-        if *v < 0.0 {
-            *v = 0.0;
-        }
+/// `y = max(x, 0)`; NaN stays NaN, as in PyTorch.
+pub fn relu(x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "relu: lengths");
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = if v < 0.0 { 0.0 } else { v };
     }
 }
 
@@ -13,9 +12,10 @@ pub fn relu(x: &mut [f32]) {
 mod tests {
     #[test]
     fn clamps_negatives_only() {
-        let mut x = [-1.0, 0.0, 2.5, -0.0, f32::NAN];
-        super::relu(&mut x);
-        assert_eq!(&x[..4], &[0.0, 0.0, 2.5, -0.0]);
-        assert!(x[4].is_nan());
+        let x = [-1.0, 0.0, 2.5, -0.0, f32::NAN];
+        let mut y = [9.0; 5];
+        super::relu(&x, &mut y);
+        assert_eq!(&y[..4], &[0.0, 0.0, 2.5, -0.0]);
+        assert!(y[4].is_nan());
     }
 }

@@ -14,13 +14,16 @@
 //! assertion failing here is a bug, not bad input.
 
 pub mod activation;
+pub mod batchnorm;
 pub mod concat;
 pub mod conv;
 pub mod gemm;
 pub mod linear;
 mod par;
+pub mod plan;
 pub mod pool;
 pub mod reference;
+pub mod weyl;
 
 #[cfg(test)]
 mod testutil;

@@ -17,6 +17,50 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
+/// A fully connected layer: `W` is PyTorch's `[out, in]`, used as it is.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    weights: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    inp: usize,
+    out: usize,
+}
+
+impl Linear {
+    pub fn new(weights: Vec<f32>, bias: Option<Vec<f32>>, inp: usize, out: usize) -> Self {
+        assert_eq!(weights.len(), inp * out, "linear: weight length");
+        if let Some(b) = &bias {
+            assert_eq!(b.len(), out, "linear: bias length");
+        }
+        Self { weights, bias, inp, out }
+    }
+
+    pub fn in_features(&self) -> usize {
+        self.inp
+    }
+
+    pub fn out_features(&self) -> usize {
+        self.out
+    }
+
+    pub fn weights(&self) -> &[f32] {
+        &self.weights
+    }
+
+    pub fn bias(&self) -> Option<&[f32]> {
+        self.bias.as_deref()
+    }
+
+    /// Outputs `outs` of one input row `x` into `y` (`outs.len()` floats).
+    pub fn forward_row(&self, x: &[f32], outs: core::ops::Range<usize>, y: &mut [f32]) {
+        assert_eq!(x.len(), self.inp, "linear: input length");
+        assert!(outs.end <= self.out && y.len() == outs.len(), "linear: output range");
+        for (o, yv) in outs.zip(y) {
+            *yv = dot(&self.weights[o * self.inp..(o + 1) * self.inp], x) + self.bias.as_ref().map_or(0.0, |b| b[o]);
+        }
+    }
+}
+
 /// `y = x·Wᵀ + bias` for `n` rows of `inp` features.
 pub fn linear(x: &[f32], n: usize, w: &[f32], inp: usize, out: usize, bias: Option<&[f32]>, y: &mut [f32]) {
     assert_eq!(x.len(), n * inp, "linear: input length");

@@ -1,9 +1,8 @@
-//! Bench-only exports: each runs a kernel `reps` times inside wasm and returns the
-//! flops it did (2 per multiply-add), so a JavaScript bench (`bench/gemm.mjs`) times
-//! the loop and gets GFLOP/s with no per-call crossing, validation or allocation in
-//! the measurement. Inputs are deterministic, built on the first call with a shape and
-//! kept for every later call with it (call once to warm up, then time).
-//! Not part of the TypeScript API.
+//! Bench-only exports: kernels run in a loop inside wasm, so that timings measure the
+//! kernels and not the per-call costs of the public API (JS validation, a fresh
+//! zero-filled output, wasm-bindgen crossings: 20–50 µs a call, comparable to a whole
+//! 7×7 layer). Not part of the TypeScript API; scripts import the generated glue directly
+//! (`bench/gemm.mjs`). Kept small (no formatting, no libm): it ships in the module.
 
 use std::cell::RefCell;
 
@@ -11,12 +10,82 @@ use inception_kernels::conv;
 use inception_kernels::gemm::{self, Epilogue, MatMut, MatRef, PackedA};
 use wasm_bindgen::prelude::*;
 
-/// Values in [-1, 1).
-fn fill(len: usize, salt: usize) -> Vec<f32> {
-    (0..len).map(|i| ((i * 7919 + salt * 104_729) % 2003) as f32 / 1001.5 - 1.0).collect()
+/// One layer with its input, output and scratch, all allocated once.
+#[wasm_bindgen]
+pub struct ConvBench {
+    layer: conv::Conv2d,
+    x: Vec<f32>,
+    out: Vec<f32>,
+    ws: conv::Workspace,
+    h: usize,
+    w: usize,
+}
+
+/// `len` values in [-0.1, 0.1) from an LCG (different `salt`s, unrelated streams).
+fn values(len: usize, salt: u32) -> Vec<f32> {
+    let mut s = salt.wrapping_mul(0x9E37_79B9) | 1;
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((s >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.2
+        })
+        .collect()
+}
+
+#[wasm_bindgen]
+impl ConvBench {
+    /// A square `k×k` stride-`s` layer with padding `pad`, bias and deterministic weights,
+    /// on one `c_in × h × w` image; `algorithm` as `Conv2d`'s (`"auto"`, `"gemm"`,
+    /// `"winograd2"`, `"winograd4"`).
+    #[wasm_bindgen(constructor)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(c_in: usize, c_out: usize, k: usize, s: usize, pad: usize, h: usize, w: usize, algorithm: &str) -> Result<ConvBench, JsError> {
+        let algorithm = match algorithm {
+            "auto" => conv::Algorithm::Auto,
+            "gemm" => conv::Algorithm::Gemm,
+            "winograd2" => conv::Algorithm::Winograd2,
+            "winograd4" => conv::Algorithm::Winograd4,
+            _ => return Err(JsError::new("bench: unknown algorithm")),
+        };
+        let spec = conv::ConvSpec { c_in, c_out, kh: k, kw: k, sh: s, sw: s, ph: pad, pw: pad };
+        if s == 0 {
+            return Err(JsError::new("bench: stride 0"));
+        }
+        let (Some(oh), Some(ow)) = (conv::conv_out_size(h, k, s, pad), conv::conv_out_size(w, k, s, pad)) else {
+            return Err(JsError::new("bench: input smaller than the kernel"));
+        };
+        let layer = conv::Conv2d::with_algorithm(spec, &values(c_out * spec.k(), 1), Some(&values(c_out, 2)), algorithm);
+        Ok(ConvBench { layer, x: values(c_in * h * w, 3), out: vec![0.0; c_out * oh * ow], ws: conv::Workspace::default(), h, w })
+    }
+
+    /// The algorithm the layer runs: `"gemm"`, `"winograd2"` or `"winograd4"`.
+    pub fn algorithm(&self) -> String {
+        match self.layer.algorithm() {
+            conv::Algorithm::Winograd2 => "winograd2",
+            conv::Algorithm::Winograd4 => "winograd4",
+            _ => "gemm",
+        }
+        .into()
+    }
+
+    /// Runs the layer `reps` times (with ReLU) into the same output.
+    pub fn run(&mut self, reps: usize) {
+        let dst = conv::ChannelSlice { channels: self.layer.spec().c_out, channel_offset: 0 };
+        for _ in 0..reps {
+            self.layer.forward(&self.x, 1, self.h, self.w, true, &mut self.out, dst, &mut self.ws);
+        }
+    }
+}
+
+/// The in-cache microkernel ceiling (`gemm::microkernel_peak`), `reps` times; returns the
+/// flops done (2 per multiply-add).
+#[wasm_bindgen(js_name = gemmPeak)]
+pub fn gemm_peak(reps: usize) -> f64 {
+    gemm::microkernel_peak(reps)
 }
 
 struct GemmProblem {
+    shape: (usize, usize, usize),
     a: PackedA,
     bias: Vec<f32>,
     b: Vec<f32>,
@@ -24,80 +93,29 @@ struct GemmProblem {
     scratch: Vec<f32>,
 }
 
-struct ConvProblem {
-    layer: conv::Conv2d,
-    x: Vec<f32>,
-    y: Vec<f32>,
-    ws: conv::Workspace,
-}
-
 thread_local! {
-    static GEMM: RefCell<Vec<((usize, usize, usize), GemmProblem)>> = const { RefCell::new(Vec::new()) };
-    static CONV: RefCell<Vec<([usize; 7], ConvProblem)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The problem built for `key`, building it on first use (a few dozen shapes: a list
-/// keeps the module smaller than a `HashMap` would).
-fn cached<K: PartialEq, P>(problems: &mut Vec<(K, P)>, key: K, build: impl FnOnce() -> P) -> &mut P {
-    let i = match problems.iter().position(|(k, _)| *k == key) {
-        Some(i) => i,
-        None => {
-            problems.push((key, build()));
-            problems.len() - 1
-        }
-    };
-    &mut problems[i].1
-}
-
-/// The in-cache microkernel ceiling (`gemm::microkernel_peak`), `reps` times.
-#[wasm_bindgen(js_name = gemmPeak)]
-pub fn gemm_peak(reps: usize) -> f64 {
-    gemm::microkernel_peak(reps)
+    /// Every shape `gemmShape` has seen (a few dozen: a list keeps the module smaller
+    /// than a `HashMap` would).
+    static GEMMS: RefCell<Vec<GemmProblem>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `C[m×n] = relu(A[m×k]·B[k×n] + bias)` through `gemm::gemm`, `reps` times, with `B`
-/// and `C` dense (row stride `n`), as a 1×1 convolution of a `k × n`-pixel input.
+/// and `C` dense (row stride `n`), as a 1×1 convolution of a `k`-channel, `n`-pixel
+/// input; returns the flops done. The operands are built on the first call with a shape
+/// and kept (call once to warm up, then time).
 #[wasm_bindgen(js_name = gemmShape)]
 pub fn gemm_shape(m: usize, k: usize, n: usize, reps: usize) -> f64 {
-    GEMM.with_borrow_mut(|problems| {
-        let p = cached(problems, (m, k, n), || GemmProblem {
-            a: PackedA::pack(&fill(m * k, 1), m, k),
-            bias: fill(m, 2),
-            b: fill(k * n, 3),
-            c: vec![0.0; m * n],
-            scratch: Vec::new(),
+    GEMMS.with_borrow_mut(|problems| {
+        let i = problems.iter().position(|p| p.shape == (m, k, n)).unwrap_or_else(|| {
+            let (a, bias, b) = (values(m * k, 1), values(m, 2), values(k * n, 3));
+            problems.push(GemmProblem { shape: (m, k, n), a: PackedA::pack(&a, m, k), bias, b, c: vec![0.0; m * n], scratch: Vec::new() });
+            problems.len() - 1
         });
+        let p = &mut problems[i];
         for _ in 0..reps {
             let ep = Epilogue { bias: Some(&p.bias), relu: true };
             gemm::gemm(&p.a, MatRef { data: &p.b, rows: k, cols: n, ld: n }, MatMut { data: &mut p.c, rows: m, cols: n, ld: n }, ep, &mut p.scratch);
         }
     });
     (2 * m * k * n * reps) as f64
-}
-
-/// One image through a square-kernel `Conv2d` with bias and ReLU (`Conv2d::forward`, the
-/// algorithm `Algorithm::select` picks), `reps` times.
-#[wasm_bindgen(js_name = convShape)]
-#[allow(clippy::too_many_arguments)]
-pub fn conv_shape(c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, h: usize, w: usize, reps: usize) -> Result<f64, JsError> {
-    let spec = conv::ConvSpec { c_in, c_out, kh: k, kw: k, sh: stride, sw: stride, ph: pad, pw: pad };
-    let (Some(oh), Some(ow)) = (conv::conv_out_size(h, k, stride, pad), conv::conv_out_size(w, k, stride, pad)) else {
-        return Err(JsError::new("convShape: kernel larger than the padded input"));
-    };
-    if stride == 0 {
-        return Err(JsError::new("convShape: stride 0"));
-    }
-    CONV.with_borrow_mut(|problems| {
-        let p = cached(problems, [c_in, c_out, k, stride, pad, h, w], || ConvProblem {
-            layer: conv::Conv2d::new(spec, &fill(c_out * spec.k(), 1), Some(&fill(c_out, 2))),
-            x: fill(c_in * h * w, 3),
-            y: vec![0.0; c_out * oh * ow],
-            ws: conv::Workspace::default(),
-        });
-        let dst = conv::ChannelSlice { channels: c_out, channel_offset: 0 };
-        for _ in 0..reps {
-            p.layer.forward(&p.x, 1, h, w, true, &mut p.y, dst, &mut p.ws);
-        }
-    });
-    Ok((2 * c_out * spec.k() * oh * ow * reps) as f64)
 }

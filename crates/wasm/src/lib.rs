@@ -8,10 +8,13 @@
 //! to build `Float32Array` views over a buffer's own bytes.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
-use inception_kernels::{activation, concat, conv, linear, pool};
+use inception_kernels::plan::{self, ValueId};
+use inception_kernels::{batchnorm, concat, conv, linear, pool, weyl};
 use wasm_bindgen::prelude::*;
 
+mod alloc_count;
 mod bench;
 #[cfg(feature = "threads")]
 mod threads;
@@ -20,9 +23,10 @@ mod threads;
 compile_error!("inception-wasm must be built with `-C target-feature=+simd128` (see scripts/build-wasm.sh)");
 
 thread_local! {
-    /// im2col and GEMM scratch, shared by all layers (single-threaded build: one caller at
-    /// a time). It only grows, to the largest layer's need.
-    static WORKSPACE: RefCell<conv::Workspace> = RefCell::new(conv::Workspace::default());
+    /// The arena and per-thread scratch every plan runs in: one caller at a time (the
+    /// JavaScript thread that owns the module), so all plans share it and memory is the
+    /// largest plan's, not the sum. It only grows.
+    static CONTEXT: RefCell<plan::Context> = RefCell::new(plan::Context::default());
 }
 
 fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), JsError> {
@@ -48,6 +52,14 @@ impl Buffer {
         Buffer { data: vec![0.0; len] }
     }
 
+    /// `len` values of tensor `t` of the `weyl-fmix32` generator under `seed`:
+    /// `offset + scale·(abs ? |u| : u)` (the fixtures' rule; deterministic initialisation).
+    pub fn weyl(len: usize, seed: u32, t: u32, offset: f32, scale: f32, abs: bool) -> Buffer {
+        let mut data = vec![0.0; len];
+        weyl::fill(seed, t, weyl::Rule { offset, scale, abs }, &mut data);
+        Buffer { data }
+    }
+
     /// Byte offset of the first float in linear memory.
     pub fn ptr(&self) -> usize {
         self.data.as_ptr() as usize
@@ -66,7 +78,7 @@ impl Buffer {
 /// A convolution layer with its weights packed once, here.
 #[wasm_bindgen]
 pub struct Conv2d {
-    inner: conv::Conv2d,
+    inner: Arc<conv::Conv2d>,
 }
 
 #[wasm_bindgen]
@@ -76,7 +88,7 @@ impl Conv2d {
     #[wasm_bindgen(constructor)]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        weights: &[f32],
+        weights: &Buffer,
         bias: Option<Vec<f32>>,
         c_in: usize,
         c_out: usize,
@@ -97,11 +109,12 @@ impl Conv2d {
         };
         let spec = conv::ConvSpec { c_in, c_out, kh, kw, sh, sw, ph, pw };
         check(sh > 0 && sw > 0, || "conv2d: stride must be positive".into())?;
+        let weights = &weights.data;
         check(weights.len() == c_out * spec.k(), || format!("conv2d: weights have {} values, expected {}", weights.len(), c_out * spec.k()))?;
         if let Some(b) = &bias {
             check(b.len() == c_out, || format!("conv2d: bias has {} values, expected {c_out}", b.len()))?;
         }
-        Ok(Conv2d { inner: conv::Conv2d::with_algorithm(spec, weights, bias.as_deref(), algorithm) })
+        Ok(Conv2d { inner: Arc::new(conv::Conv2d::with_algorithm(spec, weights, bias.as_deref(), algorithm)) })
     }
 
     /// The algorithm this layer runs: `"gemm"`, `"winograd2"` or `"winograd4"`.
@@ -111,23 +124,6 @@ impl Conv2d {
             conv::Algorithm::Winograd4 => "winograd4".into(),
             _ => "gemm".into(),
         }
-    }
-
-    /// `n` images of `c_in × h × w` from `input` into channels `[offset, offset + c_out)`
-    /// of `output` (`n × channels × oh × ow`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward(&self, input: &Buffer, n: usize, h: usize, w: usize, relu: bool, output: &mut Buffer, channels: usize, offset: usize) -> Result<(), JsError> {
-        let s = self.inner.spec();
-        let (oh, ow) = match (conv::conv_out_size(h, s.kh, s.sh, s.ph), conv::conv_out_size(w, s.kw, s.sw, s.pw)) {
-            (Some(oh), Some(ow)) => (oh, ow),
-            _ => return Err(JsError::new(&format!("conv2d: {h}×{w} input is smaller than the {}×{} kernel", s.kh, s.kw))),
-        };
-        check(input.data.len() == n * s.c_in * h * w, || "conv2d: input length does not match its shape".into())?;
-        check(offset + s.c_out <= channels, || "conv2d: output channel slice out of range".into())?;
-        check(output.data.len() == n * channels * oh * ow, || "conv2d: output length does not match its shape".into())?;
-        let dst = conv::ChannelSlice { channels, channel_offset: offset };
-        WORKSPACE.with_borrow_mut(|ws| self.inner.forward(&input.data, n, h, w, relu, &mut output.data, dst, ws));
-        Ok(())
     }
 
     /// The weights in `OIHW` order.
@@ -143,82 +139,183 @@ impl Conv2d {
 /// A fully connected layer; `weights` is PyTorch's `[out, in]`.
 #[wasm_bindgen]
 pub struct Linear {
-    weights: Vec<f32>,
-    bias: Option<Vec<f32>>,
-    inp: usize,
-    out: usize,
+    inner: Arc<linear::Linear>,
 }
 
 #[wasm_bindgen]
 impl Linear {
     #[wasm_bindgen(constructor)]
-    pub fn new(weights: Vec<f32>, bias: Option<Vec<f32>>, inp: usize, out: usize) -> Result<Linear, JsError> {
+    pub fn new(weights: &Buffer, bias: Option<Vec<f32>>, inp: usize, out: usize) -> Result<Linear, JsError> {
+        let weights = weights.data.clone();
         check(weights.len() == inp * out, || format!("linear: weights have {} values, expected {}", weights.len(), inp * out))?;
         if let Some(b) = &bias {
             check(b.len() == out, || format!("linear: bias has {} values, expected {out}", b.len()))?;
         }
-        Ok(Linear { weights, bias, inp, out })
-    }
-
-    pub fn forward(&self, input: &Buffer, n: usize, output: &mut Buffer) -> Result<(), JsError> {
-        check(input.data.len() == n * self.inp, || "linear: input length does not match its shape".into())?;
-        check(output.data.len() == n * self.out, || "linear: output length does not match its shape".into())?;
-        linear::linear(&input.data, n, &self.weights, self.inp, self.out, self.bias.as_deref(), &mut output.data);
-        Ok(())
+        Ok(Linear { inner: Arc::new(linear::Linear::new(weights, bias, inp, out)) })
     }
 
     pub fn weights(&self) -> Vec<f32> {
-        self.weights.clone()
+        self.inner.weights().to_vec()
     }
 
     pub fn bias(&self) -> Option<Vec<f32>> {
-        self.bias.clone()
+        self.inner.bias().map(<[f32]>::to_vec)
     }
 }
 
-fn pool_shape(planes: usize, h: usize, w: usize, p: &pool::Pool2dParams, input: &Buffer, output: &Buffer, op: &str) -> Result<(), JsError> {
-    check(p.sh > 0 && p.sw > 0 && p.kh > 0 && p.kw > 0, || format!("{op}: kernel and stride must be positive"))?;
-    let oh = pool::pool_out_size(h, p.kh, p.sh, p.ph, p.ceil_mode);
-    let ow = pool::pool_out_size(w, p.kw, p.sw, p.pw, p.ceil_mode);
-    let (Some(oh), Some(ow)) = (oh, ow) else {
-        return Err(JsError::new(&format!("{op}: {h}×{w} input is smaller than the {}×{} kernel", p.kh, p.kw)));
-    };
-    check(2 * p.ph <= p.kh && 2 * p.pw <= p.kw, || format!("{op}: padding must be at most half the kernel"))?;
-    check(input.data.len() == planes * h * w, || format!("{op}: input length does not match its shape"))?;
-    check(output.data.len() == planes * oh * ow, || format!("{op}: output length does not match its shape"))
-}
-
-#[allow(clippy::too_many_arguments)]
-#[wasm_bindgen(js_name = maxPool2d)]
-pub fn max_pool2d(input: &Buffer, planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, ph: usize, pw: usize, ceil_mode: bool, output: &mut Buffer) -> Result<(), JsError> {
-    let p = pool::Pool2dParams { kh, kw, sh, sw, ph, pw, ceil_mode };
-    pool_shape(planes, h, w, &p, input, output, "max_pool2d")?;
-    pool::max_pool2d(&input.data, planes, h, w, &p, &mut output.data);
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-#[wasm_bindgen(js_name = avgPool2d)]
-pub fn avg_pool2d(input: &Buffer, planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, ph: usize, pw: usize, ceil_mode: bool, count_include_pad: bool, output: &mut Buffer) -> Result<(), JsError> {
-    let p = pool::Pool2dParams { kh, kw, sh, sw, ph, pw, ceil_mode };
-    pool_shape(planes, h, w, &p, input, output, "avg_pool2d")?;
-    pool::avg_pool2d(&input.data, planes, h, w, &p, count_include_pad, &mut output.data);
-    Ok(())
-}
-
-#[wasm_bindgen(js_name = adaptiveAvgPool2d)]
-pub fn adaptive_avg_pool2d(input: &Buffer, planes: usize, h: usize, w: usize, oh: usize, ow: usize, output: &mut Buffer) -> Result<(), JsError> {
-    check(h > 0 && w > 0 && oh > 0 && ow > 0, || "adaptive_avg_pool2d: sizes must be positive".into())?;
-    check(input.data.len() == planes * h * w, || "adaptive_avg_pool2d: input length does not match its shape".into())?;
-    check(output.data.len() == planes * oh * ow, || "adaptive_avg_pool2d: output length does not match its shape".into())?;
-    pool::adaptive_avg_pool2d(&input.data, planes, h, w, oh, ow, &mut output.data);
-    Ok(())
-}
-
-/// In-place ReLU.
+/// Builds a [`Plan`]: values are numbered (0 is the input), steps read and write them.
+/// Every call checks its sizes (the builder's own checks) and returns a JavaScript error
+/// naming the op, so no plan that could index out of bounds is ever built.
 #[wasm_bindgen]
-pub fn relu(buffer: &mut Buffer) {
-    activation::relu(&mut buffer.data);
+pub struct PlanBuilder {
+    inner: plan::PlanBuilder,
+}
+
+fn pooling(kh: usize, kw: usize, sh: usize, sw: usize, ph: usize, pw: usize, ceil_mode: bool) -> pool::Pool2dParams {
+    pool::Pool2dParams { kh, kw, sh, sw, ph, pw, ceil_mode }
+}
+
+#[wasm_bindgen]
+impl PlanBuilder {
+    /// A plan whose input has `input_len` floats.
+    #[wasm_bindgen(constructor)]
+    pub fn new(input_len: usize) -> PlanBuilder {
+        PlanBuilder { inner: plan::PlanBuilder::new(input_len) }
+    }
+
+    /// A new value of `len` floats; returns its number.
+    pub fn value(&mut self, len: usize) -> usize {
+        self.inner.value(len).0
+    }
+
+    fn push(&mut self, op: plan::Op) -> Result<(), JsError> {
+        self.inner.push(op).map_err(|e| JsError::new(&e))
+    }
+
+    /// `layer` on `n` images of `h × w` in `src`, into channels `[offset, offset + c_out)`
+    /// of `dst` (`channels` per image).
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv(&mut self, layer: &Conv2d, n: usize, h: usize, w: usize, relu: bool, src: usize, dst: usize, channels: usize, offset: usize) -> Result<(), JsError> {
+        let dst = plan::Slice { value: ValueId(dst), channels, offset };
+        self.push(plan::Op::Conv { layer: layer.inner.clone(), n, h, w, relu, src: ValueId(src), dst })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = maxPool2d)]
+    pub fn max_pool2d(&mut self, planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, ph: usize, pw: usize, ceil_mode: bool, src: usize, dst: usize) -> Result<(), JsError> {
+        let p = pooling(kh, kw, sh, sw, ph, pw, ceil_mode);
+        self.push(plan::Op::MaxPool { p, planes, h, w, src: ValueId(src), dst: ValueId(dst) })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = avgPool2d)]
+    pub fn avg_pool2d(&mut self, planes: usize, h: usize, w: usize, kh: usize, kw: usize, sh: usize, sw: usize, ph: usize, pw: usize, ceil_mode: bool, count_include_pad: bool, src: usize, dst: usize) -> Result<(), JsError> {
+        let p = pooling(kh, kw, sh, sw, ph, pw, ceil_mode);
+        self.push(plan::Op::AvgPool { p, count_include_pad, planes, h, w, src: ValueId(src), dst: ValueId(dst) })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = adaptiveAvgPool2d)]
+    pub fn adaptive_avg_pool2d(&mut self, planes: usize, h: usize, w: usize, oh: usize, ow: usize, src: usize, dst: usize) -> Result<(), JsError> {
+        self.push(plan::Op::AdaptiveAvgPool { planes, h, w, oh, ow, src: ValueId(src), dst: ValueId(dst) })
+    }
+
+    /// `layer` on `n` rows of features.
+    pub fn linear(&mut self, layer: &Linear, n: usize, src: usize, dst: usize) -> Result<(), JsError> {
+        self.push(plan::Op::Linear { layer: layer.inner.clone(), n, src: ValueId(src), dst: ValueId(dst) })
+    }
+
+    pub fn relu(&mut self, src: usize, dst: usize) -> Result<(), JsError> {
+        self.push(plan::Op::Relu { src: ValueId(src), dst: ValueId(dst) })
+    }
+
+    /// `n` images of `c × hw` from `src` into channels `[offset, offset + c)` of `dst`.
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = copyChannels)]
+    pub fn copy_channels(&mut self, n: usize, c: usize, hw: usize, src: usize, dst: usize, channels: usize, offset: usize) -> Result<(), JsError> {
+        let dst = plan::Slice { value: ValueId(dst), channels, offset };
+        self.push(plan::Op::CopyChannels { n, c, hw, src: ValueId(src), dst })
+    }
+
+    /// `x·scale[c] + shift[c]` per channel.
+    #[wasm_bindgen(js_name = channelAffine)]
+    pub fn channel_affine(&mut self, scale: Vec<f32>, shift: Vec<f32>, n: usize, hw: usize, src: usize, dst: usize) -> Result<(), JsError> {
+        self.push(plan::Op::ChannelAffine { scale, shift, n, hw, src: ValueId(src), dst: ValueId(dst) })
+    }
+
+    /// Keeps `value` readable after runs (`Plan.kept`); returns its index.
+    pub fn keep(&mut self, value: usize) -> Result<usize, JsError> {
+        self.inner.keep(ValueId(value)).map_err(|e| JsError::new(&e))
+    }
+
+    /// The plan, with `output` written into the buffer passed to `run`.
+    pub fn build(self, output: usize) -> Result<Plan, JsError> {
+        let plan = self.inner.build(ValueId(output), threads()).map_err(|e| JsError::new(&e))?;
+        Ok(Plan { inner: plan })
+    }
+}
+
+fn threads() -> usize {
+    #[cfg(feature = "threads")]
+    return rayon::current_num_threads();
+    #[cfg(not(feature = "threads"))]
+    1
+}
+
+/// A compiled network: one call per forward, activations in the shared arena.
+#[wasm_bindgen]
+pub struct Plan {
+    inner: plan::Plan,
+}
+
+#[wasm_bindgen]
+impl Plan {
+    /// Runs the plan on `input` into `output`.
+    pub fn run(&self, input: &Buffer, output: &mut Buffer) -> Result<(), JsError> {
+        check(input.data.len() == self.inner.input_len(), || format!("plan: input has {} floats, expected {}", input.data.len(), self.inner.input_len()))?;
+        check(output.data.len() == self.inner.output_len(), || format!("plan: output has {} floats, expected {}", output.data.len(), self.inner.output_len()))?;
+        CONTEXT.with_borrow_mut(|ctx| self.inner.run(&input.data, &mut output.data, ctx));
+        Ok(())
+    }
+
+    /// Copies kept value `k` of the last run into `output`.
+    pub fn kept(&self, k: usize, output: &mut Buffer) -> Result<(), JsError> {
+        let len = self.inner.kept_len(k).ok_or_else(|| JsError::new(&format!("plan: no kept value {k}")))?;
+        check(output.data.len() == len, || format!("plan: kept value {k} has {len} floats, the buffer {}", output.data.len()))?;
+        CONTEXT.with_borrow(|ctx| output.data.copy_from_slice(self.inner.kept(k, ctx)));
+        Ok(())
+    }
+
+    /// Floats of arena the plan uses.
+    #[wasm_bindgen(js_name = arenaLen)]
+    pub fn arena_len(&self) -> usize {
+        self.inner.arena_len()
+    }
+
+    /// Stages (groups of independent steps).
+    pub fn stages(&self) -> usize {
+        self.inner.stages()
+    }
+}
+
+/// Makes room for `bytes` of allocations ahead of a model load, in one `memory.grow`: the
+/// allocator keeps the freed block for what follows. Growing step by step instead (one
+/// grow per packed layer) makes V8 account the external memory each time and run a
+/// full garbage collection for most of them (31 for GoogLeNet, ≈ 50 ms of its build).
+/// Untouched pages cost no resident memory.
+#[wasm_bindgen(js_name = reserveBytes)]
+pub fn reserve_bytes(bytes: usize) {
+    drop(Vec::<u8>::with_capacity(bytes));
+}
+
+/// Folds an inference BatchNorm into `weights` (`c_out` rows, scaled in place); returns the
+/// folded bias (see `inception_kernels::batchnorm`).
+#[wasm_bindgen(js_name = foldBatchNorm)]
+pub fn fold_batch_norm(weights: &mut Buffer, gamma: &Buffer, beta: &Buffer, mean: &Buffer, var: &Buffer, eps: f64) -> Result<Vec<f32>, JsError> {
+    let c = gamma.data.len();
+    check(c > 0 && weights.data.len() % c == 0, || format!("batchnorm: {} weights are not {c} rows", weights.data.len()))?;
+    check([&beta.data, &mean.data, &var.data].iter().all(|v| v.len() == c), || format!("batchnorm: parameters must have {c} values"))?;
+    Ok(batchnorm::fold(&mut weights.data, &gamma.data, &beta.data, &mean.data, &var.data, eps))
 }
 
 /// Copies `n × c_src × hw` from `src` into channels `[offset, offset + c_src)` of `dst`.

@@ -76,7 +76,7 @@ impl Conv2dParams {
     }
 }
 
-/// Scratch memory reused across calls; it only grows.
+/// Scratch memory reused across calls (one per thread); it only grows.
 #[derive(Default, Debug)]
 pub struct Workspace {
     /// im2col's padded input band.
@@ -84,7 +84,12 @@ pub struct Workspace {
     /// The GEMM's packed strip of `B`.
     strip: Vec<f32>,
     winograd: WinogradScratch,
+    /// Max pooling's row buffer.
+    pub(crate) pool_row: Vec<f32>,
 }
+
+/// Multiply-adds per output element of one row panel and one unit of `k` (for task sizing).
+const MR_WORK: usize = gemm::MR;
 
 /// How a convolution is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,33 +107,51 @@ pub enum Algorithm {
 impl Algorithm {
     /// The kernel-selection table.
     ///
-    /// 3×3 stride-1 convolutions: Winograd F(4×4, 3×3) with 33–160 input channels,
-    /// F(2×2, 3×3) above that, im2col + GEMM below; everything else im2col + GEMM.
-    /// Measured on GoogLeNet's 3×3 layers at 224×224 (Node 20, one thread, best of 12,
-    /// ms; `node` script in the issue notes):
+    /// 3×3 stride-1 convolutions: Winograd F(4×4, 3×3) with 8–160 input channels,
+    /// F(2×2, 3×3) above that, im2col + GEMM below 8; everything else im2col + GEMM.
+    /// Measured in wasm, without the API's per-call costs (`ConvBench` in
+    /// `crates/wasm/src/bench.rs`; Node 20, one thread, best of 11 interleaved rounds, the
+    /// lower of two runs, ms), on every 3×3 stride-1 shape of GoogLeNet at 224×224, the
+    /// ReLU/seed network's and torchvision's (whose branch 3 is a small-channel 3×3); bold
+    /// is the choice, italics a faster variant that a per-spec choice cannot take (below):
     ///
-    /// | c_in×h×w → c_out | gemm | F2 | F4 |
-    /// |---|---|---|---|
-    /// | 64×56×56 → 192 | 30.6 | 22.5 | **14.9** |
-    /// | 96×28×28 → 128 | 6.2 | 5.3 | **3.7** |
-    /// | 128×28×28 → 192 | 12.3 | 9.1 | **6.3** |
-    /// | 96×14×14 → 208 | 2.0 | 2.1 | **1.6** |
-    /// | 144×14×14 → 288 | 4.5 | 3.6 | **3.1** |
-    /// | 160×14×14 → 320 | 5.6 | 4.3 | **3.8** |
-    /// | 160×7×7 → 320 | 1.5 | **1.3** | 1.5 |
-    /// | 192×7×7 → 384 | 2.2 | **1.9** | 2.9 |
-    /// | 32×14×14 → 64 | **0.25** | 0.45 | 0.35 |
-    /// | 16×28×28 → 32 | **0.26** | 0.77 | 0.54 |
+    /// | c_in×h×w → c_out | gemm | F2 | F4 | | c_in×h×w → c_out | gemm | F2 | F4 |
+    /// |---|---|---|---|---|---|---|---|---|
+    /// | 64×56×56 → 192 | 23.2 | 8.89 | **5.37** | | 16×28×28 → 32 | 0.245 | 0.138 | **0.093** |
+    /// | 96×28×28 → 128 | 5.25 | 2.23 | **1.49** | | 32×28×28 → 96 | 1.24 | 0.62 | **0.43** |
+    /// | 128×28×28 → 192 | 10.6 | 4.26 | **2.84** | | 16×14×14 → 48 | 0.090 | 0.054 | **0.039** |
+    /// | 96×14×14 → 208 | 2.13 | 0.96 | **0.65** | | 24×14×14 → 64 | 0.168 | 0.094 | **0.069** |
+    /// | 112×14×14 → 224 | 2.70 | 1.22 | **0.79** | | 32×14×14 → 64 | 0.228 | 0.119 | **0.085** |
+    /// | 128×14×14 → 256 | 3.54 | 1.60 | **1.04** | | 32×14×14 → 128 | 0.440 | 0.224 | **0.161** |
+    /// | 144×14×14 → 288 | 4.47 | 2.02 | **1.36** | | 32×7×7 → 128 | 0.143 | *0.070* | **0.075** |
+    /// | 160×14×14 → 320 | 5.47 | 2.44 | **1.65** | | 48×7×7 → 128 | 0.213 | *0.096* | **0.107** |
+    /// | 160×7×7 → 320 | 1.62 | *0.69* | **0.77** | | | | | |
+    /// | 192×7×7 → 384 | 2.33 | **1.08** | 1.15 | | | | | |
     ///
-    /// F(4×4)'s transformed filters are 4× the weights (F(2×2)'s 1.8×): on small maps each
-    /// is used for few tiles, so wide layers become bound by streaming them, and narrow
-    /// layers are bound by the transforms. The choice is made per layer, before the
-    /// input size is known, and was tuned at GoogLeNet's 224×224.
+    /// Below 8 input channels the GEMM wins or ties (28×28 → 16, gemm/F2/F4: 0.010/0.023/0.016
+    /// ms with 1 channel, 0.018/0.026/0.019 with 2; Winograd is ahead from 4 channels at 28×28
+    /// but not at 7×7 (0.007/0.006/0.007), and from 8 everywhere: 0.013/0.008/0.009 at 7×7).
+    ///
+    /// The best variant depends on the map size, which this choice cannot see: it is made
+    /// when the layer is built, before any input (and 160×14×14 → 320, inception4e, has the
+    /// same spec as 160×7×7 → 320, inception5a). F(4×4)'s tiles cover 16 outputs but its
+    /// transformed filters are 4× the weights (F(2×2)'s 1.8×), and the GEMM pads tiles to
+    /// 8 columns: on small maps each filter is used for few tiles. At 128 → 256 channels:
+    ///
+    /// | output h×w | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 16 |
+    /// |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+    /// | gemm | **0.13** | **0.15** | 0.27 | 0.28 | 0.53 | 0.70 | 1.05 | 1.15 | 1.58 | 1.89 | 2.26 | 2.65 | 3.11 | 3.50 | 4.92 |
+    /// | F2 | 0.22 | 0.22 | **0.22** | **0.22** | **0.44** | **0.44** | **0.45** | **0.45** | **0.93** | **0.94** | 1.15 | 1.17 | 1.60 | 1.59 | 1.81 |
+    /// | F4 | 0.50 | 0.49 | 0.50 | 0.50 | 0.51 | 0.51 | 0.52 | 0.51 | 1.09 | 1.08 | **1.06** | **1.05** | **1.09** | **1.05** | **1.06** |
+    ///
+    /// So F4 from 11×11 outputs up, F2 from 3×3 to 10×10, the GEMM below. Per spec, F4 up
+    /// to 160 input channels keeps inception4e on F4 (1.65 vs 2.44 ms) at the cost of 5a
+    /// (0.77 vs 0.69), and F2 above 160 channels catches the only such 3×3 layer, 5b at 7×7.
     pub fn select(spec: &ConvSpec) -> Algorithm {
         match spec.c_in {
             _ if !Self::winograd_fits(spec) => Algorithm::Gemm,
-            0..=32 => Algorithm::Gemm,
-            33..=160 => Algorithm::Winograd4,
+            0..=7 => Algorithm::Gemm,
+            8..=160 => Algorithm::Winograd4,
             _ => Algorithm::Winograd2,
         }
     }
@@ -214,9 +237,93 @@ impl Conv2d {
         self.bias.as_deref()
     }
 
+    /// Output size for an `h × w` input, `None` when the kernel does not fit.
+    pub fn out_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        let s = &self.spec;
+        Some((conv_out_size(h, s.kh, s.sh, s.ph)?, conv_out_size(w, s.kw, s.sw, s.pw)?))
+    }
+
+    /// Independent parts one image's output is split into for `threads` threads (see
+    /// [`Conv2d::forward_part`]): row panels of output channels for the direct GEMM (1×1,
+    /// which reads its input in place); runs of `NR`-pixel strips, all channels, for the
+    /// im2col GEMM (each part builds the im2col strips of its own pixels); tile blocks for
+    /// Winograd (each block split by output channels too when there are fewer than two
+    /// blocks per thread).
+    pub fn parts(&self, h: usize, w: usize, threads: usize) -> usize {
+        match &self.kernel {
+            Kernel::Gemm(a) if self.spec.is_pointwise() => crate::plan::split(a.panels(), a.k() * MR_WORK * h * w, threads),
+            Kernel::Gemm(a) => {
+                let (oh, ow) = self.out_size(h, w).expect("conv2d: kernel larger than the padded input");
+                crate::plan::split((oh * ow).div_ceil(gemm::NR), a.m() * a.k() * gemm::NR, threads)
+            }
+            Kernel::Winograd(wino, _) => {
+                let (blocks, co_splits) = self.winograd_split(wino, h, w, threads);
+                blocks * co_splits
+            }
+        }
+    }
+
+    /// Tile blocks of one image and the output-channel split of each, for `threads`.
+    /// Splitting channels repeats the block's input transform (≈ 4 % of a layer per extra
+    /// split, measured on conv2), so it only happens to feed every thread.
+    fn winograd_split(&self, wino: &WinogradWeights, h: usize, w: usize, threads: usize) -> (usize, usize) {
+        let (_, tiles, block) = self.winograd_blocks(wino, h, w);
+        let blocks = tiles.div_ceil(block);
+        let panels = self.spec.c_out.div_ceil(gemm::MR);
+        let co_splits = if threads <= 1 || blocks >= 2 * threads { 1 } else { (2 * threads).div_ceil(blocks).min(panels) };
+        (blocks, co_splits)
+    }
+
+    /// The geometry, the number of tiles and the tiles per block of a Winograd layer.
+    fn winograd_blocks(&self, wino: &WinogradWeights, h: usize, w: usize) -> (Conv2dParams, usize, usize) {
+        let p = self.spec.with_input(h, w);
+        let (th, tw) = winograd::tile_grid(&p, wino.variant());
+        let block = winograd::block_tiles(&p, wino);
+        (p, th * tw, block)
+    }
+
+    /// Part `part` of `parts` of one image `x` (`c_in × h × w`): writes its share of the
+    /// `c_out` output planes that start at `out` (channel after channel, `oh·ow` floats each).
+    ///
+    /// # Safety
+    /// `out` must be valid for writes of `c_out·oh·ow` floats, and no other thread may access
+    /// the elements this part writes while it runs (parts of one image write disjoint ones).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    pub unsafe fn forward_part(&self, x: &[f32], h: usize, w: usize, relu: bool, out: *mut f32, part: usize, parts: usize, ws: &mut Workspace) {
+        let (oh, ow) = self.out_size(h, w).expect("conv2d: kernel larger than the padded input");
+        let (ohw, c_out) = (oh * ow, self.spec.c_out);
+        match &self.kernel {
+            Kernel::Gemm(a) => {
+                let (panels, pixels) = if self.spec.is_pointwise() {
+                    (crate::plan::share(a.panels(), part, parts), 0..ohw)
+                } else {
+                    let strips = crate::plan::share(ohw.div_ceil(gemm::NR), part, parts);
+                    (0..a.panels(), strips.start * gemm::NR..(strips.end * gemm::NR).min(ohw))
+                };
+                // SAFETY: `out` holds the c_out planes (the caller's contract); this part
+                // writes only channels `panels` × pixels `pixels`, which no other part does.
+                self.forward_gemm_block(x, h, w, relu, panels, pixels, out, ohw, ws);
+            }
+            Kernel::Winograd(wino, _) => {
+                let (p, n_tiles, block) = self.winograd_blocks(wino, h, w);
+                let co_splits = parts / n_tiles.div_ceil(block);
+                debug_assert_eq!(n_tiles.div_ceil(block) * co_splits, parts);
+                let (b, s) = (part / co_splits, part % co_splits);
+                let panels = crate::plan::share(c_out.div_ceil(gemm::MR), s, co_splits);
+                let co = panels.start * gemm::MR..(panels.end * gemm::MR).min(c_out);
+                let tiles = b * block..((b + 1) * block).min(n_tiles);
+                // SAFETY: `out` holds the c_out planes (the caller's contract); this part
+                // writes only the pixels of `tiles` in planes `co`, which no other part does.
+                winograd::conv_block(x, &p, wino, tiles, co, self.bias.as_deref(), relu, out, &mut ws.winograd);
+            }
+        }
+    }
+
     /// Runs the convolution on `n` images of `c_in × h × w` in `x`, writing into `out` at
     /// `dst`, with ReLU when `relu`.
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     pub fn forward(
         &self,
         x: &[f32],

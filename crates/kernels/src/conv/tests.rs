@@ -111,16 +111,18 @@ fn winograd_is_selected_for_3x3_stride_1_only() {
     assert_eq!(pick(3, 2, 64), Algorithm::Gemm);
     assert_eq!(pick(5, 1, 64), Algorithm::Gemm);
     assert_eq!(pick(3, 1, 3), Algorithm::Gemm);
-    assert_eq!(pick(3, 1, 32), Algorithm::Gemm);
+    assert_eq!(pick(3, 1, 7), Algorithm::Gemm);
+    assert_eq!(pick(3, 1, 8), Algorithm::Winograd4);
+    assert_eq!(pick(3, 1, 16), Algorithm::Winograd4);
     assert_eq!(pick(3, 1, 160), Algorithm::Winograd4);
-    assert_eq!(pick(3, 1, 192), Algorithm::Winograd2);
+    assert_eq!(pick(3, 1, 161), Algorithm::Winograd2);
 }
 
 /// Runs one image through `forward_gemm_block` as a grid of blocks (row panels cut at
 /// `panel_cuts`, pixels at `pixel_cuts`) into channels `[2, 2 + c_out)` of a wider output,
 /// and checks it against `forward` bit for bit (and so against the reference, which
 /// `check` compares `forward` with).
-fn check_blocks(spec: ConvSpec, h: usize, w: usize, panel_cuts: &[usize], pixel_cuts: &[usize]) {
+fn check_gemm_blocks(spec: ConvSpec, h: usize, w: usize, panel_cuts: &[usize], pixel_cuts: &[usize]) {
     let p = spec.with_input(h, w);
     let ohw = p.out_h() * p.out_w();
     let x = data(spec.c_in * h * w, 4);
@@ -146,16 +148,16 @@ fn check_blocks(spec: ConvSpec, h: usize, w: usize, panel_cuts: &[usize], pixel_
 #[test]
 fn gemm_blocks_match_forward_exactly() {
     // 1×1 (B read in place): any grid of panels × pixels, cuts inside strips.
-    check_blocks(square(37, 13, 1, 1, 0), 9, 11, &[1, 3], &[5, 8, 50, 93]);
+    check_gemm_blocks(square(37, 13, 1, 1, 0), 9, 11, &[1, 3], &[5, 8, 50, 93]);
     // im2col by pixels: a 7×7 map (every strip spans 2–3 output rows), 5×5 same padding.
-    check_blocks(square(6, 9, 5, 1, 2), 7, 7, &[], &[3, 16, 17]);
+    check_gemm_blocks(square(6, 9, 5, 1, 2), 7, 7, &[], &[3, 16, 17]);
     // conv1-like: 40×40 = 1600 output pixels, two im2col blocks of IM2COL_BLOCK; stride 2
     // within output rows (40 = 5 strips per row).
-    check_blocks(square(3, 10, 7, 2, 3), 80, 80, &[], &[]);
-    check_blocks(square(3, 10, 7, 2, 3), 80, 80, &[], &[100, 1020, 1031]);
+    check_gemm_blocks(square(3, 10, 7, 2, 3), 80, 80, &[], &[]);
+    check_gemm_blocks(square(3, 10, 7, 2, 3), 80, 80, &[], &[100, 1020, 1031]);
     // stride 2 across output rows, stride 3, and a block split by panels too.
-    check_blocks(square(4, 7, 3, 2, 1), 13, 9, &[1], &[11, 12]);
-    check_blocks(square(2, 5, 3, 3, 2), 10, 17, &[], &[9]);
+    check_gemm_blocks(square(4, 7, 3, 2, 1), 13, 9, &[1], &[11, 12]);
+    check_gemm_blocks(square(2, 5, 3, 3, 2), 10, 17, &[], &[9]);
 }
 
 #[test]
@@ -170,29 +172,9 @@ fn im2col_layers_across_blocks_and_strip_plans() {
 
 #[test]
 fn layers_large_enough_to_split_over_threads() {
-    // Winograd above MIN_PARALLEL_WORK (both of its regions, with the `threads` feature),
-    // and a GoogLeNet-sized 5×5 im2col layer, each with ragged edges.
-    let spec = ConvSpec { c_in: 64, c_out: 42, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 };
-    check_with(spec, 1, 27, 29, true, true, (1, 2), Algorithm::Winograd4);
-    check_with(spec, 1, 27, 29, true, false, (0, 0), Algorithm::Winograd2);
+    // A GoogLeNet-sized 5×5 im2col layer into a channel slice, with ragged edges.
     let spec = ConvSpec { c_in: 64, c_out: 13, kh: 5, kw: 5, sh: 1, sw: 1, ph: 2, pw: 2 };
     check_with(spec, 1, 28, 28, true, true, (0, 3), Algorithm::Gemm);
-    // Enough tile blocks (≥ 2 per thread on 2 cores) for Winograd's one-region split,
-    // where tasks own whole blocks and write their pixels through the shared sink.
-    let spec = ConvSpec { c_in: 40, c_out: 24, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 };
-    check_with(spec, 1, 95, 63, true, true, (2, 1), Algorithm::Winograd4);
-    let spec = ConvSpec { c_in: 40, c_out: 40, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 };
-    check_with(spec, 1, 63, 64, true, false, (0, 1), Algorithm::Winograd2);
-}
-
-#[test]
-fn winograd_on_googlenet_sized_layers() {
-    // odd output sizes (clipped last tile), padding 0 and 2, many channels
-    for (c_in, c_out, h, w, pad) in [(64, 24, 14, 14, 1), (32, 20, 7, 7, 1), (16, 9, 9, 6, 0), (12, 5, 5, 8, 2)] {
-        let spec = ConvSpec { c_in, c_out, kh: 3, kw: 3, sh: 1, sw: 1, ph: pad, pw: pad };
-        check_with(spec, 2, h, w, true, true, (3, 1), Algorithm::Winograd2);
-        check_with(spec, 2, h, w, true, true, (3, 1), Algorithm::Winograd4);
-    }
 }
 
 /// Regression (found by `random_shapes`): F(4×4)'s transforms round more than the direct
@@ -202,4 +184,176 @@ fn winograd_on_googlenet_sized_layers() {
 fn regression_winograd4_rounding_with_one_input_channel() {
     let spec = ConvSpec { c_in: 1, c_out: 3, kh: 3, kw: 3, sh: 1, sw: 1, ph: 3, pw: 0 };
     check_with(spec, 2, 10, 10, false, false, (0, 0), Algorithm::Winograd4);
+}
+
+const WINOGRAD: [Algorithm; 2] = [Algorithm::Winograd2, Algorithm::Winograd4];
+
+fn conv3x3(c_in: usize, c_out: usize, pad: usize) -> ConvSpec {
+    square(c_in, c_out, 3, 1, pad)
+}
+
+#[test]
+fn winograd_edge_tiles_and_lane_groups() {
+    // (c_in, c_out, h, w, pad): 1×1 and 2×2 inputs; h, w not multiples of either tile
+    // (partial edge tiles, clipped per lane); tile rows 1, 2, 3, 5, 6, 7 wide, so four-tile
+    // lane groups cross the end of a tile row and the last group has phantom lanes; tile
+    // counts below and above the GEMM's 8 columns; padding 0, 1, 2; c_out below, at and
+    // above multiples of 4.
+    for (c_in, c_out, h, w, pad) in [
+        (3, 5, 1, 1, 1),
+        (2, 4, 2, 2, 1),
+        (4, 3, 1, 1, 2),
+        (5, 9, 2, 2, 2),
+        (3, 7, 3, 3, 0),
+        (6, 1, 4, 4, 0),
+        (4, 8, 5, 7, 1),
+        (7, 6, 9, 10, 1),
+        (2, 12, 11, 5, 2),
+        (9, 13, 13, 22, 1),
+        (5, 11, 19, 14, 0),
+        (3, 4, 6, 23, 2),
+    ] {
+        for algorithm in WINOGRAD {
+            check_with(conv3x3(c_in, c_out, pad), 2, h, w, true, true, (2, 1), algorithm);
+        }
+    }
+}
+
+#[test]
+fn winograd_without_bias_and_relu() {
+    for algorithm in WINOGRAD {
+        check_with(conv3x3(6, 10, 1), 1, 9, 11, false, false, (0, 0), algorithm);
+        check_with(conv3x3(6, 10, 1), 1, 9, 11, true, false, (1, 0), algorithm);
+        check_with(conv3x3(6, 10, 1), 1, 9, 11, false, true, (0, 2), algorithm);
+    }
+}
+
+#[test]
+fn winograd_several_blocks_and_channel_passes() {
+    // More tiles than one block (`block_tiles`), with blocks that start inside a tile row,
+    // and more output channels than one pass (`CO_CHUNK` = 64), the last one ragged.
+    for (c_in, c_out, h, w) in [(64, 70, 26, 26), (40, 24, 61, 37), (48, 131, 27, 26)] {
+        let p = conv3x3(c_in, c_out, 1).with_input(h, w);
+        for algorithm in WINOGRAD {
+            let layer = Conv2d::with_algorithm(conv3x3(c_in, c_out, 1), &data(c_out * c_in * 9, 1), None, algorithm);
+            let Kernel::Winograd(wino, _) = &layer.kernel else { unreachable!() };
+            let (th, tw) = winograd::tile_grid(&p, wino.variant());
+            let block = winograd::block_tiles(&p, wino);
+            assert!(th * tw > block && block % tw != 0, "{p:?} {algorithm:?}: want several blocks, starting mid-row");
+            check_with(conv3x3(c_in, c_out, 1), 1, h, w, true, true, (3, 2), algorithm);
+        }
+    }
+}
+
+#[test]
+fn winograd_on_googlenet_sized_layers() {
+    // GoogLeNet's 3×3 shapes, scaled down in channels (the selection table's F4/F2 ranges)
+    for (c_in, c_out, h, pad) in [(64, 24, 14, 1), (32, 20, 7, 1), (16, 9, 9, 0), (12, 5, 5, 2), (96, 32, 28, 1)] {
+        for algorithm in WINOGRAD {
+            check_with(conv3x3(c_in, c_out, pad), 2, h, h, true, true, (3, 1), algorithm);
+        }
+    }
+}
+
+/// Scratch grows to the largest layer and is then reused by smaller ones, whose blocks
+/// must not read the stale tail of any buffer.
+#[test]
+fn winograd_scratch_reused_across_layer_sizes() {
+    let mut ws = Workspace::default();
+    for (c_in, c_out, h, w) in [(24, 40, 30, 26), (3, 5, 4, 6), (24, 40, 30, 26), (7, 9, 13, 3), (1, 2, 1, 1)] {
+        for algorithm in WINOGRAD {
+            let spec = conv3x3(c_in, c_out, 1);
+            let p = spec.with_input(h, w);
+            let (x, wt, b) = (data(c_in * h * w, 7), data(c_out * c_in * 9, 8), data(c_out, 9));
+            let layer = Conv2d::with_algorithm(spec, &wt, Some(&b), algorithm);
+            let mut out = vec![0.0; c_out * p.out_h() * p.out_w()];
+            layer.forward(&x, 1, h, w, true, &mut out, ChannelSlice { channels: c_out, channel_offset: 0 }, &mut ws);
+            let what = format!("{spec:?} {algorithm:?} h={h} w={w} after other layers");
+            assert_close_scaled(&out, &reference::conv2d(&x, 1, &p, &wt, Some(&b), true), spec.k(), 16.0, &what);
+        }
+    }
+}
+
+/// Runs `conv_block` once per (tile range, channel range) of a partition into its own
+/// sentinel-filled copy of a channel-sliced output: each part must write exactly the
+/// pixels of its tiles in its channels (and match the reference there), and together the
+/// parts must cover every output element exactly once.
+fn check_blocks(spec: ConvSpec, h: usize, w: usize, algorithm: Algorithm, tile_cuts: &[usize], co_cuts: &[usize]) {
+    let p = spec.with_input(h, w);
+    let (oh, ow) = (p.out_h(), p.out_w());
+    let (x, wt, b) = (data(spec.c_in * h * w, 11), data(spec.c_out * spec.k(), 12), data(spec.c_out, 13));
+    let layer = Conv2d::with_algorithm(spec, &wt, Some(&b), algorithm);
+    let Kernel::Winograd(wino, _) = &layer.kernel else { panic!("{algorithm:?} does not fit {spec:?}") };
+    let m = wino.variant().m;
+    let (th, tw) = winograd::tile_grid(&p, wino.variant());
+    let want = reference::conv2d(&x, 1, &p, &wt, Some(&b), false);
+    let (before, channels) = (2, spec.c_out + 3);
+    let cuts = |inner: &[usize], end: usize| -> Vec<usize> { [0].into_iter().chain(inner.iter().copied()).chain([end]).collect() };
+    let (tiles, cos) = (cuts(tile_cuts, th * tw), cuts(co_cuts, spec.c_out));
+    let mut covered = vec![0u32; spec.c_out * oh * ow];
+    let mut scratch = winograd::WinogradScratch::default();
+    let sentinel = f32::NAN;
+    for t in tiles.windows(2) {
+        for co in cos.windows(2) {
+            let mut out = vec![sentinel; channels * oh * ow];
+            // SAFETY: the layer's planes start at channel `before` of `out`, which holds all
+            // of them; nothing else touches `out`.
+            unsafe {
+                let planes = out.as_mut_ptr().add(before * oh * ow);
+                winograd::conv_block(&x, &p, wino, t[0]..t[1], co[0]..co[1], Some(&b), false, planes, &mut scratch);
+            }
+            let what = format!("{spec:?} {algorithm:?} h={h} w={w} tiles {}..{} channels {}..{}", t[0], t[1], co[0], co[1]);
+            for (i, &got) in out.iter().enumerate() {
+                let (c, pixel) = (i / (oh * ow), i % (oh * ow));
+                let tile = (pixel / ow / m) * tw + pixel % ow / m;
+                let mine = (before..before + spec.c_out).contains(&c) && (co[0]..co[1]).contains(&(c - before)) && (t[0]..t[1]).contains(&tile);
+                if !mine {
+                    assert!(got.is_nan(), "{what}: wrote channel {c} pixel {pixel}, outside its part");
+                    continue;
+                }
+                let j = (c - before) * oh * ow + pixel;
+                covered[j] += 1;
+                let tol = 1e-6 * (spec.k() as f32 + 1.0) * 16.0 * (1.0 + want[j].abs());
+                assert!((got - want[j]).abs() <= tol, "{what}: channel {} pixel {pixel}: got {got}, want {}", c - before, want[j]);
+            }
+        }
+    }
+    assert!(covered.iter().all(|&n| n == 1), "{spec:?} {algorithm:?}: parts do not cover the output exactly once");
+}
+
+#[test]
+fn winograd_conv_block_parts_cover_the_output_once() {
+    // F4 on 13×11 outputs: 4×3 tiles; F2: 7×6 tiles. Tile cuts inside rows, single-tile
+    // parts, channel cuts at multiples of MR with a ragged last range.
+    check_blocks(conv3x3(5, 14, 1), 13, 11, Algorithm::Winograd4, &[1, 2, 7, 11], &[4, 12]);
+    check_blocks(conv3x3(5, 14, 1), 13, 11, Algorithm::Winograd2, &[3, 8, 9, 25, 40], &[8]);
+    check_blocks(conv3x3(3, 6, 0), 9, 9, Algorithm::Winograd4, &[1, 3], &[4]);
+    check_blocks(conv3x3(4, 4, 2), 1, 2, Algorithm::Winograd2, &[1], &[]);
+}
+
+proptest! {
+    #![proptest_config(crate::testutil::proptest_config(48))]
+    #[test]
+    fn winograd_random_shapes(c_in in 1usize..20, c_out in 1usize..20, h in 1usize..30, w in 1usize..30, pad in 0usize..3,
+                              f4: bool, n in 1usize..3, relu: bool, bias: bool, before in 0usize..3, after in 0usize..3) {
+        prop_assume!(h + 2 * pad >= 3 && w + 2 * pad >= 3);
+        let algorithm = if f4 { Algorithm::Winograd4 } else { Algorithm::Winograd2 };
+        check_with(conv3x3(c_in, c_out, pad), n, h, w, bias, relu, (before, after), algorithm);
+    }
+
+    #[test]
+    fn winograd_random_block_partitions(c_in in 1usize..8, c_out in 1usize..14, h in 1usize..20, w in 1usize..20, pad in 0usize..3,
+                                        f4: bool, tile_cuts in proptest::collection::vec(0.0f64..1.0, 0..4),
+                                        co_cuts in proptest::collection::vec(0usize..4, 0..3)) {
+        prop_assume!(h + 2 * pad >= 3 && w + 2 * pad >= 3);
+        let (algorithm, m) = if f4 { (Algorithm::Winograd4, 4) } else { (Algorithm::Winograd2, 2) };
+        let tiles = (h + 2 * pad - 2).div_ceil(m) * (w + 2 * pad - 2).div_ceil(m);
+        let mut tile_cuts: Vec<usize> = tile_cuts.iter().map(|f| 1 + (f * (tiles - 1) as f64) as usize).filter(|&t| t < tiles).collect();
+        tile_cuts.sort_unstable();
+        tile_cuts.dedup();
+        let mut co_cuts: Vec<usize> = co_cuts.iter().map(|q| (q + 1) * gemm::MR).filter(|&c| c < c_out).collect();
+        co_cuts.sort_unstable();
+        co_cuts.dedup();
+        check_blocks(conv3x3(c_in, c_out, pad), h, w, algorithm, &tile_cuts, &co_cuts);
+    }
 }

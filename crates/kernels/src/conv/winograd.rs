@@ -6,51 +6,51 @@
 //! built), the t² entries `ξ` of the transformed domain are independent GEMMs
 //! `M_ξ[c_out × tiles] = U_ξ[c_out × c_in] · V_ξ[c_in × tiles]`, and `Y = Aᵀ·M·A` gives
 //! the outputs. Multiply-adds per output and input channel: 9 direct, 16/4 = 4 for
-//! F(2×2), 36/16 = 2.25 for F(4×4); the transforms are O(c·tiles·t³), not O(c_out·…).
+//! F(2×2), 36/16 = 2.25 for F(4×4); the transforms are O(c·tiles·t²), not O(c_out·…).
+//!
+//! The transforms are written out as the few adds and multiplies they are (the
+//! factorisations below, as in ncnn's `winograd43`/`winograd23`), on four tiles at once:
+//! lane `l` of every vector belongs to tile `l` of a *group* of four consecutive tiles, so
+//! `V_ξ[c][tile..tile + 4]` is one 16-byte store and `M_ξ[o][tile..tile + 4]` one load.
+//! Each input channel's rows are first copied, zero-padded, into a small staging buffer,
+//! so the input transform reads every tile through four lane pointers with no bounds
+//! checks; outputs are stored clipped per lane (partial edge tiles, phantom lanes past the
+//! end). [`Lanes`] is the only ISA-specific part: a scalar twin (compiled everywhere, the
+//! native build's path and the oracle of the simd128 one) and simd128.
+//!
+//! Work is split into blocks of tiles × ranges of output channels ([`conv_block`], a
+//! single-threaded function that writes only its own output pixels, for an executor that
+//! runs blocks as tasks); [`conv2d_image`] is the safe single-threaded driver over all
+//! blocks.
 //!
 //! Accuracy: F(2×2)'s transforms only add and halve; F(4×4)'s scale by up to 8 and 1/24,
-//! which costs a few bits more. Both stay far inside the fixtures' tolerance (16× a naive
-//! float32 loop's error; `../shared/fixtures/README.md` §4): see `npm run test:fixtures`.
+//! which costs a few bits: its worst error is 6–8.5× a naive float32 loop's at 4 to 96
+//! input channels (F(2×2)'s 0.4–0.8×), against fixture tolerances of 16–32× that error
+//! (`../shared/fixtures/README.md` §4). Worst fixture: `conv3x3` (16 → 32, F4) at 0.31 of
+//! its tolerance, RMS 0.019 (`npm run test:fixtures`).
 
 use super::{ChannelSlice, Conv2dParams};
-use crate::gemm::{self, Epilogue, MatMut, MatRef, PackedA, MR};
+use crate::gemm::{self, Epilogue, MatMut, MatRef, PackedA, MR, NR};
+use core::ops::Range;
 
-/// The transform matrices of one F(m×m, 3×3) variant, row-major.
+/// One F(m×m, 3×3) variant: its tile sizes and filter transform.
 #[derive(Debug)]
 pub struct Variant {
     /// Output tile size.
     pub m: usize,
     /// Input tile size, m + 2.
     t: usize,
-    /// `Bᵀ`, t × t.
-    bt: &'static [f32],
-    /// `G`, t × 3 (exact in f64; `U` is rounded once).
+    /// `G`, t × 3, row-major (exact in f64; `U` is rounded once).
     g: &'static [f64],
-    /// `Aᵀ`, m × t.
-    at: &'static [f32],
 }
 
 /// F(2×2, 3×3).
-pub const F2: Variant = Variant {
-    m: 2,
-    t: 4,
-    bt: &[1., 0., -1., 0., 0., 1., 1., 0., 0., -1., 1., 0., 0., 1., 0., -1.],
-    g: &[1., 0., 0., 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0., 0., 1.],
-    at: &[1., 1., 1., 0., 0., 1., -1., -1.],
-};
+pub const F2: Variant = Variant { m: 2, t: 4, g: &[1., 0., 0., 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0., 0., 1.] };
 
 /// F(4×4, 3×3) with the interpolation points 0, ±1, ±2, ∞.
 pub const F4: Variant = Variant {
     m: 4,
     t: 6,
-    bt: &[
-        4., 0., -5., 0., 1., 0., //
-        0., -4., -4., 1., 1., 0., //
-        0., 4., -4., -1., 1., 0., //
-        0., -2., -1., 2., 1., 0., //
-        0., 2., -1., -2., 1., 0., //
-        0., 4., 0., -5., 0., 1.,
-    ],
     g: &[
         1. / 4., 0., 0., //
         -1. / 6., -1. / 6., -1. / 6., //
@@ -59,29 +59,20 @@ pub const F4: Variant = Variant {
         1. / 24., -1. / 12., 1. / 6., //
         0., 0., 1.,
     ],
-    at: &[
-        1., 1., 1., 1., 1., 0., //
-        0., 1., -1., 2., -2., 0., //
-        0., 1., 1., 4., 4., 0., //
-        0., 1., -1., 8., -8., 1.,
-    ],
 };
 
 /// Largest input tile (F4), for stack buffers.
 const TMAX: usize = 6;
 
-/// Tiles are processed in blocks whose transformed input and products
-/// (`t²·(c_in + c_out)·block` floats) stay in L2 between the transforms and the GEMMs:
-/// at most 1 MiB, and a multiple of the GEMM's 8 columns. Measured on GoogLeNet's conv2
-/// (64×56×56 → 192, F(4×4)): no blocking 31 effective GFLOP/s; 256 KiB blocks 18.7 ms;
-/// 1 MiB 13.3 ms; 4 MiB 15.5 ms (smaller blocks make each filter matrix be re-read for
-/// fewer tiles).
-const BLOCK_BYTES: usize = 1024 * 1024;
+/// Tiles per lane group (one `f32x4`).
+const LANES: usize = 4;
 
 /// The t² transformed filters `U_ξ`, each packed for the GEMM.
 #[derive(Clone, Debug)]
 pub struct WinogradWeights {
     variant: &'static Variant,
+    c_out: usize,
+    c_in: usize,
     u: Vec<PackedA>,
 }
 
@@ -106,7 +97,7 @@ impl WinogradWeights {
                 }
             }
         }
-        Self { variant, u: u.iter().map(|m| PackedA::pack(m, c_out, c_in)).collect() }
+        Self { variant, c_out, c_in, u: u.iter().map(|m| PackedA::pack(m, c_out, c_in)).collect() }
     }
 
     pub fn variant(&self) -> &'static Variant {
@@ -114,23 +105,81 @@ impl WinogradWeights {
     }
 }
 
-/// Scratch for one call: transformed input `[c_in][t²][block]` and products
-/// `[c_out][t²][block]`. Channel-major, so the input transform writes one contiguous run
-/// per input channel, and each task owns the products (and outputs) of its own output
-/// channels; the GEMMs read and write their ξ slice with a row stride of t²·block.
+/// The output tile grid of `p`: `(tile rows, tile columns)`; tiles are numbered row-major.
+pub fn tile_grid(p: &Conv2dParams, v: &Variant) -> (usize, usize) {
+    (p.out_h().div_ceil(v.m), p.out_w().div_ceil(v.m))
+}
+
+/// Bytes of L2 a block's transformed input and products may fill (this machine kind has
+/// 1 MiB per core), and output channels per pass over that input (the products of one
+/// pass, `CO_CHUNK·t²·block` floats, are still in L2 when the output transform reads
+/// them). Both are flat near the optimum. Measured in wasm (`ConvBench`,
+/// `crates/wasm/src/bench.rs`; Node 20, one thread, best of 11–15 interleaved rounds, ms):
+///
+/// | block bytes (16 channels per pass) | 256 K | 384 K | **512 K** | 640 K | 768 K | 1 M |
+/// |---|---|---|---|---|---|---|
+/// | 64×56×56 → 192 (F4) | 5.71 | 5.58 | **5.46** | 5.69 | 5.61 | 5.64 |
+///
+/// | channels per pass (512 K blocks) | 16 | 32 | **64** | 128 |
+/// |---|---|---|---|---|
+/// | 64×56×56 → 192 (F4) | 5.32 | 5.34 | **5.25** | 5.57 |
+/// | 192×7×7 → 384 (F2) | 1.27 | 1.13 | **1.10** | 1.07 |
+/// | sum of nine GoogLeNet 3×3 layers | 15.38 | 15.16 | **14.98** | 15.31 |
+///
+/// Smaller passes re-read the block's transformed input from L2 once more per pass, and
+/// make more (shorter) GEMM calls.
+const BLOCK_BYTES: usize = 512 * 1024;
+const CO_CHUNK: usize = 64;
+
+/// Tiles per block for [`conv_block`]: a multiple of the GEMM's `NR` columns whose
+/// transformed input (`t²·c_in` floats per tile) and one pass of products
+/// (`t²·CO_CHUNK`) fit in [`BLOCK_BYTES`], capped at the layer's tiles. Each block reads
+/// every transformed filter once, so fewer, larger blocks stream the filters less often.
+pub fn block_tiles(p: &Conv2dParams, w: &WinogradWeights) -> usize {
+    let v = w.variant;
+    let (th, tw) = tile_grid(p, v);
+    let per_tile = v.t * v.t * (p.c_in + CO_CHUNK) * 4;
+    (BLOCK_BYTES / per_tile / NR * NR).clamp(NR, (th * tw).next_multiple_of(NR))
+}
+
+/// Scratch for [`conv_block`]; it only grows, so a steady state allocates nothing.
 #[derive(Default, Debug)]
 pub struct WinogradScratch {
+    /// One input channel's rows for the block's tile rows, zero-padded.
+    rows: Vec<f32>,
+    /// Transformed input `V[ξ][c_in][block]` (see [`Layout`]).
     v: Vec<f32>,
+    /// Products of one chunk of output channels, `M[o][ξ][block]`.
     m: Vec<f32>,
+    /// Per tile of the block: offset of its first input in `rows`.
+    tile_in: Vec<usize>,
+    /// Per tile of the block: its output pixel and how many rows/columns of it exist.
+    tile_out: Vec<OutTile>,
+    /// The GEMM's tail panel (unused: blocks are padded to `NR` columns).
+    gemm_tail: Vec<f32>,
+}
+
+/// Where one tile's outputs go in an output plane.
+#[derive(Clone, Copy, Debug, Default)]
+struct OutTile {
+    /// Index of its top-left pixel in the plane.
+    pixel: usize,
+    /// Rows and columns inside the output (< m at the bottom and right edges; 0 rows for
+    /// the phantom lanes of the last group).
+    rows: usize,
+    cols: usize,
+}
+
+/// Grows `buf` to at least `len` elements and returns its first `len`.
+fn grow<T: Clone + Default>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
+    if buf.len() < len {
+        buf.resize(len, T::default());
+    }
+    &mut buf[..len]
 }
 
 /// One image: `x` (`c_in × h × w`) → the `c_out` channels of `out` at `dst`
-/// (`out` is this image's `dst.channels × oh × ow` block).
-///
-/// Parallel regions cost tens of microseconds in wasm, so the split is chosen to open
-/// few: with enough tile blocks for every thread, one region where each task runs whole
-/// blocks (transform, t² GEMMs, inverse transform); otherwise, per block, the input
-/// transform split by input channel and the rest split by output channel.
+/// (`out` is this image's `dst.channels × oh × ow` block), one block at a time.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_image(
     x: &[f32],
@@ -142,228 +191,479 @@ pub fn conv2d_image(
     dst: ChannelSlice,
     scratch: &mut WinogradScratch,
 ) {
-    assert!(p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1, "winograd: 3×3 stride 1 only");
-    let v = w.variant;
-    let (oh, ow) = (p.out_h(), p.out_w());
-    let (th, tw) = (oh.div_ceil(v.m), ow.div_ceil(v.m));
-    let tiles = th * tw;
-    let tt = v.t * v.t;
-    let per_tile = tt * (p.c_in + p.c_out) * 4;
-    let block = (BLOCK_BYTES / per_tile / 8 * 8).clamp(8, tiles.next_multiple_of(8));
-    let blocks = tiles.div_ceil(block);
-    let planes = &mut out[dst.channel_offset * oh * ow..(dst.channel_offset + p.c_out) * oh * ow];
-    let work = p.c_out * p.c_in * tt * tiles;
-    let geometry = Geometry { v, p, tw, oh, ow };
-
-    if crate::par::threads() > 1 && blocks >= 2 * crate::par::threads() && work >= crate::par::MIN_PARALLEL_WORK {
-        // Tasks own whole tile blocks, so they write disjoint output pixels — but those
-        // pixels interleave within every plane, so the writes go through a raw pointer.
-        let sink = PixelSink { ptr: planes.as_mut_ptr(), len: planes.len() };
-        let mut starts: Vec<usize> = (0..tiles).step_by(block).collect();
-        crate::par::for_each_chunk(&mut starts, 1, work, |_, start| {
-            let range = TileRange { start: start[0], len: block.min(tiles - start[0]), tw };
-            TASK_SCRATCH.with_borrow_mut(|(s, tail)| {
-                // SAFETY: tile blocks are disjoint, so no other task writes `pixel` of any
-                // channel.
-                geometry.block(x, w, range, s, tail, bias, relu, &mut |o, pixel, val| unsafe { sink.write(o * oh * ow + pixel, val) });
-            });
-        });
-        return;
-    }
-
-    scratch.v.resize(tt * p.c_in * block, 0.0);
-    scratch.m.resize(tt * p.c_out * block, 0.0);
-    for t0 in (0..tiles).step_by(block) {
-        let range = TileRange { start: t0, len: block.min(tiles - t0), tw };
-        let n = range.len;
-        input_transform(v, x, p, range, &mut scratch.v[..p.c_in * tt * n]);
-        let (vs, ms) = (&scratch.v[..p.c_in * tt * n], &mut scratch.m[..p.c_out * tt * n]);
-        let per_task = crate::par::task_len(p.c_out.div_ceil(MR), 1) * MR; // output channels per task
-        crate::par::for_each_chunk2(ms, per_task * tt * n, planes, per_task * oh * ow, work / blocks, |task, m_rows, out_planes| {
-            let (o0, rows) = (task * per_task, m_rows.len() / (tt * n));
-            TASK_SCRATCH.with_borrow_mut(|(_, tail)| geometry.products(w, o0 / MR..(o0 + rows).div_ceil(MR), vs, m_rows, range, tail));
-            output_transform(v, m_rows, range, (oh, ow), bias.map(|b| &b[o0..o0 + rows]), relu, &mut |o, pixel, val| {
-                out_planes[o * oh * ow + pixel] = val;
-            });
-        });
+    let ohw = p.out_h() * p.out_w();
+    assert!(dst.channel_offset + p.c_out <= dst.channels, "winograd: channel slice out of range");
+    assert_eq!(out.len(), dst.channels * ohw, "winograd: output length");
+    let planes = out[dst.channel_offset * ohw..].as_mut_ptr();
+    let (th, tw) = tile_grid(p, w.variant);
+    let block = block_tiles(p, w);
+    for t0 in (0..th * tw).step_by(block) {
+        // SAFETY: `planes` starts this layer's `c_out` planes of `oh·ow` floats inside
+        // `out` (checked above), and nothing else accesses `out` meanwhile.
+        unsafe { conv_block(x, p, w, t0..(t0 + block).min(th * tw), 0..p.c_out, bias, relu, planes, scratch) };
     }
 }
 
-std::thread_local! {
-    /// A task's own transform buffers and GEMM tail panel (tasks run on the pool's threads).
-    static TASK_SCRATCH: core::cell::RefCell<(WinogradScratch, Vec<f32>)> = core::cell::RefCell::default();
-}
-
-/// Output planes shared by tasks that write disjoint pixels.
-struct PixelSink {
-    ptr: *mut f32,
-    len: usize,
-}
-
-impl PixelSink {
-    /// # Safety
-    /// No other thread may access element `i` concurrently.
-    unsafe fn write(&self, i: usize, val: f32) {
-        assert!(i < self.len, "winograd: pixel out of range");
-        *self.ptr.add(i) = val;
-    }
-}
-
-// SAFETY: tasks write disjoint elements (see the one use above); the pointer outlives them.
-unsafe impl Sync for PixelSink {}
-unsafe impl Send for PixelSink {}
-
-/// What every block of one layer shares.
-struct Geometry<'a> {
-    v: &'static Variant,
-    p: &'a Conv2dParams,
-    tw: usize,
-    oh: usize,
-    ow: usize,
-}
-
-impl Geometry<'_> {
-    /// `M_ξ = U_ξ · V_ξ` for the output channels of row panels `panels`, into `m_rows`
-    /// (`[channel][t²][tiles]` for those channels).
-    fn products(&self, w: &WinogradWeights, panels: core::ops::Range<usize>, vs: &[f32], m_rows: &mut [f32], range: TileRange, tail: &mut Vec<f32>) {
-        let (tt, n) = (self.v.t * self.v.t, range.len);
-        let rows = m_rows.len() / (tt * n);
-        for (xi, u) in w.u.iter().enumerate() {
-            gemm::gemm_panels(
-                u,
-                panels.clone(),
-                MatRef { data: &vs[xi * n..], rows: self.p.c_in, cols: n, ld: tt * n },
-                MatMut { data: &mut m_rows[xi * n..], rows, cols: n, ld: tt * n },
-                Epilogue::default(),
-                tail,
-            );
-        }
-    }
-
-    /// One whole tile block on the calling thread.
-    #[allow(clippy::too_many_arguments)]
-    fn block(
-        &self,
-        x: &[f32],
-        w: &WinogradWeights,
-        range: TileRange,
-        s: &mut WinogradScratch,
-        tail: &mut Vec<f32>,
-        bias: Option<&[f32]>,
-        relu: bool,
-        store: &mut impl FnMut(usize, usize, f32),
-    ) {
-        let (p, tt, n) = (self.p, self.v.t * self.v.t, range.len);
-        debug_assert_eq!(range.tw, self.tw);
-        s.v.resize(tt * p.c_in * n, 0.0);
-        s.m.resize(tt * p.c_out * n, 0.0);
-        input_transform(self.v, x, p, range, &mut s.v[..tt * p.c_in * n]);
-        let (vs, ms) = (&s.v[..tt * p.c_in * n], &mut s.m[..tt * p.c_out * n]);
-        self.products(w, 0..p.c_out.div_ceil(MR), vs, ms, range, tail);
-        output_transform(self.v, ms, range, (self.oh, self.ow), bias, relu, store);
-    }
-}
-
-/// Tiles `start .. start + len` of a row-major grid `tw` tiles wide.
-#[derive(Clone, Copy)]
-struct TileRange {
-    start: usize,
-    len: usize,
-    tw: usize,
-}
-
-impl TileRange {
-    /// `(index in the block, tile row, tile column)` of each tile.
-    fn iter(self) -> impl Iterator<Item = (usize, usize, usize)> {
-        (0..self.len).map(move |i| (i, (self.start + i) / self.tw, (self.start + i) % self.tw))
-    }
-}
-
-/// `out = L · d · Lᵀ` for an `r × c` matrix `L` (row-major) and a `c × c` tile `d`.
-#[inline(always)]
-fn sandwich(l: &[f32], r: usize, c: usize, d: &[[f32; TMAX]; TMAX], out: &mut [[f32; TMAX]; TMAX]) {
-    let mut ld = [[0.0f32; TMAX]; TMAX];
-    for i in 0..r {
-        for j in 0..c {
-            ld[i][j] = (0..c).map(|k| l[i * c + k] * d[k][j]).sum();
-        }
-    }
-    for i in 0..r {
-        for j in 0..r {
-            out[i][j] = (0..c).map(|k| ld[i][k] * l[j * c + k]).sum();
-        }
-    }
-}
-
-/// `V[c][ξ][tile] = (Bᵀ·d·B)_ξ` for every t×t input tile `d` (zero outside the input).
-fn input_transform(v: &Variant, x: &[f32], p: &Conv2dParams, tiles: TileRange, out: &mut [f32]) {
-    let work = p.c_in * tiles.len * v.t * v.t * v.t;
-    crate::par::for_each_chunk(out, v.t * v.t * tiles.len, work, |c, out: &mut [f32]| {
-        let plane = &x[c * p.h * p.w..(c + 1) * p.h * p.w];
-        for (i_tile, ty, tx) in tiles.iter() {
-            let mut d = [[0.0f32; TMAX]; TMAX];
-            let (y0, x0) = ((v.m * ty) as isize - p.ph as isize, (v.m * tx) as isize - p.pw as isize);
-            for (i, row) in d.iter_mut().enumerate().take(v.t) {
-                let iy = y0 + i as isize;
-                if iy < 0 || iy >= p.h as isize {
-                    continue;
-                }
-                for (j, e) in row.iter_mut().enumerate().take(v.t) {
-                    let ix = x0 + j as isize;
-                    if ix >= 0 && ix < p.w as isize {
-                        *e = plane[iy as usize * p.w + ix as usize];
-                    }
-                }
-            }
-            let mut vt = [[0.0f32; TMAX]; TMAX];
-            sandwich(v.bt, v.t, v.t, &d, &mut vt);
-            for i in 0..v.t {
-                for j in 0..v.t {
-                    out[(i * v.t + j) * tiles.len + i_tile] = vt[i][j];
-                }
-            }
-        }
-    });
-}
-
-/// `Y = Aᵀ·M·A` per tile, then bias and ReLU, for the output channels whose products are
-/// `m` (`[channel][t²][tiles]`), handed to `store(channel, pixel, value)` (tiles past
-/// the output's edge are clipped).
-fn output_transform(
-    v: &Variant,
-    m: &[f32],
-    tiles: TileRange,
-    (oh, ow): (usize, usize),
+/// Output channels `co` of tiles `tiles` (row-major over [`tile_grid`]) of one image:
+/// `x` (`c_in × h × w`) → the pixels of those tiles in planes `co` of `out`, with bias and
+/// optional ReLU. Writes nothing else, so blocks × channel ranges that cover the output
+/// once may run as independent tasks. `co.start` must be a multiple of the GEMM's `MR`
+/// (4); each call transforms its tiles' input again, so splitting channels repeats that
+/// part of the work. [`block_tiles`] is the block size that stays in L2.
+///
+/// # Safety
+/// `out` must point to `c_out` output planes of `oh·ow` floats each (plane `o` at
+/// `out + o·oh·ow`, i.e. the layer's channel 0 of this image), valid for writes at every
+/// pixel of `tiles` in planes `co`, and no other thread may access those elements during
+/// the call.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn conv_block(
+    x: &[f32],
+    p: &Conv2dParams,
+    w: &WinogradWeights,
+    tiles: Range<usize>,
+    co: Range<usize>,
     bias: Option<&[f32]>,
     relu: bool,
-    store: &mut impl FnMut(usize, usize, f32),
+    out: *mut f32,
+    scratch: &mut WinogradScratch,
 ) {
-    let tt = v.t * v.t;
-    for (o, mo) in m.chunks_exact(tt * tiles.len).enumerate() {
-        let b = bias.map_or(0.0, |b| b[o]);
-        for (i_tile, ty, tx) in tiles.iter() {
-            let mut mt = [[0.0f32; TMAX]; TMAX];
-            for i in 0..v.t {
-                for j in 0..v.t {
-                    mt[i][j] = mo[(i * v.t + j) * tiles.len + i_tile];
+    assert!(p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1, "winograd: 3×3 stride 1 only");
+    assert_eq!((w.c_out, w.c_in), (p.c_out, p.c_in), "winograd: weights do not match the layer");
+    assert_eq!(x.len(), p.c_in * p.h * p.w, "winograd: input length");
+    let (th, tw) = tile_grid(p, w.variant);
+    assert!(tiles.start <= tiles.end && tiles.end <= th * tw, "winograd: tiles out of range");
+    assert!(co.start % MR == 0 && co.start <= co.end && co.end <= p.c_out, "winograd: bad output channel range");
+    if let Some(b) = bias {
+        assert_eq!(b.len(), p.c_out, "winograd: bias length");
+    }
+    if tiles.is_empty() || co.is_empty() {
+        return;
+    }
+    let block = Block { x, p, w, tiles, tw, bias, relu, out };
+    match w.variant.m {
+        2 => block.run::<F23>(co, scratch),
+        _ => block.run::<F43>(co, scratch),
+    }
+}
+
+/// One call of [`conv_block`], checked.
+struct Block<'a> {
+    x: &'a [f32],
+    p: &'a Conv2dParams,
+    w: &'a WinogradWeights,
+    tiles: Range<usize>,
+    tw: usize,
+    bias: Option<&'a [f32]>,
+    relu: bool,
+    out: *mut f32,
+}
+
+/// Strides of a block's scratch.
+#[derive(Clone, Copy)]
+struct Layout {
+    /// Tiles, padded to the GEMM's `NR` columns (phantom columns are never read back).
+    n: usize,
+    /// Distance between the `V_ξ` (each a `c_in × n` matrix with row stride `n`, read by
+    /// the GEMM as its `B`): one cache line more than `c_in·n`. For GoogLeNet's channel
+    /// counts (multiples of 16) `c_in·n` floats is a multiple of 512 bytes, which would put
+    /// the t² stores of one tile group in at most 8 of L1's 64 sets; the extra line spreads
+    /// them (2–4 % faster over eight of GoogLeNet's 3×3 shapes, F2 and F4).
+    v_xi: usize,
+    /// Width of a staged input row.
+    wp: usize,
+}
+
+impl Block<'_> {
+    /// Input transform of all tiles, then for each chunk of output channels: t² GEMMs and
+    /// the output transform.
+    ///
+    /// # Safety
+    /// As [`conv_block`], whose checks have passed.
+    unsafe fn run<F: Tile>(&self, co: Range<usize>, s: &mut WinogradScratch) {
+        let (p, tt) = (self.p, F::T * F::T);
+        let n = self.tiles.len().next_multiple_of(NR);
+        let lay = Layout { n, v_xi: p.c_in * n + 16, wp: F::M * (self.tw - 1) + F::ROW_LOAD };
+        self.tile_offsets::<F>(lay, s);
+        self.input_transform::<F>(lay, s);
+        let v = &s.v[..tt * lay.v_xi];
+        for c0 in co.clone().step_by(CO_CHUNK) {
+            let chunk = c0..(c0 + CO_CHUNK).min(co.end);
+            let panels = c0 / MR..chunk.end.div_ceil(MR);
+            let rows = (panels.end * MR).min(p.c_out) - c0;
+            let m = grow(&mut s.m, rows * tt * n);
+            for (xi, u) in self.w.u.iter().enumerate() {
+                gemm::gemm_panels(
+                    u,
+                    panels.clone(),
+                    MatRef { data: &v[xi * lay.v_xi..], rows: p.c_in, cols: n, ld: n },
+                    MatMut { data: &mut m[xi * n..], rows, cols: n, ld: tt * n },
+                    Epilogue::default(),
+                    &mut s.gemm_tail,
+                );
+            }
+            let groups = self.tiles.len().div_ceil(LANES);
+            self.output_transform::<F>(lay, chunk, &s.m[..rows * tt * n], &s.tile_out[..groups * LANES]);
+        }
+    }
+
+    /// Fills `tile_in` and `tile_out` for the block's tiles, padded to whole groups.
+    fn tile_offsets<F: Tile>(&self, lay: Layout, s: &mut WinogradScratch) {
+        let (oh, ow) = (self.p.out_h(), self.p.out_w());
+        let ty0 = self.tiles.start / self.tw;
+        let len = self.tiles.len().next_multiple_of(LANES);
+        let (tile_in, tile_out) = (grow(&mut s.tile_in, len), grow(&mut s.tile_out, len));
+        for (i, tile) in self.tiles.clone().enumerate() {
+            let (ty, tx) = (tile / self.tw, tile % self.tw);
+            tile_in[i] = F::M * ((ty - ty0) * lay.wp + tx);
+            let (oy, ox) = (F::M * ty, F::M * tx);
+            tile_out[i] = OutTile { pixel: oy * ow + ox, rows: F::M.min(oh - oy), cols: F::M.min(ow - ox) };
+        }
+        // Phantom lanes read the first tile's inputs and write nothing.
+        for i in self.tiles.len()..len {
+            tile_in[i] = tile_in[0];
+            tile_out[i] = OutTile::default();
+        }
+    }
+
+    /// `V_ξ[c][tile] = (Bᵀ·d·B)_ξ` for every input channel `c` and tile of the block.
+    ///
+    /// # Safety
+    /// `tile_offsets` has filled `s` for this layout.
+    unsafe fn input_transform<F: Tile>(&self, lay: Layout, s: &mut WinogradScratch) {
+        let (p, n, wp) = (self.p, lay.n, lay.wp);
+        let ty0 = self.tiles.start / self.tw;
+        let rows_len = F::M * ((self.tiles.end - 1) / self.tw - ty0) + F::T;
+        let top = (F::M * ty0) as isize - p.ph as isize; // input row of staged row 0
+        let staged = grow(&mut s.rows, rows_len * wp);
+        let v = grow(&mut s.v, F::T * F::T * lay.v_xi).as_mut_ptr();
+        let groups = self.tiles.len().div_ceil(LANES);
+        for c in 0..p.c_in {
+            let plane = &self.x[c * p.h * p.w..][..p.h * p.w];
+            // Staged row r, column j holds x[c][top + r][j − pw] (zero outside the image);
+            // wp ≥ pw + w always (the tiles cover the padded input), so rows fit whole.
+            for (r, row) in staged.chunks_exact_mut(wp).enumerate() {
+                let iy = top + r as isize;
+                if (0..p.h as isize).contains(&iy) {
+                    let (left, rest) = row.split_at_mut(p.pw);
+                    let (inside, right) = rest.split_at_mut(p.w);
+                    left.fill(0.0);
+                    inside.copy_from_slice(&plane[iy as usize * p.w..][..p.w]);
+                    right.fill(0.0);
+                } else {
+                    row.fill(0.0);
                 }
             }
-            let mut y = [[0.0f32; TMAX]; TMAX];
-            sandwich(v.at, v.m, v.t, &mt, &mut y);
-            for (i, row) in y.iter().enumerate().take(v.m) {
-                let oy = v.m * ty + i;
-                if oy >= oh {
-                    break;
-                }
-                for (j, &val) in row.iter().enumerate().take(v.m) {
-                    let ox = v.m * tx + j;
-                    if ox >= ow {
-                        break;
+            let base = staged.as_ptr();
+            for g in 0..groups {
+                let lane_ptr = |l: usize| base.add(*s.tile_in.get_unchecked(g * LANES + l));
+                let first = [lane_ptr(0), lane_ptr(1), lane_ptr(2), lane_ptr(3)];
+                // Rows of the four tiles transformed along x, then columns along y.
+                let rows: [[L; TMAX]; TMAX] = core::array::from_fn(|i| F::bt(L::gather(first.map(|q| q.add(i.min(F::T - 1) * wp)), F::T)));
+                let cols: [[L; TMAX]; TMAX] = core::array::from_fn(|j| core::array::from_fn(|i| rows[i][j]));
+                let dst = v.add(c * n + g * LANES);
+                for (j, col) in cols.iter().enumerate().take(F::T) {
+                    for (i, e) in F::bt(*col).iter().enumerate().take(F::T) {
+                        e.store(dst.add((i * F::T + j) * lay.v_xi));
                     }
-                    let val = val + b;
-                    store(o, oy * ow + ox, if relu && val < 0.0 { 0.0 } else { val });
                 }
             }
+        }
+    }
+
+    /// `Y = Aᵀ·M·A` for the tiles of the block and output channels `chunk`, whose products
+    /// are `m` (`[o − chunk.start][ξ][n]`), plus bias and ReLU, into the output planes.
+    ///
+    /// # Safety
+    /// `tile_out` describes the block's tiles (padded to whole groups), and `self.out` is
+    /// valid for those pixels of planes `chunk` (the contract of [`conv_block`]).
+    unsafe fn output_transform<F: Tile>(&self, lay: Layout, chunk: Range<usize>, m: &[f32], tile_out: &[OutTile]) {
+        let (n, tt) = (lay.n, F::T * F::T);
+        let (oh, ow) = (self.p.out_h(), self.p.out_w());
+        let zero = L::splat(0.0);
+        for o in chunk.clone() {
+            let b = L::splat(self.bias.map_or(0.0, |b| b[o]));
+            let mo = m[(o - chunk.start) * tt * n..][..tt * n].as_ptr();
+            let plane = self.out.add(o * oh * ow);
+            for (g, tiles) in tile_out.chunks_exact(LANES).enumerate() {
+                // Columns along y, then rows along x.
+                let load = |i: usize, j: usize| if i < F::T && j < F::T { L::load(mo.add((i * F::T + j) * n + g * LANES)) } else { zero };
+                let cols: [[L; 4]; TMAX] = core::array::from_fn(|j| F::at(core::array::from_fn(|i| load(i, j))));
+                let rows: [[L; TMAX]; 4] = core::array::from_fn(|a| core::array::from_fn(|j| cols[j][a]));
+                for (a, row) in rows.iter().enumerate().take(F::M) {
+                    let y = F::at(*row).map(|e| if self.relu { e.add(b).relu() } else { e.add(b) });
+                    let q = core::array::from_fn(|l| plane.add(tiles[l].pixel + a * ow));
+                    let widths = core::array::from_fn(|l| if a < tiles[l].rows { tiles[l].cols } else { 0 });
+                    L::scatter(&y, F::M, q, widths);
+                }
+            }
+        }
+    }
+}
+
+/// The 1-D transforms of one variant, on the first `T` entries of `TMAX`-arrays of lanes
+/// (`Bᵀ·d` for one row or column of an input tile, `Aᵀ·m` for one of a product tile).
+trait Tile {
+    const M: usize;
+    const T: usize;
+    /// Floats one lane's row read may cover ([`Lanes::gather`]); staged rows are padded
+    /// so that the last tile column's read stays inside.
+    const ROW_LOAD: usize;
+    fn bt(d: [L; TMAX]) -> [L; TMAX];
+    fn at(m: [L; TMAX]) -> [L; 4];
+}
+
+/// F(2×2, 3×3): `Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]`, `Aᵀ = [1 1 1 0; 0 1 −1 −1]`.
+struct F23;
+
+impl Tile for F23 {
+    const M: usize = 2;
+    const T: usize = 4;
+    const ROW_LOAD: usize = 4;
+
+    #[inline(always)]
+    fn bt([d0, d1, d2, d3, ..]: [L; TMAX]) -> [L; TMAX] {
+        [d0.sub(d2), d1.add(d2), d2.sub(d1), d1.sub(d3), d3, d3]
+    }
+
+    #[inline(always)]
+    fn at([m0, m1, m2, m3, ..]: [L; TMAX]) -> [L; 4] {
+        let s = m1.add(m2);
+        [m0.add(s), m1.sub(m2).sub(m3), s, s]
+    }
+}
+
+/// F(4×4, 3×3), points 0, ±1, ±2, ∞:
+/// `Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1]`,
+/// `Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]`, factored so that rows
+/// sharing terms compute them once: 18 operations per 6 inputs for `Bᵀ`, 13 for `Aᵀ` (their
+/// nonzeros alone take 28 and 20).
+struct F43;
+
+impl Tile for F43 {
+    const M: usize = 4;
+    const T: usize = 6;
+    const ROW_LOAD: usize = 8;
+
+    #[inline(always)]
+    fn bt([d0, d1, d2, d3, d4, d5]: [L; TMAX]) -> [L; TMAX] {
+        let (two, four) = (L::splat(2.0), L::splat(4.0));
+        let a = d4.sub(four.mul(d2)); // rows 1, 2: ±(d3 − 4·d1) + (d4 − 4·d2)
+        let b = d3.sub(four.mul(d1));
+        let c = d4.sub(d2); // rows 0, 3, 4
+        let e = two.mul(d3.sub(d1));
+        [four.mul(d0.sub(d2)).add(c), a.add(b), a.sub(b), c.add(e), c.sub(e), four.mul(d1.sub(d3)).add(d5.sub(d3))]
+    }
+
+    #[inline(always)]
+    fn at([m0, m1, m2, m3, m4, m5]: [L; TMAX]) -> [L; 4] {
+        let (s12, d12, s34, d34) = (m1.add(m2), m1.sub(m2), m3.add(m4), m3.sub(m4));
+        [m0.add(s12).add(s34), d12.add(L::splat(2.0).mul(d34)), s12.add(L::splat(4.0).mul(s34)), d12.add(L::splat(8.0).mul(d34)).add(m5)]
+    }
+}
+
+/// Four tiles side by side: lane `l` of every value belongs to tile `l` of a group.
+trait Lanes: Copy {
+    fn splat(x: f32) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    /// `v < 0 ? 0 : v` (NaN stays NaN, like the GEMM's epilogue).
+    fn relu(self) -> Self;
+    /// # Safety
+    /// `p` is valid for reading 4 floats.
+    unsafe fn load(p: *const f32) -> Self;
+    /// # Safety
+    /// `p` is valid for writing 4 floats.
+    unsafe fn store(self, p: *mut f32);
+    /// Element `j` of the result has `p[l][j]` in lane `l`, for `j < t` (t = 4 or 6).
+    ///
+    /// # Safety
+    /// Each `p[l]` is valid for reading 4 floats when t = 4, 8 when t = 6.
+    unsafe fn gather(p: [*const f32; LANES], t: usize) -> [Self; TMAX];
+    /// Writes lane `l` of `y[0..cols[l]]` to `q[l][0..cols[l]]`, for `m` (2 or 4) values.
+    ///
+    /// # Safety
+    /// Each `q[l]` is valid for writing `cols[l] ≤ m` floats.
+    unsafe fn scatter(y: &[Self; 4], m: usize, q: [*mut f32; LANES], cols: [usize; LANES]);
+}
+
+/// The lanes of this build: simd128 in wasm builds with `+simd128`, the scalar twin
+/// elsewhere.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+type L = simd128::F32x4;
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+type L = scalar::F32x4;
+
+/// The portable lanes: the native build's and the shape simd128 must reproduce.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+mod scalar {
+    use super::{Lanes, LANES, TMAX};
+
+    #[derive(Clone, Copy, Debug)]
+    pub struct F32x4([f32; LANES]);
+
+    impl F32x4 {
+        #[inline(always)]
+        fn zip(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {
+            Self(core::array::from_fn(|l| f(self.0[l], o.0[l])))
+        }
+    }
+
+    impl Lanes for F32x4 {
+        #[inline(always)]
+        fn splat(x: f32) -> Self {
+            Self([x; LANES])
+        }
+
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            self.zip(o, |a, b| a + b)
+        }
+
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            self.zip(o, |a, b| a - b)
+        }
+
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            self.zip(o, |a, b| a * b)
+        }
+
+        #[inline(always)]
+        fn relu(self) -> Self {
+            Self(self.0.map(|v| if v < 0.0 { 0.0 } else { v }))
+        }
+
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Self(core::ptr::read_unaligned(p as *const [f32; LANES]))
+        }
+
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            core::ptr::write_unaligned(p as *mut [f32; LANES], self.0);
+        }
+
+        #[inline(always)]
+        unsafe fn gather(p: [*const f32; LANES], t: usize) -> [Self; TMAX] {
+            core::array::from_fn(|j| Self(p.map(|q| if j < t { *q.add(j) } else { 0.0 })))
+        }
+
+        #[inline(always)]
+        unsafe fn scatter(y: &[Self; 4], _m: usize, q: [*mut f32; LANES], cols: [usize; LANES]) {
+            for l in 0..LANES {
+                for (b, v) in y.iter().enumerate().take(cols[l]) {
+                    *q[l].add(b) = v.0[l];
+                }
+            }
+        }
+    }
+}
+
+/// simd128 lanes: rows of four tiles become lane vectors by 4×4 transposes
+/// (`i32x4_shuffle`s that V8 lowers to unpck/shufps), and back for the outputs.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use super::{Lanes, LANES, TMAX};
+    use core::arch::wasm32::*;
+
+    #[derive(Clone, Copy, Debug)]
+    pub struct F32x4(v128);
+
+    /// Rows `a, b, c, d` → columns.
+    #[inline(always)]
+    fn transpose([a, b, c, d]: [v128; 4]) -> [v128; 4] {
+        let (ab_lo, ab_hi) = (i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b));
+        let (cd_lo, cd_hi) = (i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
+        [
+            i32x4_shuffle::<0, 1, 4, 5>(ab_lo, cd_lo),
+            i32x4_shuffle::<2, 3, 6, 7>(ab_lo, cd_lo),
+            i32x4_shuffle::<0, 1, 4, 5>(ab_hi, cd_hi),
+            i32x4_shuffle::<2, 3, 6, 7>(ab_hi, cd_hi),
+        ]
+    }
+
+    /// Lanes `0..cols` of `v` to `q`.
+    #[inline(always)]
+    unsafe fn store_cols(q: *mut f32, v: v128, cols: usize) {
+        match cols {
+            4 => v128_store(q as *mut v128, v),
+            3 => {
+                v128_store64_lane::<0>(v, q as *mut u64);
+                v128_store32_lane::<2>(v, q.add(2) as *mut u32);
+            }
+            2 => v128_store64_lane::<0>(v, q as *mut u64),
+            1 => v128_store32_lane::<0>(v, q as *mut u32),
+            _ => {}
+        }
+    }
+
+    impl Lanes for F32x4 {
+        #[inline(always)]
+        fn splat(x: f32) -> Self {
+            Self(f32x4_splat(x))
+        }
+
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            Self(f32x4_add(self.0, o.0))
+        }
+
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            Self(f32x4_sub(self.0, o.0))
+        }
+
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            Self(f32x4_mul(self.0, o.0))
+        }
+
+        #[inline(always)]
+        fn relu(self) -> Self {
+            // pmax(v, 0) = v < 0 ? 0 : v, exactly the scalar rule.
+            Self(f32x4_pmax(self.0, f32x4_splat(0.0)))
+        }
+
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Self(v128_load(p as *const v128))
+        }
+
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            v128_store(p as *mut v128, self.0);
+        }
+
+        #[inline(always)]
+        unsafe fn gather(p: [*const f32; LANES], t: usize) -> [Self; TMAX] {
+            let [d0, d1, d2, d3] = transpose(p.map(|q| v128_load(q as *const v128)));
+            if t == 4 {
+                return [d0, d1, d2, d3, d3, d3].map(Self);
+            }
+            // Elements 4 and 5: the low halves of each lane's second vector, transposed.
+            let [e0, e1, e2, e3] = p.map(|q| v128_load(q.add(4) as *const v128));
+            let (lo01, lo23) = (i32x4_shuffle::<0, 4, 1, 5>(e0, e1), i32x4_shuffle::<0, 4, 1, 5>(e2, e3));
+            [d0, d1, d2, d3, i32x4_shuffle::<0, 1, 4, 5>(lo01, lo23), i32x4_shuffle::<2, 3, 6, 7>(lo01, lo23)].map(Self)
+        }
+
+        #[inline(always)]
+        unsafe fn scatter(y: &[Self; 4], m: usize, q: [*mut f32; LANES], cols: [usize; LANES]) {
+            if m == 4 {
+                let r = transpose(y.map(|v| v.0));
+                for l in 0..LANES {
+                    store_cols(q[l], r[l], cols[l]);
+                }
+                return;
+            }
+            // m = 2: lanes 0, 1 of `lo` are tile 0's two values, lanes 2, 3 tile 1's.
+            let (lo, hi) = (i32x4_shuffle::<0, 4, 1, 5>(y[0].0, y[1].0), i32x4_shuffle::<2, 6, 3, 7>(y[0].0, y[1].0));
+            store_cols(q[0], lo, cols[0]);
+            store_cols(q[1], i32x4_shuffle::<2, 3, 2, 3>(lo, lo), cols[1]);
+            store_cols(q[2], hi, cols[2]);
+            store_cols(q[3], i32x4_shuffle::<2, 3, 2, 3>(hi, hi), cols[3]);
         }
     }
 }

@@ -47,7 +47,8 @@ struct Span {
     padded: usize,
 }
 
-fn spans(out: usize, k: usize, s: usize, pad: usize, len: usize) -> impl Iterator<Item = Span> {
+/// The windows along one axis (computed on the fly: pooling allocates nothing).
+fn spans(out: usize, k: usize, s: usize, pad: usize, len: usize) -> impl Iterator<Item = Span> + Clone {
     (0..out).map(move |o| {
         let start = (o * s) as isize - pad as isize;
         let end = (start + k as isize).min((len + pad) as isize);
@@ -59,28 +60,37 @@ fn spans(out: usize, k: usize, s: usize, pad: usize, len: usize) -> impl Iterato
     })
 }
 
+/// Adaptive pooling's windows along one axis: `[floor(i·len/out), ceil((i+1)·len/out))`.
+fn adaptive_spans(out: usize, len: usize) -> impl Iterator<Item = Span> + Clone {
+    (0..out).map(move |i| {
+        let (lo, hi) = (i * len / out, ((i + 1) * len).div_ceil(out));
+        Span { lo, hi, padded: hi - lo }
+    })
+}
+
 fn check(x: &[f32], planes: usize, h: usize, w: usize, y: &[f32], oh: usize, ow: usize, op: &str) {
     assert_eq!(x.len(), planes * h * w, "{op}: input length");
     assert_eq!(y.len(), planes * oh * ow, "{op}: output length");
 }
 
 /// Reduces every window of every plane with `reduce(plane, rows, cols) -> value`.
+#[allow(clippy::too_many_arguments)]
 fn pool_planes(
     x: &[f32],
     planes: usize,
     (h, w): (usize, usize),
-    rows: &[Span],
-    cols: &[Span],
+    (oh, ow): (usize, usize),
+    rows: impl Iterator<Item = Span> + Clone,
+    cols: impl Iterator<Item = Span> + Clone,
     y: &mut [f32],
     reduce: impl Fn(&[f32], Span, Span) -> f32,
 ) {
-    let (oh, ow) = (rows.len(), cols.len());
     for pl in 0..planes {
         let plane = &x[pl * h * w..(pl + 1) * h * w];
         let out = &mut y[pl * oh * ow..(pl + 1) * oh * ow];
-        for (oy, r) in rows.iter().enumerate() {
-            for (ox, c) in cols.iter().enumerate() {
-                out[oy * ow + ox] = reduce(plane, *r, *c);
+        for (oy, r) in rows.clone().enumerate() {
+            for (ox, c) in cols.clone().enumerate() {
+                out[oy * ow + ox] = reduce(plane, r, c);
             }
         }
     }
@@ -111,31 +121,29 @@ fn max_nan(m: f32, v: f32) -> f32 {
 /// loops; both passes run 4 lanes at a time (`simd128`; strides 1 and 2, which are all
 /// of GoogLeNet's). Measured on one pool of each GoogLeNet shape (Node 20, one thread):
 /// 28.9 ms with the direct window loop, 3.9 ms with this.
-pub fn max_pool2d(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams, y: &mut [f32]) {
-    let rows: Vec<Span> = spans(p.out_h(h), p.kh, p.sh, p.ph, h).collect();
-    let (oh, ow) = (rows.len(), p.out_w(w));
+///
+/// `row` is scratch for the row buffer (it only grows).
+#[inline(never)]
+pub fn max_pool2d(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams, y: &mut [f32], row: &mut Vec<f32>) {
+    let (oh, ow) = (p.out_h(h), p.out_w(w));
     check(x, planes, h, w, y, oh, ow, "max_pool2d");
     // buf[pw + ix] = row max at input column ix; output ox reads buf[ox·sw .. ox·sw + kw].
     // 8 more -inf lanes let the stride-2 kernel load whole vectors past the last window.
     let buf_len = ((ow.max(1) - 1) * p.sw + p.kw).max(p.pw + w) + 8;
-    // Tasks of 16 planes, each with its own row buffer.
-    const PLANES_PER_TASK: usize = 16;
-    let work = planes * oh * w * (p.kh + p.kw);
-    crate::par::for_each_chunk(y, PLANES_PER_TASK * oh * ow, work, |task, outs: &mut [f32]| {
-        let mut buf = vec![f32::NEG_INFINITY; buf_len];
-        for (i, out) in outs.chunks_exact_mut((oh * ow).max(1)).enumerate() {
-            let pl = task * PLANES_PER_TASK + i;
-            let plane = &x[pl * h * w..(pl + 1) * h * w];
-            for (r, out_row) in rows.iter().zip(out.chunks_exact_mut(ow.max(1))) {
-                let row_max = &mut buf[p.pw..p.pw + w];
-                row_max.copy_from_slice(&plane[r.lo * w..(r.lo + 1) * w]);
-                for iy in r.lo + 1..r.hi {
-                    max_into(row_max, &plane[iy * w..(iy + 1) * w]);
-                }
-                window_max(&buf, p.kw, p.sw, out_row);
+    // Only the window of columns [pw, pw + w) is ever written; the margins stay -inf.
+    row.clear();
+    row.resize(buf_len, f32::NEG_INFINITY);
+    let buf = &mut row[..];
+    for (plane, out) in x.chunks_exact((h * w).max(1)).zip(y.chunks_exact_mut((oh * ow).max(1))).take(planes) {
+        for (r, out_row) in spans(oh, p.kh, p.sh, p.ph, h).zip(out.chunks_exact_mut(ow.max(1))) {
+            let row_max = &mut buf[p.pw..p.pw + w];
+            row_max.copy_from_slice(&plane[r.lo * w..(r.lo + 1) * w]);
+            for iy in r.lo + 1..r.hi {
+                max_into(row_max, &plane[iy * w..(iy + 1) * w]);
             }
+            window_max(buf, p.kw, p.sw, out_row);
         }
-    });
+    }
 }
 
 /// `dst[i] = max_nan(dst[i], src[i])`.
@@ -205,11 +213,12 @@ fn scalar_window_max(buf: &[f32], k: usize, stride: usize, out: &mut [f32], from
 
 /// `AvgPool2d`; with `count_include_pad` the divisor counts padded positions (but never
 /// positions past `len + pad`, which ceil mode can add), as PyTorch does.
+#[inline(never)]
 pub fn avg_pool2d(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams, count_include_pad: bool, y: &mut [f32]) {
-    let rows: Vec<Span> = spans(p.out_h(h), p.kh, p.sh, p.ph, h).collect();
-    let cols: Vec<Span> = spans(p.out_w(w), p.kw, p.sw, p.pw, w).collect();
-    check(x, planes, h, w, y, rows.len(), cols.len(), "avg_pool2d");
-    pool_planes(x, planes, (h, w), &rows, &cols, y, |plane, r, c| {
+    let (oh, ow) = (p.out_h(h), p.out_w(w));
+    check(x, planes, h, w, y, oh, ow, "avg_pool2d");
+    let (rows, cols) = (spans(oh, p.kh, p.sh, p.ph, h), spans(ow, p.kw, p.sw, p.pw, w));
+    pool_planes(x, planes, (h, w), (oh, ow), rows, cols, y, |plane, r, c| {
         let sum: f32 = window_rows(plane, w, r, c).flatten().sum();
         let count = if count_include_pad { r.padded * c.padded } else { (r.hi - r.lo) * (c.hi - c.lo) };
         sum / count as f32
@@ -218,18 +227,10 @@ pub fn avg_pool2d(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams
 
 /// `AdaptiveAvgPool2d((oh, ow))`: window `i` covers `[floor(i·len/out), ceil((i+1)·len/out))`
 /// (neighbouring windows may overlap).
+#[inline(never)]
 pub fn adaptive_avg_pool2d(x: &[f32], planes: usize, h: usize, w: usize, oh: usize, ow: usize, y: &mut [f32]) {
-    let adaptive = |out: usize, len: usize| -> Vec<Span> {
-        (0..out)
-            .map(|i| {
-                let (lo, hi) = (i * len / out, ((i + 1) * len).div_ceil(out));
-                Span { lo, hi, padded: hi - lo }
-            })
-            .collect()
-    };
-    let (rows, cols) = (adaptive(oh, h), adaptive(ow, w));
     check(x, planes, h, w, y, oh, ow, "adaptive_avg_pool2d");
-    pool_planes(x, planes, (h, w), &rows, &cols, y, |plane, r, c| {
+    pool_planes(x, planes, (h, w), (oh, ow), adaptive_spans(oh, h), adaptive_spans(ow, w), y, |plane, r, c| {
         let sum: f32 = window_rows(plane, w, r, c).flatten().sum();
         sum / (r.padded * c.padded) as f32
     });

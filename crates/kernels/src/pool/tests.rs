@@ -6,7 +6,7 @@ use proptest::prelude::*;
 fn check(p: Pool2dParams, planes: usize, h: usize, w: usize) {
     let x = data(planes * h * w, 7);
     let mut y = vec![0.0; planes * p.out_h(h) * p.out_w(w)];
-    max_pool2d(&x, planes, h, w, &p, &mut y);
+    max_pool2d(&x, planes, h, w, &p, &mut y, &mut Vec::new());
     assert_eq!(y, reference::max_pool2d(&x, planes, h, w, &p), "max_pool2d {p:?} h={h} w={w}");
     for cip in [true, false] {
         avg_pool2d(&x, planes, h, w, &p, cip, &mut y);
@@ -83,6 +83,6 @@ proptest! {
 fn regression_max_pool_propagates_nan() {
     let x = [f32::NAN, 1.0, 2.0, 3.0, f32::NAN, f32::NAN, f32::NAN, f32::NAN];
     let mut y = [0.0; 2];
-    max_pool2d(&x, 2, 2, 2, &pool(2, 2, 0, false), &mut y);
+    max_pool2d(&x, 2, 2, 2, &pool(2, 2, 0, false), &mut y, &mut Vec::new());
     assert!(y[0].is_nan() && y[1].is_nan(), "got {y:?}");
 }

@@ -1,0 +1,246 @@
+//! A network compiled, for one input shape, into a plan: the list of kernel calls with
+//! every activation at a fixed place, run by one call.
+//!
+//! Layers describe themselves to a [`PlanBuilder`] (the TypeScript module tree does this
+//! through the wasm glue): values are flat `f32` buffers, steps are [`Op`]s that read whole
+//! values and write whole values or channel slices of them (an Inception block's four
+//! branches write side by side into one value: its concatenation, with no copy). `build`
+//! then
+//! - groups the steps into *stages*: a step's stage is one past the last stage that wrote
+//!   anything it reads, so the steps of a stage are independent (the four 1×1 convs and the
+//!   pool that read an Inception block's input share one);
+//! - places every intermediate value in one arena, reusing memory between values whose
+//!   lifetimes (in stages) do not overlap, so a forward allocates nothing;
+//! - splits every step into tasks that write disjoint parts of its output, as many as
+//!   keep the threads busy (one per step on one thread).
+//!
+//! Running a plan runs the stages in order; within a stage any thread may run any task
+//! (see `exec`), and since a task's arithmetic does not depend on which tasks exist, the
+//! results are bit-identical for every thread count.
+
+mod exec;
+mod ops;
+mod schedule;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Mutex;
+
+pub use ops::{share, split, Op, Slice};
+
+use crate::conv::Workspace;
+
+/// A value of a plan being built: an index into the builder's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub usize);
+
+/// The plan's one input.
+pub const INPUT: ValueId = ValueId(0);
+
+/// Which parts of a value have been written so far (each element must be written once,
+/// and completely, before anything reads it).
+#[derive(Clone, Debug, Default)]
+enum Written {
+    #[default]
+    Nothing,
+    Whole,
+    /// Channel ranges of a value seen as `channels` channels.
+    Channels { channels: usize, ranges: Vec<(usize, usize)> },
+}
+
+impl Written {
+    fn complete(&self) -> bool {
+        match self {
+            Written::Nothing => false,
+            Written::Whole => true,
+            Written::Channels { channels, ranges } => ranges.iter().map(|(lo, hi)| hi - lo).sum::<usize>() == *channels,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct ValueInfo {
+    len: usize,
+    written: Written,
+    read: bool,
+}
+
+/// Collects values and steps; [`PlanBuilder::build`] checks and schedules them.
+#[derive(Debug)]
+pub struct PlanBuilder {
+    values: Vec<ValueInfo>,
+    steps: Vec<Op>,
+    kept: Vec<ValueId>,
+}
+
+/// A build error: a message naming the op and the offending sizes.
+pub type BuildError = String;
+
+impl PlanBuilder {
+    /// A plan whose input ([`INPUT`]) holds `input_len` floats.
+    pub fn new(input_len: usize) -> Self {
+        let input = ValueInfo { len: input_len, written: Written::Whole, read: false };
+        Self { values: vec![input], steps: Vec::new(), kept: Vec::new() }
+    }
+
+    /// A new intermediate value of `len` floats.
+    pub fn value(&mut self, len: usize) -> ValueId {
+        self.values.push(ValueInfo { len, written: Written::Nothing, read: false });
+        ValueId(self.values.len() - 1)
+    }
+
+    pub fn len_of(&self, v: ValueId) -> Option<usize> {
+        self.values.get(v.0).map(|i| i.len)
+    }
+
+    /// Appends a step after checking that its sizes agree with its values, that what it
+    /// reads is completely written, and that what it writes has not been read yet and
+    /// is not written twice.
+    pub fn push(&mut self, op: Op) -> Result<(), BuildError> {
+        op.check_sizes(&|v| self.len_of(v))?;
+        for v in op.reads() {
+            if !self.values[v.0].written.complete() {
+                return Err(format!("{}: reads value {} before it is completely written", op.name(), v.0));
+            }
+        }
+        let (dst, channels) = op.writes();
+        if dst == INPUT || op.reads().contains(&dst) {
+            return Err(format!("{}: cannot write over its own input", op.name()));
+        }
+        let info = &mut self.values[dst.0];
+        if info.read {
+            return Err(format!("{}: writes value {} after it was read", op.name(), dst.0));
+        }
+        info.written = match (std::mem::take(&mut info.written), channels) {
+            (Written::Nothing, None) => Written::Whole,
+            (Written::Nothing, Some((total, lo, hi))) => Written::Channels { channels: total, ranges: vec![(lo, hi)] },
+            (Written::Channels { channels, mut ranges }, Some((total, lo, hi))) if channels == total && ranges.iter().all(|&(a, b)| hi <= a || b <= lo) => {
+                ranges.push((lo, hi));
+                Written::Channels { channels, ranges }
+            }
+            (before, _) => {
+                info.written = before;
+                return Err(format!("{}: value {} is already written there", op.name(), dst.0));
+            }
+        };
+        for v in op.reads() {
+            self.values[v.0].read = true;
+        }
+        self.steps.push(op);
+        Ok(())
+    }
+
+    /// Marks `v` as a secondary output, readable after a run with [`Plan::kept`]
+    /// (its memory is never reused); returns its index.
+    pub fn keep(&mut self, v: ValueId) -> Result<usize, BuildError> {
+        self.check_result(v, "a kept output")?;
+        let v = if v == INPUT { self.copy_of(v)? } else { v };
+        self.kept.push(v);
+        Ok(self.kept.len() - 1)
+    }
+
+    /// A new value holding a copy of `v`.
+    fn copy_of(&mut self, v: ValueId) -> Result<ValueId, BuildError> {
+        let len = self.values[v.0].len;
+        let copy = self.value(len);
+        self.push(Op::CopyChannels { n: 1, c: 1, hw: len, src: v, dst: Slice::whole(copy, 1) })?;
+        Ok(copy)
+    }
+
+    fn check_result(&self, v: ValueId, what: &str) -> Result<(), BuildError> {
+        match self.values.get(v.0) {
+            None => Err(format!("{what}: no value {}", v.0)),
+            Some(i) if !i.written.complete() => Err(format!("{what}: value {} is not completely written", v.0)),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Schedules the plan with `output` as its result (written straight into the buffer
+    /// passed to [`Plan::run`]), split for `threads` threads.
+    pub fn build(mut self, output: ValueId, threads: usize) -> Result<Plan, BuildError> {
+        self.check_result(output, "the output")?;
+        // The output buffer is the caller's, so it can be neither the input nor a kept value.
+        let output = if output == INPUT || self.kept.contains(&output) { self.copy_of(output)? } else { output };
+        let schedule = schedule::Schedule::new(&self.values.iter().map(|v| v.len).collect::<Vec<_>>(), &self.steps, output, &self.kept);
+        let tasks = self.steps.iter().map(|s| s.tasks(threads)).collect();
+        Ok(Plan {
+            input_len: self.values[0].len,
+            output_len: self.values[output.0].len,
+            steps: self.steps,
+            tasks,
+            kept: self.kept,
+            schedule,
+        })
+    }
+}
+
+/// A scheduled plan. Immutable: run it any number of times.
+#[derive(Debug)]
+pub struct Plan {
+    input_len: usize,
+    output_len: usize,
+    steps: Vec<Op>,
+    /// Tasks per step.
+    tasks: Vec<usize>,
+    kept: Vec<ValueId>,
+    schedule: schedule::Schedule,
+}
+
+/// What runs need besides a plan: the arena (sized by the largest plan run so far) and one
+/// scratch workspace per thread. Both only grow, so a steady state allocates nothing.
+#[derive(Debug, Default)]
+pub struct Context {
+    arena: Vec<f32>,
+    workspaces: Vec<Mutex<Workspace>>,
+}
+
+impl Plan {
+    pub fn input_len(&self) -> usize {
+        self.input_len
+    }
+
+    pub fn output_len(&self) -> usize {
+        self.output_len
+    }
+
+    /// Floats of arena this plan needs.
+    pub fn arena_len(&self) -> usize {
+        self.schedule.arena_len
+    }
+
+    /// Number of stages (barriers between them when threaded).
+    pub fn stages(&self) -> usize {
+        self.schedule.stages.len()
+    }
+
+    /// Runs the plan on `input` into `output`.
+    pub fn run(&self, input: &[f32], output: &mut [f32], ctx: &mut Context) {
+        assert_eq!(input.len(), self.input_len, "plan: input length");
+        assert_eq!(output.len(), self.output_len, "plan: output length");
+        if ctx.arena.len() < self.schedule.arena_len {
+            ctx.arena.resize(self.schedule.arena_len, 0.0);
+        }
+        let threads = exec::threads();
+        while ctx.workspaces.len() < threads {
+            ctx.workspaces.push(Mutex::default());
+        }
+        let mem = ops::Mem::new(input, output, &mut ctx.arena, &self.schedule.homes, &self.schedule.lens);
+        exec::run(&self.schedule.stages, &self.tasks, &ctx.workspaces[..threads], |step, task, ws| {
+            // SAFETY: `Schedule` gives every value read in a stage a home no step of that
+            // stage writes (lifetimes in the arena never overlap, reads follow all writes),
+            // and the tasks of one step write disjoint parts of its output (`Op::run`).
+            unsafe { self.steps[step].run(task, self.tasks[step], &mem, ws) }
+        });
+    }
+
+    /// Kept output `k` of the last run with `ctx`.
+    pub fn kept<'a>(&self, k: usize, ctx: &'a Context) -> &'a [f32] {
+        let v = self.kept[k];
+        let schedule::Home::Arena(at) = self.schedule.homes[v.0] else { unreachable!("kept values live in the arena") };
+        &ctx.arena[at..at + self.schedule.lens[v.0]]
+    }
+
+    pub fn kept_len(&self, k: usize) -> Option<usize> {
+        self.kept.get(k).map(|v| self.schedule.lens[v.0])
+    }
+}

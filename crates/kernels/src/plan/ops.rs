@@ -1,0 +1,289 @@
+//! The steps a plan runs, with their size checks and their split into tasks.
+
+use std::sync::Arc;
+
+use super::schedule::Home;
+use super::{BuildError, ValueId};
+use crate::conv::{Conv2d, Workspace};
+use crate::linear::Linear;
+use crate::pool::{self, Pool2dParams};
+
+/// Channels `[offset, offset + c)` of a value seen as `n × channels × plane`: where a
+/// step that can write into a concatenation writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slice {
+    pub value: ValueId,
+    pub channels: usize,
+    pub offset: usize,
+}
+
+impl Slice {
+    /// All of `value`, which has `channels` channels.
+    pub fn whole(value: ValueId, channels: usize) -> Self {
+        Self { value, channels, offset: 0 }
+    }
+}
+
+/// One kernel call of a plan. Sizes are per call: `n` images (or `planes = n·c` planes).
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// `layer` on `n` images of `h × w`, into channels of `dst` (`dst.channels` per image).
+    Conv { layer: Arc<Conv2d>, n: usize, h: usize, w: usize, relu: bool, src: ValueId, dst: Slice },
+    MaxPool { p: Pool2dParams, planes: usize, h: usize, w: usize, src: ValueId, dst: ValueId },
+    AvgPool { p: Pool2dParams, count_include_pad: bool, planes: usize, h: usize, w: usize, src: ValueId, dst: ValueId },
+    AdaptiveAvgPool { planes: usize, h: usize, w: usize, oh: usize, ow: usize, src: ValueId, dst: ValueId },
+    /// `layer` on `n` rows of features.
+    Linear { layer: Arc<Linear>, n: usize, src: ValueId, dst: ValueId },
+    /// `max(x, 0)`, out of place.
+    Relu { src: ValueId, dst: ValueId },
+    /// `n` images of `c × hw` into channels of `dst`: a concatenation's copy, or an identity.
+    CopyChannels { n: usize, c: usize, hw: usize, src: ValueId, dst: Slice },
+    /// `x·scale[c] + shift[c]` per channel (torchvision's `transform_input`).
+    ChannelAffine { scale: Vec<f32>, shift: Vec<f32>, n: usize, hw: usize, src: ValueId, dst: ValueId },
+}
+
+/// Work (multiply-adds, or elements touched) worth a task of its own: a task costs a few
+/// atomic operations (well under a microsecond) to hand out, so ~32 k multiply-adds
+/// (~1 µs at the GEMM's speed) keeps that overhead below a few per cent.
+const MIN_TASK_WORK: usize = 1 << 15;
+
+/// Tasks for `items` independent items of `item_work` each on `threads` threads: 4 per
+/// thread (so uneven tasks balance), never so small that handing them out dominates, and
+/// one on one thread (each kernel blocks for its cache itself).
+pub fn split(items: usize, item_work: usize, threads: usize) -> usize {
+    if threads <= 1 || items <= 1 {
+        return items.min(1);
+    }
+    let worth = (items * item_work / MIN_TASK_WORK).max(1);
+    (4 * threads).min(items).min(worth)
+}
+
+/// Item range of task `t` of `tasks` over `items`: contiguous, sizes differ by at most one.
+pub fn share(items: usize, t: usize, tasks: usize) -> core::ops::Range<usize> {
+    (t * items / tasks)..((t + 1) * items / tasks)
+}
+
+impl Op {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Conv { .. } => "conv2d",
+            Op::MaxPool { .. } => "max_pool2d",
+            Op::AvgPool { .. } => "avg_pool2d",
+            Op::AdaptiveAvgPool { .. } => "adaptive_avg_pool2d",
+            Op::Linear { .. } => "linear",
+            Op::Relu { .. } => "relu",
+            Op::CopyChannels { .. } => "copy_channels",
+            Op::ChannelAffine { .. } => "channel_affine",
+        }
+    }
+
+    pub fn reads(&self) -> [ValueId; 1] {
+        match self {
+            Op::Conv { src, .. }
+            | Op::MaxPool { src, .. }
+            | Op::AvgPool { src, .. }
+            | Op::AdaptiveAvgPool { src, .. }
+            | Op::Linear { src, .. }
+            | Op::Relu { src, .. }
+            | Op::CopyChannels { src, .. }
+            | Op::ChannelAffine { src, .. } => [*src],
+        }
+    }
+
+    /// The value written, and for slice writes `(channels, lo, hi)`.
+    pub fn writes(&self) -> (ValueId, Option<(usize, usize, usize)>) {
+        match self {
+            Op::Conv { dst, layer, .. } => (dst.value, Some((dst.channels, dst.offset, dst.offset + layer.spec().c_out))),
+            Op::CopyChannels { dst, c, .. } => (dst.value, Some((dst.channels, dst.offset, dst.offset + c))),
+            Op::MaxPool { dst, .. } | Op::AvgPool { dst, .. } | Op::AdaptiveAvgPool { dst, .. } | Op::Linear { dst, .. } | Op::Relu { dst, .. } | Op::ChannelAffine { dst, .. } => (*dst, None),
+        }
+    }
+
+    /// Checks every length against the geometry, so that running never indexes out of bounds.
+    pub fn check_sizes(&self, len: &dyn Fn(ValueId) -> Option<usize>) -> Result<(), BuildError> {
+        let name = self.name();
+        let expect = |v: ValueId, want: usize, what: &str| -> Result<(), BuildError> {
+            match len(v) {
+                None => Err(format!("{name}: {what} is not a value of this plan")),
+                Some(l) if l != want => Err(format!("{name}: {what} holds {l} floats, expected {want}")),
+                Some(_) => Ok(()),
+            }
+        };
+        let slice = |s: &Slice, c: usize, plane: usize, n: usize| -> Result<(), BuildError> {
+            if s.offset + c > s.channels {
+                return Err(format!("{name}: channels [{}, {}) do not fit in {}", s.offset, s.offset + c, s.channels));
+            }
+            expect(s.value, n * s.channels * plane, "the output")
+        };
+        match self {
+            Op::Conv { layer, n, h, w, src, dst, .. } => {
+                let s = layer.spec();
+                let Some((oh, ow)) = layer.out_size(*h, *w) else {
+                    return Err(format!("{name}: {h}×{w} input is smaller than the {}×{} kernel", s.kh, s.kw));
+                };
+                expect(*src, n * s.c_in * h * w, "the input")?;
+                slice(dst, s.c_out, oh * ow, *n)
+            }
+            Op::MaxPool { p, planes, h, w, src, dst } | Op::AvgPool { p, planes, h, w, src, dst, .. } => {
+                if p.kh == 0 || p.kw == 0 || p.sh == 0 || p.sw == 0 || 2 * p.ph > p.kh || 2 * p.pw > p.kw {
+                    return Err(format!("{name}: kernel and stride must be positive and padding at most half the kernel"));
+                }
+                let (Some(oh), Some(ow)) = (pool::pool_out_size(*h, p.kh, p.sh, p.ph, p.ceil_mode), pool::pool_out_size(*w, p.kw, p.sw, p.pw, p.ceil_mode)) else {
+                    return Err(format!("{name}: {h}×{w} input is smaller than the {}×{} kernel", p.kh, p.kw));
+                };
+                expect(*src, planes * h * w, "the input")?;
+                expect(*dst, planes * oh * ow, "the output")
+            }
+            Op::AdaptiveAvgPool { planes, h, w, oh, ow, src, dst } => {
+                if *h == 0 || *w == 0 || *oh == 0 || *ow == 0 {
+                    return Err(format!("{name}: sizes must be positive"));
+                }
+                expect(*src, planes * h * w, "the input")?;
+                expect(*dst, planes * oh * ow, "the output")
+            }
+            Op::Linear { layer, n, src, dst } => {
+                expect(*src, n * layer.in_features(), "the input")?;
+                expect(*dst, n * layer.out_features(), "the output")
+            }
+            Op::Relu { src, dst } => {
+                let l = len(*src).ok_or_else(|| format!("{name}: the input is not a value of this plan"))?;
+                expect(*dst, l, "the output")
+            }
+            Op::CopyChannels { n, c, hw, src, dst } => {
+                expect(*src, n * c * hw, "the input")?;
+                slice(dst, *c, *hw, *n)
+            }
+            Op::ChannelAffine { scale, shift, n, hw, src, dst } => {
+                if scale.len() != shift.len() {
+                    return Err(format!("{name}: {} scales but {} shifts", scale.len(), shift.len()));
+                }
+                expect(*src, n * scale.len() * hw, "the input")?;
+                expect(*dst, n * scale.len() * hw, "the output")
+            }
+        }
+    }
+
+    /// Tasks this step is split into on `threads` threads.
+    pub fn tasks(&self, threads: usize) -> usize {
+        match self {
+            Op::Conv { layer, n, h, w, .. } => n * layer.parts(*h, *w, threads.div_ceil(*n)),
+            Op::MaxPool { p, planes, h, w, .. } | Op::AvgPool { p, planes, h, w, .. } => split(*planes, h * w * (p.kh + p.kw), threads),
+            Op::AdaptiveAvgPool { planes, h, w, .. } => split(*planes, h * w, threads),
+            Op::Linear { layer, n, .. } => split(layer.out_features(), n * layer.in_features(), threads),
+            Op::Relu { .. } | Op::CopyChannels { .. } | Op::ChannelAffine { .. } => 1,
+        }
+    }
+
+    /// Runs task `task` of `tasks`.
+    ///
+    /// # Safety
+    /// `mem` must resolve every value this step reads to memory no concurrent task writes,
+    /// and its output to memory no task of another step of the same stage writes (outside
+    /// the channels this step owns); the tasks of this step write disjoint elements.
+    pub unsafe fn run(&self, task: usize, tasks: usize, mem: &Mem, ws: &mut Workspace) {
+        match self {
+            Op::Conv { layer, n, h, w, relu, src, dst } => {
+                let s = layer.spec();
+                let (oh, ow) = layer.out_size(*h, *w).expect("checked at build");
+                let parts = tasks / n;
+                let (b, part) = (task / parts, task % parts);
+                let img = s.c_in * h * w;
+                let x = &mem.read(*src, n * img)[b * img..(b + 1) * img];
+                let out = mem.ptr(dst.value).add((b * dst.channels + dst.offset) * oh * ow);
+                layer.forward_part(x, *h, *w, *relu, out, part, parts, ws);
+            }
+            Op::MaxPool { p, planes, h, w, src, dst } | Op::AvgPool { p, planes, h, w, src, dst, .. } => {
+                let (oh, ow) = (p.out_h(*h), p.out_w(*w));
+                let r = share(*planes, task, tasks);
+                let x = &mem.read(*src, planes * h * w)[r.start * h * w..r.end * h * w];
+                let y = mem.write(*dst, r.start * oh * ow, r.len() * oh * ow);
+                match self {
+                    Op::AvgPool { count_include_pad, .. } => pool::avg_pool2d(x, r.len(), *h, *w, p, *count_include_pad, y),
+                    _ => pool::max_pool2d(x, r.len(), *h, *w, p, y, &mut ws.pool_row),
+                }
+            }
+            Op::AdaptiveAvgPool { planes, h, w, oh, ow, src, dst } => {
+                let r = share(*planes, task, tasks);
+                let x = &mem.read(*src, planes * h * w)[r.start * h * w..r.end * h * w];
+                let y = mem.write(*dst, r.start * oh * ow, r.len() * oh * ow);
+                pool::adaptive_avg_pool2d(x, r.len(), *h, *w, *oh, *ow, y);
+            }
+            Op::Linear { layer, n, src, dst } => {
+                let (inp, out) = (layer.in_features(), layer.out_features());
+                let r = share(out, task, tasks);
+                let x = mem.read(*src, n * inp);
+                // Rows of the output interleave between tasks (each task owns columns
+                // r of every row), so each row is written through its own slice.
+                for b in 0..*n {
+                    let y = mem.write(*dst, b * out + r.start, r.len());
+                    layer.forward_row(&x[b * inp..(b + 1) * inp], r.clone(), y);
+                }
+            }
+            Op::Relu { src, dst } => {
+                let len = mem.len(*src);
+                crate::activation::relu(mem.read(*src, len), mem.write(*dst, 0, len));
+            }
+            Op::CopyChannels { n, c, hw, src, dst } => {
+                let x = mem.read(*src, n * c * hw);
+                for b in 0..*n {
+                    let y = mem.write(dst.value, (b * dst.channels + dst.offset) * hw, c * hw);
+                    y.copy_from_slice(&x[b * c * hw..(b + 1) * c * hw]);
+                }
+            }
+            Op::ChannelAffine { scale, shift, n, hw, src, dst } => {
+                let len = n * scale.len() * hw;
+                let (x, y) = (mem.read(*src, len), mem.write(*dst, 0, len));
+                for ((i, o), &v) in y.iter_mut().enumerate().zip(x) {
+                    let c = i / hw % scale.len();
+                    *o = v * scale[c] + shift[c];
+                }
+            }
+        }
+    }
+}
+
+/// A plan's values resolved to memory for one run.
+pub struct Mem {
+    input: *const f32,
+    output: *mut f32,
+    arena: *mut f32,
+    homes: *const Home,
+    lens: *const usize,
+}
+
+// SAFETY: `Mem` only hands out pointers; `Op::run`'s contract says who may use which.
+unsafe impl Sync for Mem {}
+unsafe impl Send for Mem {}
+
+impl Mem {
+    pub fn new(input: &[f32], output: &mut [f32], arena: &mut [f32], homes: &[Home], lens: &[usize]) -> Self {
+        Self { input: input.as_ptr(), output: output.as_mut_ptr(), arena: arena.as_mut_ptr(), homes: homes.as_ptr(), lens: lens.as_ptr() }
+    }
+
+    unsafe fn len(&self, v: ValueId) -> usize {
+        *self.lens.add(v.0)
+    }
+
+    /// First float of value `v`.
+    unsafe fn ptr(&self, v: ValueId) -> *mut f32 {
+        match *self.homes.add(v.0) {
+            Home::Input => self.input as *mut f32,
+            Home::Output => self.output,
+            Home::Arena(at) => self.arena.add(at),
+            Home::Nowhere => unreachable!("value {} has no memory", v.0),
+        }
+    }
+
+    /// All `len` floats of `v`, read-only.
+    unsafe fn read(&self, v: ValueId, len: usize) -> &[f32] {
+        debug_assert_eq!(len, self.len(v));
+        core::slice::from_raw_parts(self.ptr(v), len)
+    }
+
+    /// Floats `[at, at + len)` of `v`, to write.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn write(&self, v: ValueId, at: usize, len: usize) -> &mut [f32] {
+        debug_assert!(at + len <= self.len(v));
+        core::slice::from_raw_parts_mut(self.ptr(v).add(at), len)
+    }
+}
