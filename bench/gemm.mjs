@@ -2,15 +2,17 @@
 // GEMM peak report: the in-cache microkernel ceiling, then GoogLeNet's 1×1 convolutions
 // (bench/shapes.json) run as GEMMs, each as GFLOP/s and % of that ceiling, one thread.
 //
-//   node bench/gemm.mjs [--seconds S] [--convs]
+//   node [--experimental-wasm-relaxed-simd] bench/gemm.mjs [--seconds S] [--convs] [--relaxed]
 //
 //   --seconds S  time budget for the interleaved rounds (default 30)
 //   --convs      also every conv shape through Conv2d::forward (conv1, 5×5, Winograd 3×3)
+//   --relaxed    the relaxed-SIMD build (ts/wasm-relaxed: fused multiply-add); Node 20
+//                needs --experimental-wasm-relaxed-simd
 //
 // Uses the bench-only exports of the single-threaded build (crates/wasm/src/bench.rs:
 // gemmPeak, gemmShape, ConvBench), which loop inside wasm;
 // so no per-call JavaScript, validation or allocation is timed. Needs `npm run build:wasm`
-// (WASM_BUILDS=single is enough).
+// (WASM_BUILDS=single is enough without --relaxed).
 //
 // This machine is shared: another job on the other vCPU slows this one by up to 40 %
 // through the shared core. So every sample is bracketed by two short peak runs and kept
@@ -26,9 +28,11 @@ const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const argv = process.argv.slice(2);
 const seconds = Number(argv[argv.indexOf('--seconds') + 1]) || 30;
 const withConvs = argv.includes('--convs');
+const build = argv.includes('--relaxed') ? 'ts/wasm-relaxed' : 'ts/wasm';
 
 const glue = await import(path.join(ROOT, 'ts/wasm/inception_wasm.js'));
-await glue.default({ module_or_path: readFileSync(path.join(ROOT, 'ts/wasm/inception_wasm_bg.wasm')) });
+// A relaxed build's glue is its plain twin's (same exports).
+await glue.default({ module_or_path: readFileSync(path.join(ROOT, build, 'inception_wasm_bg.wasm')) });
 for (let i = 0; i < 50; i++) glue.gemmPeak(1000); // past V8's tier-up to optimised code
 
 let bestPeak = 0;
@@ -95,4 +99,4 @@ for (const c of cases) {
   console.log(`${c.id.padEnd(pad)}  ${String(c.uses || '').padStart(4)}  ${best.toFixed(1).padStart(12)}  ${median(c.samples).toFixed(1).padStart(6)}  ${pct.padStart(9)}  ${String(c.samples.length).padStart(4)}`);
 }
 const agg = flops1 / (ms1 * 1e6);
-console.log(`\npeak ${peak.toFixed(1)} GFLOP/s; 1×1 layers (weighted by use): ${ms1.toFixed(2)} ms, ${agg.toFixed(1)} GFLOP/s = ${((100 * agg) / peak).toFixed(1)} % of peak (${rounds} rounds)`);
+console.log(`\n${build}: peak ${peak.toFixed(1)} GFLOP/s; 1×1 layers (weighted by use): ${ms1.toFixed(2)} ms, ${agg.toFixed(1)} GFLOP/s = ${((100 * agg) / peak).toFixed(1)} % of peak (${rounds} rounds)`);

@@ -1,6 +1,7 @@
 //! The portable microkernels: the native build's kernels and the arithmetic every SIMD
-//! kernel must reproduce bit for bit (each output is `Σ_kk a·b` in `kk` order, one
-//! multiply and one add per term, then `+ bias`, then ReLU).
+//! kernel reproduces (each output is `Σ_kk a·b` in `kk` order, one multiply and one add
+//! per term, then `+ bias`, then ReLU) — bit for bit in simd128 builds; relaxed-SIMD
+//! builds fuse each multiply-add (one rounding per term instead of two).
 
 use super::{store_tile, Tile, MR, NR, TAIL_MR, TAIL_NR};
 

@@ -4,7 +4,7 @@ use super::{store_tile, Tile, MR, NR, TAIL_MR, TAIL_NR};
 use core::arch::wasm32::*;
 
 /// `MR × NR` (4×8) tile of `A_panel · B` in eight `f32x4` accumulators: per `kk`, two
-/// vector loads of `B`, four `load32_splat`s of `A`, eight mul+add (and, with `COPY_B`,
+/// vector loads of `B`, four `load32_splat`s of `A`, eight [`madd`]s (and, with `COPY_B`,
 /// two stores of the `B` row into the packed strip). Bias and ReLU are applied in
 /// registers; full tiles are stored directly, edge tiles through `store_tile`.
 ///
@@ -37,8 +37,8 @@ pub(super) unsafe fn f32_gemm_4x8__simd128<const COPY_B: bool>(
         }
         for (r, row) in acc.iter_mut().enumerate() {
             let av = v128_load32_splat(a.add(r) as *const u32);
-            row[0] = f32x4_add(row[0], f32x4_mul(av, b0));
-            row[1] = f32x4_add(row[1], f32x4_mul(av, b1));
+            row[0] = madd(av, b0, row[0]);
+            row[1] = madd(av, b1, row[1]);
         }
         a = a.add(MR);
         b = b.add(ldb);
@@ -60,7 +60,7 @@ pub(super) unsafe fn f32_gemm_4x8__simd128<const COPY_B: bool>(
 }
 
 /// `TAIL_MR × TAIL_NR` (8×4) tile in eight `f32x4` accumulators: per `kk`, one vector
-/// load of `B`, eight `load32_splat`s of `A` (four from each panel), eight mul+add —
+/// load of `B`, eight `load32_splat`s of `A` (four from each panel), eight [`madd`]s —
 /// twice the rows of the 4×8 kernel for half its columns, for the last `≤ 4` columns.
 ///
 /// # Safety
@@ -86,7 +86,7 @@ pub(super) unsafe fn f32_gemm_8x4__simd128(
         let bv = v128_load(b as *const v128);
         for (r, row) in acc.iter_mut().enumerate() {
             let src = if r < MR { a0.add(r) } else { a1.add(r - MR) };
-            row[0] = f32x4_add(row[0], f32x4_mul(v128_load32_splat(src as *const u32), bv));
+            row[0] = madd(v128_load32_splat(src as *const u32), bv, row[0]);
         }
         a0 = a0.add(MR);
         a1 = a1.add(MR);
@@ -98,6 +98,17 @@ pub(super) unsafe fn f32_gemm_8x4__simd128(
         v128_store(t[r].as_mut_ptr() as *mut v128, row[0]);
     }
     store_tile(&t, c, ldc, mr, nr);
+}
+
+/// `acc + a·b`: a multiply and an add, or in builds with `+relaxed-simd` one
+/// `f32x4.relaxed_madd` (fused on x64 with FMA: one instruction and one rounding instead
+/// of two). Every kernel uses this one helper, so blocks stay bit-identical within a build.
+#[inline(always)]
+fn madd(a: v128, b: v128, acc: v128) -> v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    return f32x4_relaxed_madd(a, b, acc);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    f32x4_add(acc, f32x4_mul(a, b))
 }
 
 /// Bias, then ReLU: `pmax(v, 0) = v < 0 ? 0 : v`, exactly the scalar kernels' rule (NaN
