@@ -9,6 +9,12 @@
 //! fixes its 8 pixel offsets once, then each of its `k` rows is one 8-float copy (one
 //! output row, stride 1), one 16-float de-interleave (stride 2), or ≤ 3 copies merged
 //! by lane masks (stride 1 across output rows, e.g. every strip of a 7×7 map).
+//!
+//! Measured in wasm (Node 20, one thread) against materialising the whole matrix and
+//! streaming it into the GEMM (conv1's is 147 × 12544 floats, 7.4 MB): conv1 8.8 → 6.4 ms,
+//! the 5×5 layers 25–33 → 34–40 GFLOP/s. With one scalar gather per lane for every strip,
+//! packing alone had taken 1.03 ms of conv1's 7.1 ms; the shuffles and masked copies keep
+//! it a small part of the layer.
 
 use core::ops::Range;
 

@@ -40,6 +40,12 @@
 //! (K up to 1200) measured the same or 1–2 % slower with blocks of 512–1024. The tail
 //! kernel: the last strip of N = 49 has one column, which the 4×8 kernel computes at the
 //! cost of eight.
+//!
+//! Where this ends up (`node bench/gemm.mjs`): the 1×1 layers take 17.9 ms, 39.8 GFLOP/s
+//! = 92 % of the in-cache peak (85–94 % per shape, except 832·7²→32 and →48 at 74 % and
+//! 79 %: 8–12 panels over one in-place read of a 49-column B); relaxed-SIMD builds
+//! (fused multiply-add, see `simd128::madd`) 14.2 ms, 50.3 GFLOP/s, 92 % of their
+//! 54.6 GFLOP/s peak.
 
 use core::ops::Range;
 
