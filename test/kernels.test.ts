@@ -236,6 +236,8 @@ describe('Conv2d: GoogLeNet-sized layers', () => {
   const cases: ConvCase[] = [
     { n: 1, c: 192, h: 28, w: 28, o: 64, k: [1, 1], s: [1, 1], p: [0, 0], bias: true, relu: 'activation' },
     { n: 1, c: 3, h: 32, w: 30, o: 16, k: [7, 7], s: [2, 2], p: [3, 3], bias: true, relu: 'sequential' },
+    // conv1 at 80×80: 1600 output pixels = two im2col blocks of 1024, 40-wide rows (5 strips each)
+    { n: 1, c: 3, h: 80, w: 80, o: 10, k: [7, 7], s: [2, 2], p: [3, 3], bias: true, relu: 'activation' },
     { n: 1, c: 32, h: 14, w: 14, o: 24, k: [3, 3], s: [1, 1], p: [1, 1], bias: true, relu: 'activation' },
     { n: 1, c: 16, h: 14, w: 14, o: 12, k: [5, 5], s: [1, 1], p: [2, 2], bias: true, relu: 'none' },
     { n: 2, c: 64, h: 9, w: 9, o: 13, k: [1, 1], s: [1, 1], p: [0, 0], bias: false, relu: 'sequential' },

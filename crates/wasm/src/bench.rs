@@ -1,10 +1,13 @@
-//! Bench-only exports: a convolution run in a loop inside wasm, so that timings measure
-//! the kernels and not the per-call costs of the public API (JS validation, a fresh
+//! Bench-only exports: kernels run in a loop inside wasm, so that timings measure the
+//! kernels and not the per-call costs of the public API (JS validation, a fresh
 //! zero-filled output, wasm-bindgen crossings: 20–50 µs a call, comparable to a whole
-//! 7×7 layer). Not part of the TypeScript API; scripts import the generated glue directly.
-//! Kept small (no formatting, no libm): it ships in the module, ≈ 2.5 KB.
+//! 7×7 layer). Not part of the TypeScript API; scripts import the generated glue directly
+//! (`bench/gemm.mjs`). Kept small (no formatting, no libm): it ships in the module.
+
+use std::cell::RefCell;
 
 use inception_kernels::conv;
+use inception_kernels::gemm::{self, Epilogue, MatMut, MatRef, PackedA};
 use wasm_bindgen::prelude::*;
 
 /// One layer with its input, output and scratch, all allocated once.
@@ -72,4 +75,47 @@ impl ConvBench {
             self.layer.forward(&self.x, 1, self.h, self.w, true, &mut self.out, dst, &mut self.ws);
         }
     }
+}
+
+/// The in-cache microkernel ceiling (`gemm::microkernel_peak`), `reps` times; returns the
+/// flops done (2 per multiply-add).
+#[wasm_bindgen(js_name = gemmPeak)]
+pub fn gemm_peak(reps: usize) -> f64 {
+    gemm::microkernel_peak(reps)
+}
+
+struct GemmProblem {
+    shape: (usize, usize, usize),
+    a: PackedA,
+    bias: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+    scratch: Vec<f32>,
+}
+
+thread_local! {
+    /// Every shape `gemmShape` has seen (a few dozen: a list keeps the module smaller
+    /// than a `HashMap` would).
+    static GEMMS: RefCell<Vec<GemmProblem>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `C[m×n] = relu(A[m×k]·B[k×n] + bias)` through `gemm::gemm`, `reps` times, with `B`
+/// and `C` dense (row stride `n`), as a 1×1 convolution of a `k`-channel, `n`-pixel
+/// input; returns the flops done. The operands are built on the first call with a shape
+/// and kept (call once to warm up, then time).
+#[wasm_bindgen(js_name = gemmShape)]
+pub fn gemm_shape(m: usize, k: usize, n: usize, reps: usize) -> f64 {
+    GEMMS.with_borrow_mut(|problems| {
+        let i = problems.iter().position(|p| p.shape == (m, k, n)).unwrap_or_else(|| {
+            let (a, bias, b) = (values(m * k, 1), values(m, 2), values(k * n, 3));
+            problems.push(GemmProblem { shape: (m, k, n), a: PackedA::pack(&a, m, k), bias, b, c: vec![0.0; m * n], scratch: Vec::new() });
+            problems.len() - 1
+        });
+        let p = &mut problems[i];
+        for _ in 0..reps {
+            let ep = Epilogue { bias: Some(&p.bias), relu: true };
+            gemm::gemm(&p.a, MatRef { data: &p.b, rows: k, cols: n, ld: n }, MatMut { data: &mut p.c, rows: m, cols: n, ld: n }, ep, &mut p.scratch);
+        }
+    });
+    (2 * m * k * n * reps) as f64
 }

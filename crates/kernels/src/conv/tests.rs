@@ -1,4 +1,5 @@
 use super::*;
+use crate::gemm::tests::ranges;
 use crate::reference;
 use crate::testutil::{assert_close_scaled, data};
 use proptest::prelude::*;
@@ -117,10 +118,61 @@ fn winograd_is_selected_for_3x3_stride_1_only() {
     assert_eq!(pick(3, 1, 161), Algorithm::Winograd2);
 }
 
+/// Runs one image through `forward_gemm_block` as a grid of blocks (row panels cut at
+/// `panel_cuts`, pixels at `pixel_cuts`) into channels `[2, 2 + c_out)` of a wider output,
+/// and checks it against `forward` bit for bit (and so against the reference, which
+/// `check` compares `forward` with).
+fn check_gemm_blocks(spec: ConvSpec, h: usize, w: usize, panel_cuts: &[usize], pixel_cuts: &[usize]) {
+    let p = spec.with_input(h, w);
+    let ohw = p.out_h() * p.out_w();
+    let x = data(spec.c_in * h * w, 4);
+    let layer = Conv2d::with_algorithm(spec, &data(spec.c_out * spec.k(), 5), Some(&data(spec.c_out, 6)), Algorithm::Gemm);
+    let (channels, offset) = (spec.c_out + 3, 2);
+    let dst = ChannelSlice { channels, channel_offset: offset };
+    let mut want = vec![-777.0; channels * ohw];
+    layer.forward(&x, 1, h, w, true, &mut want, dst, &mut Workspace::default());
+    let mut got = vec![-777.0; channels * ohw];
+    let mut ws = Workspace::default();
+    for panels in ranges(panel_cuts, spec.c_out.div_ceil(gemm::MR)) {
+        for pixels in ranges(pixel_cuts, ohw) {
+            // SAFETY: channels offset.. of the one image lie inside `got`; the blocks of
+            // the grid are disjoint.
+            unsafe { layer.forward_gemm_block(&x, h, w, true, panels.clone(), pixels, got[offset * ohw..].as_mut_ptr(), ohw, &mut ws) };
+        }
+    }
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.to_bits(), w.to_bits(), "{spec:?} {h}×{w} panels {panel_cuts:?} pixels {pixel_cuts:?}: element {i}");
+    }
+}
+
+#[test]
+fn gemm_blocks_match_forward_exactly() {
+    // 1×1 (B read in place): any grid of panels × pixels, cuts inside strips.
+    check_gemm_blocks(square(37, 13, 1, 1, 0), 9, 11, &[1, 3], &[5, 8, 50, 93]);
+    // im2col by pixels: a 7×7 map (every strip spans 2–3 output rows), 5×5 same padding.
+    check_gemm_blocks(square(6, 9, 5, 1, 2), 7, 7, &[], &[3, 16, 17]);
+    // conv1-like: 40×40 = 1600 output pixels, two im2col blocks of IM2COL_BLOCK; stride 2
+    // within output rows (40 = 5 strips per row).
+    check_gemm_blocks(square(3, 10, 7, 2, 3), 80, 80, &[], &[]);
+    check_gemm_blocks(square(3, 10, 7, 2, 3), 80, 80, &[], &[100, 1020, 1031]);
+    // stride 2 across output rows, stride 3, and a block split by panels too.
+    check_gemm_blocks(square(4, 7, 3, 2, 1), 13, 9, &[1], &[11, 12]);
+    check_gemm_blocks(square(2, 5, 3, 3, 2), 10, 17, &[], &[9]);
+}
+
+#[test]
+fn im2col_layers_across_blocks_and_strip_plans() {
+    // Against the reference: more than one im2col block (1600 pixels), output widths
+    // 1 (8 runs per strip), 3, 7 and 8 (one run), strides 1, 2 (one row / across rows), 3.
+    check_with(square(3, 6, 7, 2, 3), 1, 80, 80, true, true, (1, 2), Algorithm::Gemm);
+    for (k, s, p, h, w) in [(3, 1, 1, 9, 1), (3, 1, 1, 5, 3), (5, 1, 2, 7, 7), (5, 1, 2, 3, 8), (3, 2, 1, 9, 16), (3, 2, 1, 9, 13), (3, 3, 1, 10, 26)] {
+        check_with(square(3, 5, k, s, p), 2, h, w, true, false, (0, 1), Algorithm::Gemm);
+    }
+}
+
 #[test]
 fn layers_large_enough_to_split_over_threads() {
-    // Above MIN_PARALLEL_WORK: im2col (5×5) and the GEMM split by output-channel panels,
-    // with a ragged last chunk.
+    // A GoogLeNet-sized 5×5 im2col layer into a channel slice, with ragged edges.
     let spec = ConvSpec { c_in: 64, c_out: 13, kh: 5, kw: 5, sh: 1, sw: 1, ph: 2, pw: 2 };
     check_with(spec, 1, 28, 28, true, true, (0, 3), Algorithm::Gemm);
 }
