@@ -42,7 +42,10 @@ build() {
   # which merged all the kernels a plan runs into one 36 KB function; V8 compiles that
   # one far worse (conv2 64×56×56→192: 346 M instructions per forward instead of 288 M,
   # callgrind). Rust's own inlining (LTO) has already run; keep big kernels separate.
-  node_modules/.bin/wasm-opt -O3 -ocimfs 100 --enable-threads "$wasm" -o "$wasm.opt"
+  # --low-memory-unused: constant address offsets fold into the loads and stores (7–9 %
+  # faster kernels, measured). Safe: the stack comes first (data starts at 1 MiB), so
+  # the low 1 KiB is reached only by a stack overflow.
+  node_modules/.bin/wasm-opt -O3 -ocimfs 100 --low-memory-unused --enable-threads "$wasm" -o "$wasm.opt"
   mv "$wasm.opt" "$wasm"
   touch "$wasm"
   echo "build:wasm: $out $(stat -c %s "$wasm") bytes in $(($(date +%s) - start)) s"

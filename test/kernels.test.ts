@@ -245,14 +245,14 @@ describe('Conv2d: GoogLeNet-sized layers', () => {
   for (const t of cases) it(convName(t), () => checkConv(t));
 });
 
-describe('Conv2d: GEMM column blocking (the B block holds 64 Ki floats: NC = 65536/K rounded to 8)', () => {
+describe('Conv2d: long dot products and ragged strips (k in the thousands, n % 8 tails)', () => {
   const cases: ConvCase[] = [
-    // K = 1024 → NC = 64: 100 pixels are blocks [0,64) [64,100) with a 4-column tail.
+    // K = 1024, 100 pixels: 12 full strips and a 4-column tail (the 8×4 tail kernel).
     { n: 1, c: 1024, h: 10, w: 10, o: 5, k: [1, 1], s: [1, 1], p: [0, 0], bias: true, relu: 'none' },
-    // K = 1152 (im2col) → NC = 56: 81 pixels are blocks [0,56) [56,81), tail of 1.
-    { n: 2, c: 128, h: 9, w: 9, o: 6, k: [3, 3], s: [1, 1], p: [1, 1], bias: true, relu: 'activation' },
-    // K = 9000 → NC = 8 (the minimum): every block is one tile, plus a 7-column tail.
-    { n: 1, c: 1000, h: 3, w: 5, o: 3, k: [3, 3], s: [1, 1], p: [1, 1], bias: false, relu: 'none' },
+    // K = 1152 through im2col (forced GEMM), 81 pixels: a 1-column tail.
+    { n: 2, c: 128, h: 9, w: 9, o: 6, k: [3, 3], s: [1, 1], p: [1, 1], bias: true, relu: 'activation', algorithm: 'gemm' },
+    // K = 9000, 15 pixels: one strip and a 7-column tail.
+    { n: 1, c: 1000, h: 3, w: 5, o: 3, k: [3, 3], s: [1, 1], p: [1, 1], bias: false, relu: 'none', algorithm: 'gemm' },
   ];
   for (const t of cases) it(convName(t), () => checkConv(t));
 });

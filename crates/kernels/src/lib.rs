@@ -19,7 +19,6 @@ pub mod concat;
 pub mod conv;
 pub mod gemm;
 pub mod linear;
-mod par;
 pub mod plan;
 pub mod pool;
 pub mod reference;
