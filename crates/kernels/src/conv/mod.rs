@@ -251,10 +251,16 @@ impl Conv2d {
     /// blocks per thread).
     pub fn parts(&self, h: usize, w: usize, threads: usize) -> usize {
         match &self.kernel {
-            Kernel::Gemm(a) if self.spec.is_pointwise() => crate::plan::split(a.panels(), a.k() * MR_WORK * h * w, threads),
             Kernel::Gemm(a) => {
                 let (oh, ow) = self.out_size(h, w).expect("conv2d: kernel larger than the padded input");
-                crate::plan::split((oh * ow).div_ceil(gemm::NR), a.m() * a.k() * gemm::NR, threads)
+                let strips = (oh * ow).div_ceil(gemm::NR);
+                // Pixel strips first: a part packs each of its strips once (splitting by
+                // panels instead makes every part pack all of B again: 18 % of a 14×14
+                // 1×1 layer), and the weights stream over every strip anyway. Only when
+                // strips run short (7×7 maps: 7) does a 1×1 layer split panels too.
+                let tasks = crate::plan::split(strips * a.panels(), a.k() * MR_WORK * gemm::NR, threads);
+                let panel_groups = if self.spec.is_pointwise() { (tasks / strips).clamp(1, a.panels()) } else { 1 };
+                tasks.min(strips) * panel_groups
             }
             Kernel::Winograd(wino, _) => {
                 let (blocks, co_splits) = self.winograd_split(wino, h, w, threads);
@@ -295,12 +301,14 @@ impl Conv2d {
         let (ohw, c_out) = (oh * ow, self.spec.c_out);
         match &self.kernel {
             Kernel::Gemm(a) => {
-                let (panels, pixels) = if self.spec.is_pointwise() {
-                    (crate::plan::share(a.panels(), part, parts), 0..ohw)
-                } else {
-                    let strips = crate::plan::share(ohw.div_ceil(gemm::NR), part, parts);
-                    (0..a.panels(), strips.start * gemm::NR..(strips.end * gemm::NR).min(ohw))
-                };
+                // The grid `parts` decomposes into (see `parts`): strip groups × panel groups.
+                let strips = ohw.div_ceil(gemm::NR);
+                let strip_groups = parts.min(strips);
+                let panel_groups = parts / strip_groups;
+                let (sg, pg) = (part / panel_groups, part % panel_groups);
+                let strips = crate::plan::share(strips, sg, strip_groups);
+                let panels = crate::plan::share(a.panels(), pg, panel_groups);
+                let pixels = strips.start * gemm::NR..(strips.end * gemm::NR).min(ohw);
                 // SAFETY: `out` holds the c_out planes (the caller's contract); this part
                 // writes only channels `panels` × pixels `pixels`, which no other part does.
                 self.forward_gemm_block(x, h, w, relu, panels, pixels, out, ohw, ws);
