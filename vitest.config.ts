@@ -10,5 +10,8 @@ export default defineConfig({
     // loaded CI machine from failing them on time alone (speed is the benchmarks' job).
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    // TEST_SIMD=relaxed (scripts/test.sh): Node 20 validates relaxed SIMD only with this
+    // flag, and init() then loads the relaxed-SIMD build.
+    execArgv: process.env.TEST_SIMD === 'relaxed' ? ['--experimental-wasm-relaxed-simd'] : [],
   },
 });

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const wasmPath = `${root}dist/wasm/inception_wasm_bg.wasm`;
 const threadedWasmPath = `${root}dist/wasm-threads/inception_wasm_bg.wasm`;
+const relaxedWasmPaths = ['wasm-relaxed', 'wasm-threads-relaxed'].map((d) => `${root}dist/${d}/inception_wasm_bg.wasm`);
 
 function node(args: string[]): string {
   return execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' }).trim();
@@ -85,8 +86,25 @@ describe('packaged build (dist/)', () => {
     expect(splat).toBeGreaterThan(0);
   });
 
-  it('both .wasm builds stay within the 300 KB size budget (SPEC: a fraction of onnxruntime-web)', () => {
-    expect(statSync(wasmPath).size).toBeLessThan(300_000);
-    expect(statSync(threadedWasmPath).size).toBeLessThan(300_000);
+  it('the relaxed-SIMD builds fuse their multiply-adds (f32x4.relaxed_madd) and validate only where relaxed SIMD runs', () => {
+    for (const path of relaxedWasmPaths) {
+      const disassembly = execFileSync('wasm-objdump', ['-d', path], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      expect(disassembly.match(/f32x4\.relaxed_madd/g)?.length ?? 0, path).toBeGreaterThan(0);
+    }
+    const check = (flags: string[]) => node([...flags, '-e', `console.log(WebAssembly.validate(require('node:fs').readFileSync(${JSON.stringify(relaxedWasmPaths[0])})))`]);
+    expect(check([])).toBe('false'); // Node 20: relaxed SIMD is behind a flag
+    expect(check(['--experimental-wasm-relaxed-simd'])).toBe('true');
+  });
+
+  it('init() picks the relaxed-SIMD build where the runtime validates it, and relaxedSimd: false keeps the plain one', () => {
+    const src = (options: string) => `const m = await import('inception-wasm'); await m.init(${options}); console.log(m.relaxedSimdSupported(), m.simdFlavour());`;
+    expect(node(['--input-type=module', '-e', src('')])).toBe('false simd128');
+    expect(node(['--experimental-wasm-relaxed-simd', '--input-type=module', '-e', src('')])).toBe('true relaxed');
+    expect(node(['--experimental-wasm-relaxed-simd', '--input-type=module', '-e', src('{ relaxedSimd: false }')])).toBe('true simd128');
+    expect(node(['--experimental-wasm-relaxed-simd', '--input-type=module', '-e', src('{ threads: 2 }')])).toBe('true relaxed');
+  });
+
+  it('every .wasm build stays within the 300 KB size budget (SPEC: a fraction of onnxruntime-web)', () => {
+    for (const path of [wasmPath, threadedWasmPath, ...relaxedWasmPaths]) expect(statSync(path).size, path).toBeLessThan(300_000);
   });
 });
