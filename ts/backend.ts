@@ -8,8 +8,8 @@
  * or a precompiled `WebAssembly.Module` (what edge runtimes such as Cloudflare Workers
  * require).
  */
-import initSingle, * as single from './wasm/inception_wasm.js';
-import initThreaded, * as threaded from './wasm-threads/inception_wasm.js';
+import * as single from './wasm/inception_wasm.js';
+import * as threaded from './wasm-threads/inception_wasm.js';
 import { NotInitializedError, ValueError } from './errors.js';
 import { startWorkers, threadSupport } from './threads.js';
 import { isNode } from './runtime.js';
@@ -80,14 +80,16 @@ async function defaultSource(folder: Folder): Promise<WasmSource> {
   return fs.readFile(url);
 }
 
-/** A compiled module from any {@link WasmSource} (workers need the module itself). */
+/**
+ * A compiled module from any {@link WasmSource} (workers need the module itself). Bytes
+ * and modules are recognised before `Request`/`Response` are even looked at: in Node the
+ * first read of those globals loads its fetch implementation (undici), ~28 ms of start-up.
+ */
 async function compile(source: WasmSource): Promise<WebAssembly.Module> {
   if (source instanceof WebAssembly.Module) return source;
-  if (typeof source === 'string' || source instanceof URL || (typeof Request !== 'undefined' && source instanceof Request)) {
-    return WebAssembly.compileStreaming(fetch(source));
-  }
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return WebAssembly.compile(source);
   if (typeof Response !== 'undefined' && source instanceof Response) return WebAssembly.compileStreaming(source);
-  return WebAssembly.compile(source as BufferSource);
+  return WebAssembly.compileStreaming(fetch(source as string | URL | Request));
 }
 
 /** The module to load: the caller's, else the package's (relaxed where wanted and supported). */
@@ -107,7 +109,7 @@ async function load(options: InitOptions): Promise<void> {
       const module = await compile(await chosen.source);
       // Imported, shared, and at the maximum the module was linked with (2 GiB).
       const memory = new WebAssembly.Memory({ initial: 256, maximum: 32768, shared: true });
-      await initThreaded({ module_or_path: module, memory });
+      threaded.initSync({ module, memory });
       await startWorkers(threaded, module, memory, threads);
       active = { glue: threaded as unknown as Glue, memory, threads, simd: chosen.simd };
       return;
@@ -115,8 +117,10 @@ async function load(options: InitOptions): Promise<void> {
     console.warn(`inception-wasm: using 1 thread instead of ${threads}: ${unsupported}`);
   }
   // The relaxed build's glue is the plain build's (same exports), so one glue serves both.
+  // Instantiated synchronously from the compiled module (compiling is the slow part, and
+  // it was asynchronous): the glue's async path reads `globalThis.Response` (see `compile`).
   const chosen = source(options.wasm, 'wasm', relaxed);
-  const exports = await initSingle({ module_or_path: await chosen.source });
+  const exports = single.initSync({ module: await compile(await chosen.source) });
   active = { glue: single, memory: exports.memory, threads: 1, simd: chosen.simd };
 }
 

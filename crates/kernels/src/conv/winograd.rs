@@ -40,26 +40,28 @@ pub struct Variant {
     pub m: usize,
     /// Input tile size, m + 2.
     t: usize,
-    /// `G`, t × 3, row-major (exact in f64; `U` is rounded once).
-    g: &'static [f64],
+    /// `G·v` for a 3-vector `v` (the first `t` entries), factored: the filter transform
+    /// `U = G·g·Gᵀ` applies it to the columns of `g`, then to the rows of the result, in
+    /// f64, and `U` is rounded once to f32.
+    g: fn([f64; 3]) -> [f64; TMAX],
 }
 
-/// F(2×2, 3×3).
-pub const F2: Variant = Variant { m: 2, t: 4, g: &[1., 0., 0., 0.5, 0.5, 0.5, 0.5, -0.5, 0.5, 0., 0., 1.] };
+/// F(2×2, 3×3): `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`.
+pub const F2: Variant = Variant { m: 2, t: 4, g: g_f2 };
 
-/// F(4×4, 3×3) with the interpolation points 0, ±1, ±2, ∞.
-pub const F4: Variant = Variant {
-    m: 4,
-    t: 6,
-    g: &[
-        1. / 4., 0., 0., //
-        -1. / 6., -1. / 6., -1. / 6., //
-        -1. / 6., 1. / 6., -1. / 6., //
-        1. / 24., 1. / 12., 1. / 6., //
-        1. / 24., -1. / 12., 1. / 6., //
-        0., 0., 1.,
-    ],
-};
+/// F(4×4, 3×3) with the interpolation points 0, ±1, ±2, ∞:
+/// `G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1]`.
+pub const F4: Variant = Variant { m: 4, t: 6, g: g_f4 };
+
+fn g_f2([a, b, c]: [f64; 3]) -> [f64; TMAX] {
+    let s = a + c;
+    [a, (s + b) / 2.0, (s - b) / 2.0, c, 0.0, 0.0]
+}
+
+fn g_f4([a, b, c]: [f64; 3]) -> [f64; TMAX] {
+    let (s, q) = (a + c, a / 24.0 + c / 6.0);
+    [a / 4.0, -(s + b) / 6.0, -(s - b) / 6.0, q + b / 12.0, q - b / 12.0, c]
+}
 
 /// Largest input tile (F4), for stack buffers.
 const TMAX: usize = 6;
@@ -77,27 +79,31 @@ pub struct WinogradWeights {
 }
 
 impl WinogradWeights {
-    /// `weights` in OIHW with 3×3 kernels. `U = (G·g)·Gᵀ` in two small products per
-    /// filter (t·9 + t²·3 multiply-adds, in f64, rounded once): GoogLeNet has ~400 k 3×3
-    /// filters, and the one-shot t²·9 loop made loading the model ~2× slower.
+    /// `weights` in OIHW with 3×3 kernels. `U = (G·g)·Gᵀ` per filter with the factored
+    /// `G` (3 + t applications of a few adds), written straight into the t² packed
+    /// matrices: GoogLeNet has ~350 k 3×3 filters, and the generic t·9 + t²·3 products
+    /// plus a row-major copy of every `U_ξ` to pack from made the transform most of the
+    /// model's build time.
     pub fn new(variant: &'static Variant, weights: &[f32], c_out: usize, c_in: usize) -> Self {
         assert_eq!(weights.len(), c_out * c_in * 9, "winograd: weights length");
-        let (t, g) = (variant.t, variant.g);
-        let mut u = vec![vec![0.0f32; c_out * c_in]; t * t];
-        for (oc, f) in weights.chunks_exact(9).enumerate() {
+        let t = variant.t;
+        let mut u: Vec<PackedA> = (0..t * t).map(|_| PackedA::zeroed(c_out, c_in)).collect();
+        for (i, f) in weights.chunks_exact(9).enumerate() {
+            let (oc, ic) = (i / c_in, i % c_in);
             let mut gf = [[0.0f64; 3]; TMAX]; // G·f, t × 3
-            for (i, row) in gf.iter_mut().enumerate().take(t) {
-                for (b, e) in row.iter_mut().enumerate() {
-                    *e = (0..3).map(|a| g[i * 3 + a] * f[a * 3 + b] as f64).sum();
+            for b in 0..3 {
+                let col = (variant.g)([f[b] as f64, f[3 + b] as f64, f[6 + b] as f64]);
+                for (row, &v) in gf.iter_mut().zip(&col).take(t) {
+                    row[b] = v;
                 }
             }
-            for (i, row) in gf.iter().enumerate().take(t) {
-                for j in 0..t {
-                    u[i * t + j][oc] = (row[0] * g[j * 3] + row[1] * g[j * 3 + 1] + row[2] * g[j * 3 + 2]) as f32;
+            for (xi_row, row) in gf.iter().enumerate().take(t) {
+                for (j, &v) in (variant.g)(*row).iter().enumerate().take(t) {
+                    u[xi_row * t + j].set(oc, ic, v as f32);
                 }
             }
         }
-        Self { variant, c_out, c_in, u: u.iter().map(|m| PackedA::pack(m, c_out, c_in)).collect() }
+        Self { variant, c_out, c_in, u }
     }
 
     pub fn variant(&self) -> &'static Variant {
@@ -664,6 +670,42 @@ mod simd128 {
             store_cols(q[1], i32x4_shuffle::<2, 3, 2, 3>(lo, lo), cols[1]);
             store_cols(q[2], hi, cols[2]);
             store_cols(q[3], i32x4_shuffle::<2, 3, 2, 3>(hi, hi), cols[3]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+    use crate::testutil::data;
+
+    /// `G` of each variant as the plain matrix of Lavin & Gray, t × 3.
+    fn g_matrix(v: &Variant) -> Vec<[f64; 3]> {
+        if v.t == 4 {
+            vec![[1., 0., 0.], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0., 0., 1.]]
+        } else {
+            let (s, t, w) = (1. / 6., 1. / 12., 1. / 24.);
+            vec![[0.25, 0., 0.], [-s, -s, -s], [-s, s, -s], [w, t, s], [w, -t, s], [0., 0., 1.]]
+        }
+    }
+
+    #[test]
+    fn factored_filter_transform_equals_g_g_gt() {
+        for v in [&F2, &F4] {
+            let (c_out, c_in) = (5, 3);
+            let wt = data(c_out * c_in * 9, 17);
+            let w = WinogradWeights::new(v, &wt, c_out, c_in);
+            let g = g_matrix(v);
+            for (i, f) in wt.chunks_exact(9).enumerate() {
+                let (oc, ic) = (i / c_in, i % c_in);
+                for xi in 0..v.t * v.t {
+                    let (r, c) = (xi / v.t, xi % v.t);
+                    let want: f64 = (0..3).flat_map(|a| (0..3).map(move |b| (a, b))).map(|(a, b)| g[r][a] * f[a * 3 + b] as f64 * g[c][b]).sum();
+                    let got = w.u[xi].unpack()[oc * c_in + ic];
+                    // The factored order rounds differently in f64, never by an f32 ulp more.
+                    assert!((got - want as f32).abs() <= f32::EPSILON * (want.abs() as f32).max(1e-3), "F{} U_{xi}[{oc}][{ic}]: {got} vs {want}", v.m);
+                }
+            }
         }
     }
 }

@@ -84,24 +84,41 @@ impl PackedA {
     /// Packs a row-major `m × k` matrix.
     pub fn pack(a: &[f32], m: usize, k: usize) -> Self {
         assert_eq!(a.len(), m * k, "PackedA::pack: a.len() != m*k");
-        let mut data = vec![0.0; m.div_ceil(MR) * k * MR];
+        let mut packed = Self::zeroed(m, k);
         for (i, row) in a.chunks_exact(k.max(1)).enumerate().take(m) {
-            let (p, r) = (i / MR, i % MR);
-            let panel = &mut data[p * k * MR..(p + 1) * k * MR];
             for (kk, &v) in row.iter().enumerate() {
-                panel[kk * MR + r] = v;
+                packed.set(i, kk, v);
             }
         }
-        Self { m, k, data }
+        packed
+    }
+
+    /// An `m × k` zero matrix, to fill with [`PackedA::set`] (for producers that compute
+    /// values in another order, like Winograd's filter transform).
+    pub fn zeroed(m: usize, k: usize) -> Self {
+        Self { m, k, data: vec![0.0; m.div_ceil(MR) * k * MR] }
+    }
+
+    /// Where element `(row, kk)` lives: panel `row / MR`, then `kk`, then the row in the panel.
+    #[inline(always)]
+    fn index(&self, row: usize, kk: usize) -> usize {
+        ((row / MR) * self.k + kk) * MR + row % MR
+    }
+
+    /// Sets element `(row, kk)` of the matrix.
+    #[inline(always)]
+    pub fn set(&mut self, row: usize, kk: usize, v: f32) {
+        assert!(row < self.m && kk < self.k, "PackedA::set: out of range");
+        let i = self.index(row, kk);
+        self.data[i] = v;
     }
 
     /// The row-major `m × k` matrix this was packed from.
     pub fn unpack(&self) -> Vec<f32> {
         let mut a = vec![0.0; self.m * self.k];
         for i in 0..self.m {
-            let (p, r) = (i / MR, i % MR);
             for kk in 0..self.k {
-                a[i * self.k + kk] = self.data[(p * self.k + kk) * MR + r];
+                a[i * self.k + kk] = self.data[self.index(i, kk)];
             }
         }
         a
