@@ -7,7 +7,8 @@
  * in Node, checksum-checked, served as safetensors) on the page and again in a dedicated
  * worker with `init({ threads: 2 })`, and Node checks the answers with the fixtures'
  * tolerance. Everything runs twice: without COOP/COEP (the single-threaded build, also in
- * the worker, with a warning) and with them (the threaded build in the worker).
+ * the worker, with a warning) and with them (the threaded build in the worker). Chromium
+ * validates relaxed SIMD, so init() loads the relaxed-SIMD twin of each build.
  */
 import { existsSync } from 'node:fs';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -73,15 +74,17 @@ for (const isolated of [false, true]) {
       await server?.close();
     });
 
-    it('init() with no arguments fetches dist/wasm/inception_wasm_bg.wasm and instantiates it', async () => {
+    it('init() with no arguments fetches the relaxed-SIMD build (Chromium validates relaxed SIMD) and instantiates it', async () => {
       const state = await page.evaluate(() => (globalThis as any).initPackage());
       console.log(`browser (${isolated ? 'COOP/COEP' : 'no COOP/COEP'}): crossOriginIsolated=${state.crossOriginIsolated}, ` +
         `SharedArrayBuffer: ${state.sharedArrayBuffer}, init ${state.initMs.toFixed(1)} ms`);
       expect(state.before).toBe(false);
       expect(state.after).toBe(true);
       expect(state.crossOriginIsolated).toBe(isolated);
-      expect(state.wasmResources).toEqual([`${server.origin}/dist/wasm/inception_wasm_bg.wasm`]);
-      expect(server.log).toContain('GET /dist/wasm/inception_wasm_bg.wasm 200 application/wasm');
+      expect(state.relaxedSimdSupported).toBe(true);
+      expect(state.simd).toBe('relaxed');
+      expect(state.wasmResources).toEqual([`${server.origin}/dist/wasm-relaxed/inception_wasm_bg.wasm`]);
+      expect(server.log).toContain('GET /dist/wasm-relaxed/inception_wasm_bg.wasm 200 application/wasm');
       expect(server.log).toContain('GET /dist/index.js 200 text/javascript; charset=utf-8');
       expect(pageErrors).toEqual([]);
     });
@@ -100,6 +103,7 @@ for (const isolated of [false, true]) {
         console.log(`browser worker (${isolated ? 'COOP/COEP' : 'no COOP/COEP'}): ${name} threads=${r.threads} forward ${r.forwardMs.toFixed(1)} ms, worst error/tolerance ${worst.toFixed(4)}`);
         expect(r.crossOriginIsolated).toBe(isolated);
         expect(r.threads).toBe(isolated ? 2 : 1);
+        expect(r.simd).toBe('relaxed');
         if (isolated) expect(r.warnings).toEqual([]);
         else expect(r.warnings.join('\n')).toMatch(/using 1 thread instead of 2: .*not cross-origin isolated/);
         expect(pageErrors).toEqual([]);

@@ -5,7 +5,7 @@
 import * as pkg from 'inception-wasm';
 import { runCase } from './run-case.js';
 
-const { init, isInitialized } = pkg;
+const { init, isInitialized, relaxedSimdSupported, simdFlavour } = pkg;
 
 function base64(bytes) {
   let s = '';
@@ -25,6 +25,8 @@ globalThis.initPackage = async () => {
     sharedArrayBuffer: typeof SharedArrayBuffer,
     userAgent: navigator.userAgent,
     wasmResources: performance.getEntriesByType('resource').filter((e) => e.name.endsWith('.wasm')).map((e) => e.name),
+    relaxedSimdSupported: relaxedSimdSupported(),
+    simd: simdFlavour(),
   };
 };
 

@@ -11,7 +11,7 @@ self.onmessage = async ({ data: { name, threads } }) => {
   try {
     await pkg.init({ threads });
     const { forwardMs, answer } = await runCase(pkg, name);
-    self.postMessage({ forwardMs, answer, threads: pkg.threadCount(), crossOriginIsolated: self.crossOriginIsolated, warnings }, [answer.buffer]);
+    self.postMessage({ forwardMs, answer, threads: pkg.threadCount(), simd: pkg.simdFlavour(), crossOriginIsolated: self.crossOriginIsolated, warnings }, [answer.buffer]);
   } catch (e) {
     self.postMessage({ error: String(e?.stack ?? e) });
   } finally {
