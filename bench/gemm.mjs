@@ -2,12 +2,13 @@
 // GEMM peak report: the in-cache microkernel ceiling, then GoogLeNet's 1×1 convolutions
 // (bench/shapes.json) run as GEMMs, each as GFLOP/s and % of that ceiling, one thread.
 //
-//   node [--experimental-wasm-relaxed-simd] bench/gemm.mjs [--seconds S] [--convs] [--relaxed]
+//   node [--experimental-wasm-relaxed-simd] bench/gemm.mjs [--seconds S] [--convs] [--relaxed] [--json FILE]
 //
 //   --seconds S  time budget for the interleaved rounds (default 30)
 //   --convs      also every conv shape through Conv2d::forward (conv1, 5×5, Winograd 3×3)
 //   --relaxed    the relaxed-SIMD build (ts/wasm-relaxed: fused multiply-add); Node 20
 //                needs --experimental-wasm-relaxed-simd
+//   --json FILE  also write the results as JSON (bench/run.mjs reads them into its report)
 //
 // Uses the bench-only exports of the single-threaded build (crates/wasm/src/bench.rs:
 // gemmPeak, gemmShape, ConvBench), which loop inside wasm;
@@ -20,7 +21,7 @@
 // call (warm caches, as the kernel GFLOP/s of any GEMM library); shapes are measured round-robin
 // until the time budget is spent, and each reports its best kept sample (the median of
 // the kept samples is printed too).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -100,3 +101,9 @@ for (const c of cases) {
 }
 const agg = flops1 / (ms1 * 1e6);
 console.log(`\n${build}: peak ${peak.toFixed(1)} GFLOP/s; 1×1 layers (weighted by use): ${ms1.toFixed(2)} ms, ${agg.toFixed(1)} GFLOP/s = ${((100 * agg) / peak).toFixed(1)} % of peak (${rounds} rounds)`);
+const jsonAt = argv.indexOf('--json');
+if (jsonAt >= 0) {
+  const pointwise = cases.filter((c) => c.pointwise).map((c) => ({ id: c.id, uses: c.uses, gflops: Math.max(...c.samples), percent: (100 * Math.max(...c.samples)) / peak, kept: c.samples.length }));
+  const result = { build, peakGflops: peak, rounds, seconds, pointwise, weightedMs: ms1, weightedGflops: agg, weightedPercent: (100 * agg) / peak, worstPercent: Math.min(...pointwise.map((c) => c.percent)) };
+  writeFileSync(argv[jsonAt + 1], JSON.stringify(result));
+}

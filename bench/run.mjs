@@ -440,6 +440,21 @@ if (opts.doMicro) {
   log('micro: conv shapes, max-pools, inception 3a (batch 1)');
   micro = await runMicro(shapes, e2e);
 }
+// The GEMM against the in-cache microkernel peak (bench/gemm.mjs, bench exports of the module).
+if (opts.doMicro && opts.engines.includes('ours')) {
+  log('micro: GEMM on the 1×1 shapes vs the in-cache microkernel peak (bench/gemm.mjs)');
+  await waitForQuiet('gemm');
+  const file = path.join(tmp, 'gemm.json');
+  try {
+    execFileSync(process.execPath, [path.join(BENCH, 'gemm.mjs'), '--seconds', smoke ? '5' : '30', '--json', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+    micro.gemm = JSON.parse(fs.readFileSync(file, 'utf8'));
+    log(`  peak ${fmt(micro.gemm.peakGflops)} GFLOP/s; 1×1 layers ${fmt(micro.gemm.weightedGflops)} GFLOP/s = ${fmt(micro.gemm.weightedPercent, 0)} % of it (worst shape ${fmt(micro.gemm.worstPercent, 0)} %)`);
+  } catch (e) {
+    micro.gemm = { error: String(e.message ?? e) };
+    log(`  FAILED: ${micro.gemm.error.split('\n')[0]}`);
+  }
+}
+
 let soak = null;
 if (opts.soak > 0 && opts.engines.includes('ours')) {
   log(`memory soak: ${opts.soak.toLocaleString('en-US')} GoogLeNet inferences (inception-wasm, 1 thread, batch 1)`);
