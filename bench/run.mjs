@@ -458,7 +458,7 @@ if (opts.doMicro && opts.engines.includes('ours')) {
 let soak = null;
 if (opts.soak > 0 && opts.engines.includes('ours')) {
   log(`memory soak: ${opts.soak.toLocaleString('en-US')} GoogLeNet inferences (inception-wasm, 1 thread, batch 1)`);
-  soak = await runChild('ours', { kind: 'soak', seed: opts.seed, size: opts.size, inputSeed: opts.inputSeed, inferences: opts.soak }, { timeoutMs: 60 * 60_000 });
+  soak = await runChild('ours', { kind: 'soak', seed: opts.seed, size: opts.size, inputSeed: opts.inputSeed, inferences: opts.soak }, { timeoutMs: 60 * 60_000, nodeArgs: ['--expose-gc'] });
   if (soak.ok) log(`  RSS ${fmt(soak.samples[0].rssMiB)} MiB after the first inference, ${fmt(soak.samples.at(-1).rssMiB)} MiB after ${soak.samples.at(-1).i}; ${fmt(soak.allocationsPerInference, 2)} allocations per inference`);
   else log(`  FAILED: ${soak.error.split('\n')[0]}`);
 }

@@ -220,8 +220,18 @@ function targets({ info, e2e, micro, soak }) {
     const s = soak.samples;
     const warm = s.find((x) => x.i >= Math.min(100, soak.inferences)) ?? s[0];
     const growth = s.at(-1).rssMiB - warm.rssMiB;
+    const heapGrowth = s.at(-1).heapTotalMiB - warm.heapTotalMiB;
     const wasmGrowth = s.at(-1).wasmBytes - warm.wasmBytes;
-    add(`RSS flat over ${int(soak.inferences)} inferences`, `${f(warm.rssMiB)} MiB after ${warm.i} → ${f(s.at(-1).rssMiB)} MiB after ${int(s.at(-1).i)} (${growth >= 0 ? '+' : ''}${f(growth, 1)} MiB); wasm memory ${wasmGrowth === 0 ? 'unchanged' : `+${int(wasmGrowth)} bytes`}`, growth < 2 && wasmGrowth === 0);
+    const kept = soak.heapRetainedMiB;
+    const keptGrowth = kept ? kept.last - kept.first : NaN;
+    // Flat = nothing retained: WebAssembly memory unchanged, the JavaScript heap after a full
+    // collection unchanged (< 1 MiB), and RSS growing by no more than V8's heap reserve does.
+    add(
+      `RSS flat over ${int(soak.inferences)} inferences`,
+      `RSS ${f(warm.rssMiB)} MiB after ${warm.i} → ${f(s.at(-1).rssMiB)} MiB after ${int(s.at(-1).i)} (${growth >= 0 ? '+' : ''}${f(growth, 1)} MiB, of which V8's heap reserve ${heapGrowth >= 0 ? '+' : ''}${f(heapGrowth, 1)}); ` +
+        `JS heap after a full GC ${f(kept?.first, 1)} → ${f(kept?.last, 1)} MiB; wasm memory ${wasmGrowth === 0 ? 'unchanged' : `+${int(wasmGrowth)} bytes`}`,
+      wasmGrowth === 0 && keptGrowth < 1 && growth - heapGrowth < 1,
+    );
   }
   return rows;
 }
@@ -448,10 +458,11 @@ function markdown({ opts, info, e2e, micro, soak }) {
     if (soak.ok) {
       p(`inception-wasm, 1 thread, GoogLeNet 224×224 batch 1, ${int(soak.inferences)} forwards in ${f(soak.seconds, 0)} s; sampled every ${int(soak.samples[1]?.i ?? 1)} inferences. Allocations inside WebAssembly per inference: ${f(soak.allocationsPerInference, 2)} (the returned logits tensor).`);
       p();
-      p('| after inference | RSS, MiB | WebAssembly memory, bytes |');
-      p('|---|---|---|');
+      p('| after inference | RSS, MiB | V8 heap reserved / used, MiB | WebAssembly memory, bytes |');
+      p('|---|---|---|---|');
       const s2 = soak.samples;
-      for (const x of [s2[0], s2[1], s2[Math.floor(s2.length / 4)], s2[Math.floor(s2.length / 2)], s2.at(-1)].filter((v, i, a) => v && a.indexOf(v) === i)) p(`| ${int(x.i)} | ${f(x.rssMiB)} | ${int(x.wasmBytes)} |`);
+      for (const x of [s2[0], s2[1], s2[Math.floor(s2.length / 4)], s2[Math.floor(s2.length / 2)], s2.at(-1)].filter((v, i, a) => v && a.indexOf(v) === i)) p(`| ${int(x.i)} | ${f(x.rssMiB)} | ${f(x.heapTotalMiB)} / ${f(x.heapUsedMiB)} | ${int(x.wasmBytes)} |`);
+      if (soak.heapRetainedMiB) p(`\nJavaScript heap after a full collection: ${f(soak.heapRetainedMiB.first, 2)} MiB after the first inference, ${f(soak.heapRetainedMiB.last, 2)} MiB after the last.`);
     } else p(`Failed: ${firstLine(soak.error)}`);
     p();
   }
