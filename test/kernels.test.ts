@@ -106,7 +106,7 @@ function checkConv(t: ConvCase): void {
     algorithm: t.algorithm ?? 'auto',
   });
   conv.loadStateDict(t.bias ? { weight, bias } : { weight });
-  if (t.algorithm) expect(conv.algorithm, `${what}: algorithm`).toBe(t.k[0] === 3 && t.k[1] === 3 && t.s[0] === 1 && t.s[1] === 1 ? t.algorithm : 'gemm');
+  if (t.algorithm) expect(conv.algorithmFor(t.h, t.w), `${what}: algorithm`).toBe(t.k[0] === 3 && t.k[1] === 3 && t.s[0] === 1 && t.s[1] === 1 ? t.algorithm : 'gemm');
   const model: Module = t.relu === 'sequential' ? new Sequential(conv, new ReLU()) : conv;
   const xt = Tensor.fromArray(x, xShape);
   using([model, xt], () => {
@@ -184,12 +184,15 @@ describe('Conv2d: Winograd F(2×2,3×3) and F(4×4,3×3) vs GEMM on the same 3×
     }
   }
 
-  it('the selection table: for 3×3 stride 1, F(4×4) with 8–160 input channels, F(2×2) above, GEMM below and otherwise', () => {
-    const pick = (c: number, k: number, s: number) => {
+  it('the selection table, per input size: 3×3 stride 1 with ≥ 8 channels runs F(4×4) from 11×11 outputs, F(2×2) from 3×3, GEMM below and otherwise', () => {
+    const pick = (c: number, k: number, s: number, size: number) => {
       using conv = new Conv2d({ inChannels: c, outChannels: 4, kernelSize: k, stride: s, padding: 1, seed: 0 });
-      return conv.algorithm;
+      return conv.algorithmFor(size, size);
     };
-    expect([pick(8, 3, 1), pick(160, 3, 1), pick(7, 3, 1), pick(161, 3, 1), pick(64, 3, 2), pick(64, 5, 1), pick(64, 1, 1)]).toEqual(['winograd4', 'winograd4', 'gemm', 'winograd2', 'gemm', 'gemm', 'gemm']);
+    expect([pick(8, 3, 1, 56), pick(160, 3, 1, 14), pick(160, 3, 1, 11), pick(160, 3, 1, 10), pick(192, 3, 1, 7), pick(64, 3, 1, 2), pick(7, 3, 1, 56)]).toEqual(['winograd4', 'winograd4', 'winograd4', 'winograd2', 'winograd2', 'gemm', 'gemm']);
+    expect([pick(64, 3, 2, 56), pick(64, 5, 1, 56), pick(64, 1, 1, 56)]).toEqual(['gemm', 'gemm', 'gemm']);
+    using conv = new Conv2d({ inChannels: 8, outChannels: 4, kernelSize: 3, seed: 0 });
+    expect(() => conv.algorithmFor(2, 2)).toThrow(/smaller than the 3×3 kernel/);
   });
 });
 

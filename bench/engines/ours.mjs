@@ -114,7 +114,7 @@ serve('ours', {
         layer = new lib.Conv2d({ inChannels: c.cin, outChannels: c.cout, kernelSize: c.k, stride: c.s, padding: c.p, activation: 'relu' });
         layer.loadStateDict(graphParams(convGraph(c), c.id));
         shape = [c.cin, c.h, c.w];
-        kernel = layer.algorithm;
+        kernel = layer.algorithmFor(c.h, c.w);
       } else if (c.kind === 'maxpool') {
         layer = new lib.MaxPool2d({ kernelSize: c.k, stride: c.s, padding: c.p });
         shape = [c.c, c.h, c.w];

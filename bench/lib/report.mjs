@@ -388,7 +388,7 @@ function markdown({ opts, info, e2e, micro, soak }) {
     if (convs.length) {
       p('### Convolutions: GFLOP/s (median) and speed-up of inception-wasm');
       p();
-      p('"kernel": the algorithm inception-wasm\'s selection table picks for the shape (`Conv2d.algorithm`).');
+      p('"kernel": the algorithm inception-wasm\'s selection table picks for the shape (`Conv2d.algorithmFor(h, w)`).');
       p();
       p(`| shape (C×H×W → C_out, k/s pad) | layers | MFLOP | kernel | ${[...oursKeys, ...peers].map(name).join(' | ')} | ${peers.map((k) => `× vs ${name(k)}`).join(' | ')} |`);
       p(`|---|---|---|---|${[...oursKeys, ...peers].map(() => '---').join('|')}|${peers.map(() => '---').join('|')}|`);

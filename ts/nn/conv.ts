@@ -24,11 +24,11 @@ export interface Conv2dOptions {
   /** Seed of the deterministic initialisation. @defaultValue the next of `manualSeed`'s sequence */
   seed?: number;
   /**
-   * How to compute it: `'auto'` follows the kernel-selection table (for 3×3 stride-1
-   * convolutions Winograd F(4×4,3×3) with 33–160 input channels, F(2×2,3×3) above;
-   * im2col + GEMM for everything else); the
-   * others force one (for benchmarks and tests; Winograd only fits 3×3 stride 1 and falls
-   * back to the GEMM elsewhere).
+   * How to compute it: `'auto'` follows the kernel-selection table, per input size (3×3
+   * stride-1 convolutions with ≥ 8 input channels: Winograd F(4×4,3×3) when the output's
+   * smaller side is ≥ 11, F(2×2,3×3) from 3 to 10; im2col + GEMM for everything else);
+   * the others force one (for benchmarks and tests; Winograd only fits 3×3 stride 1 and
+   * falls back to the GEMM elsewhere). `algorithmFor(h, w)` tells which runs.
    * @defaultValue 'auto'
    */
   algorithm?: ConvAlgorithm;
@@ -106,9 +106,13 @@ export class Conv2d extends Module {
     this.#native = packed;
   }
 
-  /** The algorithm the packed layer runs. */
-  get algorithm(): Exclude<ConvAlgorithm, 'auto'> {
-    return this.#live().algorithm() as Exclude<ConvAlgorithm, 'auto'>;
+  /**
+   * The algorithm this layer runs on an input of `height × width` (with `'auto'` it
+   * depends on the size: see {@link Conv2dOptions.algorithm}).
+   */
+  algorithmFor(height: number, width: number): Exclude<ConvAlgorithm, 'auto'> {
+    this.outputShape([1, this.inChannels, height, width]);
+    return this.#live().algorithmFor(height, width) as Exclude<ConvAlgorithm, 'auto'>;
   }
 
   /** The packed weights, unpacked to OIHW (for saving; never on the hot path). */

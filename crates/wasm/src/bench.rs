@@ -60,12 +60,7 @@ impl ConvBench {
 
     /// The algorithm the layer runs: `"gemm"`, `"winograd2"` or `"winograd4"`.
     pub fn algorithm(&self) -> String {
-        match self.layer.algorithm() {
-            conv::Algorithm::Winograd2 => "winograd2",
-            conv::Algorithm::Winograd4 => "winograd4",
-            _ => "gemm",
-        }
-        .into()
+        crate::algorithm_name(self.layer.algorithm_for(self.h, self.w)).into()
     }
 
     /// Runs the layer `reps` times (with ReLU) into the same output.

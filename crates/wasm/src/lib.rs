@@ -117,13 +117,13 @@ impl Conv2d {
         Ok(Conv2d { inner: Arc::new(conv::Conv2d::with_algorithm(spec, weights, bias.as_deref(), algorithm)) })
     }
 
-    /// The algorithm this layer runs: `"gemm"`, `"winograd2"` or `"winograd4"`.
-    pub fn algorithm(&self) -> String {
-        match self.inner.algorithm() {
-            conv::Algorithm::Winograd2 => "winograd2".into(),
-            conv::Algorithm::Winograd4 => "winograd4".into(),
-            _ => "gemm".into(),
-        }
+    /// The algorithm this layer runs on an `h × w` input: `"gemm"`, `"winograd2"` or
+    /// `"winograd4"`.
+    #[wasm_bindgen(js_name = algorithmFor)]
+    pub fn algorithm_for(&self, h: usize, w: usize) -> Result<String, JsError> {
+        let s = self.inner.spec();
+        check(self.inner.out_size(h, w).is_some(), || format!("conv2d: {h}×{w} input is smaller than the {}×{} kernel", s.kh, s.kw))?;
+        Ok(algorithm_name(self.inner.algorithm_for(h, w)).into())
     }
 
     /// The weights in `OIHW` order.
@@ -133,6 +133,14 @@ impl Conv2d {
 
     pub fn bias(&self) -> Option<Vec<f32>> {
         self.inner.bias().map(<[f32]>::to_vec)
+    }
+}
+
+pub(crate) fn algorithm_name(a: conv::Algorithm) -> &'static str {
+    match a {
+        conv::Algorithm::Winograd2 => "winograd2",
+        conv::Algorithm::Winograd4 => "winograd4",
+        _ => "gemm",
     }
 }
 

@@ -11,6 +11,7 @@ mod im2col;
 mod winograd;
 
 use core::ops::Range;
+use std::sync::OnceLock;
 
 use crate::gemm::{self, Epilogue, MatRef, PackedA};
 use im2col::Im2col;
@@ -107,13 +108,14 @@ pub enum Algorithm {
 impl Algorithm {
     /// The kernel-selection table.
     ///
-    /// 3×3 stride-1 convolutions: Winograd F(4×4, 3×3) with 8–160 input channels,
-    /// F(2×2, 3×3) above that, im2col + GEMM below 8; everything else im2col + GEMM.
+    /// 3×3 stride-1 convolutions: Winograd F(4×4, 3×3) or F(2×2, 3×3) by the output size
+    /// (below), im2col + GEMM below 8 input channels or 3×3 outputs; everything else
+    /// im2col + GEMM.
     /// Measured in wasm, without the API's per-call costs (`ConvBench` in
     /// `crates/wasm/src/bench.rs`; Node 20, one thread, best of 11 interleaved rounds, the
     /// lower of two runs, ms), on every 3×3 stride-1 shape of GoogLeNet at 224×224, the
     /// ReLU/seed network's and torchvision's (whose branch 3 is a small-channel 3×3); bold
-    /// is the choice, italics a faster variant that a per-spec choice cannot take (below):
+    /// is the fastest:
     ///
     /// | c_in×h×w → c_out | gemm | F2 | F4 | | c_in×h×w → c_out | gemm | F2 | F4 |
     /// |---|---|---|---|---|---|---|---|---|
@@ -123,18 +125,16 @@ impl Algorithm {
     /// | 96×14×14 → 208 | 2.13 | 0.96 | **0.65** | | 24×14×14 → 64 | 0.168 | 0.094 | **0.069** |
     /// | 112×14×14 → 224 | 2.70 | 1.22 | **0.79** | | 32×14×14 → 64 | 0.228 | 0.119 | **0.085** |
     /// | 128×14×14 → 256 | 3.54 | 1.60 | **1.04** | | 32×14×14 → 128 | 0.440 | 0.224 | **0.161** |
-    /// | 144×14×14 → 288 | 4.47 | 2.02 | **1.36** | | 32×7×7 → 128 | 0.143 | *0.070* | **0.075** |
-    /// | 160×14×14 → 320 | 5.47 | 2.44 | **1.65** | | 48×7×7 → 128 | 0.213 | *0.096* | **0.107** |
-    /// | 160×7×7 → 320 | 1.62 | *0.69* | **0.77** | | | | | |
+    /// | 144×14×14 → 288 | 4.47 | 2.02 | **1.36** | | 32×7×7 → 128 | 0.143 | **0.070** | 0.075 |
+    /// | 160×14×14 → 320 | 5.47 | 2.44 | **1.65** | | 48×7×7 → 128 | 0.213 | **0.096** | 0.107 |
+    /// | 160×7×7 → 320 | 1.62 | **0.69** | 0.77 | | | | | |
     /// | 192×7×7 → 384 | 2.33 | **1.08** | 1.15 | | | | | |
     ///
     /// Below 8 input channels the GEMM wins or ties (28×28 → 16, gemm/F2/F4: 0.010/0.023/0.016
     /// ms with 1 channel, 0.018/0.026/0.019 with 2; Winograd is ahead from 4 channels at 28×28
     /// but not at 7×7 (0.007/0.006/0.007), and from 8 everywhere: 0.013/0.008/0.009 at 7×7).
     ///
-    /// The best variant depends on the map size, which this choice cannot see: it is made
-    /// when the layer is built, before any input (and 160×14×14 → 320, inception4e, has the
-    /// same spec as 160×7×7 → 320, inception5a). F(4×4)'s tiles cover 16 outputs but its
+    /// The best variant depends on the map size. F(4×4)'s tiles cover 16 outputs but its
     /// transformed filters are 4× the weights (F(2×2)'s 1.8×), and the GEMM pads tiles to
     /// 8 columns: on small maps each filter is used for few tiles. At 128 → 256 channels:
     ///
@@ -144,15 +144,17 @@ impl Algorithm {
     /// | F2 | 0.22 | 0.22 | **0.22** | **0.22** | **0.44** | **0.44** | **0.45** | **0.45** | **0.93** | **0.94** | 1.15 | 1.17 | 1.60 | 1.59 | 1.81 |
     /// | F4 | 0.50 | 0.49 | 0.50 | 0.50 | 0.51 | 0.51 | 0.52 | 0.51 | 1.09 | 1.08 | **1.06** | **1.05** | **1.09** | **1.05** | **1.06** |
     ///
-    /// So F4 from 11×11 outputs up, F2 from 3×3 to 10×10, the GEMM below. Per spec, F4 up
-    /// to 160 input channels keeps inception4e on F4 (1.65 vs 2.44 ms) at the cost of 5a
-    /// (0.77 vs 0.69), and F2 above 160 channels catches the only such 3×3 layer, 5b at 7×7.
-    pub fn select(spec: &ConvSpec) -> Algorithm {
-        match spec.c_in {
+    /// So, by the output's smaller side: F4 from 11 up, F2 from 3 to 10, the GEMM below 3
+    /// (and below 8 input channels). The choice is made per input size, when a plan is
+    /// compiled (a layer keeps its OIHW weights and transforms them for the variants its
+    /// input sizes need): inception4e (160×14×14 → 320) runs F4 and inception5a, the same
+    /// spec at 7×7, F2 — faster (0.69 vs 0.77 ms) and 4 MB of transformed filters smaller.
+    pub fn select(spec: &ConvSpec, oh: usize, ow: usize) -> Algorithm {
+        match (spec.c_in, oh.min(ow)) {
             _ if !Self::winograd_fits(spec) => Algorithm::Gemm,
-            0..=7 => Algorithm::Gemm,
-            8..=160 => Algorithm::Winograd4,
-            _ => Algorithm::Winograd2,
+            (0..=7, _) | (_, 0..=2) => Algorithm::Gemm,
+            (_, 3..=10) => Algorithm::Winograd2,
+            _ => Algorithm::Winograd4,
         }
     }
 
@@ -163,10 +165,21 @@ impl Algorithm {
 
 #[derive(Clone, Debug)]
 enum Kernel {
+    /// Packed for the GEMM once, at construction: every shape Winograd does not fit, and
+    /// forced GEMMs.
     Gemm(PackedA),
-    /// The transformed filters, and the original OIHW weights (for `weights()`: the
-    /// transform is not exactly invertible in f32).
-    Winograd(WinogradWeights, Vec<f32>),
+    /// 3×3 stride 1: the OIHW weights (what `weights()` returns: Winograd's transform is
+    /// not exactly invertible in f32), and each algorithm's packed form, made the first
+    /// time an input size needs it ([`Conv2d::prepare`]), so a layer holds only the
+    /// variants its inputs use.
+    Square3x3 { raw: Vec<f32>, forced: Option<Algorithm>, gemm: OnceLock<PackedA>, f2: OnceLock<WinogradWeights>, f4: OnceLock<WinogradWeights> },
+}
+
+/// A layer's weights as one input size runs them.
+#[derive(Clone, Copy)]
+enum Packed<'a> {
+    Gemm(&'a PackedA),
+    Winograd(&'a WinogradWeights),
 }
 
 /// Where a convolution writes: image `b`'s output channels start at channel
@@ -179,7 +192,8 @@ pub struct ChannelSlice {
     pub channel_offset: usize,
 }
 
-/// A convolution layer with its weights packed (or transformed) once, at construction.
+/// A convolution layer with its weights packed once (at construction, or for Winograd when
+/// the first plan for an input size is compiled).
 #[derive(Clone, Debug)]
 pub struct Conv2d {
     spec: ConvSpec,
@@ -201,23 +215,49 @@ impl Conv2d {
             assert_eq!(b.len(), spec.c_out, "conv2d: bias length");
         }
         assert!(spec.sh > 0 && spec.sw > 0, "conv2d: stride 0");
-        let algorithm = if algorithm == Algorithm::Auto { Algorithm::select(&spec) } else { algorithm };
         let kernel = match algorithm {
-            Algorithm::Winograd2 | Algorithm::Winograd4 if Algorithm::winograd_fits(&spec) => {
-                let variant = if algorithm == Algorithm::Winograd2 { &winograd::F2 } else { &winograd::F4 };
-                Kernel::Winograd(WinogradWeights::new(variant, weights, spec.c_out, spec.c_in), weights.to_vec())
-            }
+            Algorithm::Auto | Algorithm::Winograd2 | Algorithm::Winograd4 if Algorithm::winograd_fits(&spec) => Kernel::Square3x3 {
+                raw: weights.to_vec(),
+                forced: (algorithm != Algorithm::Auto).then_some(algorithm),
+                gemm: OnceLock::new(),
+                f2: OnceLock::new(),
+                f4: OnceLock::new(),
+            },
             _ => Kernel::Gemm(PackedA::pack(weights, spec.c_out, spec.k())),
         };
         Self { spec, kernel, bias: bias.map(<[f32]>::to_vec) }
     }
 
-    /// The algorithm this layer runs.
-    pub fn algorithm(&self) -> Algorithm {
+    /// The algorithm this layer runs on an `h × w` input (the selection table's choice,
+    /// or the forced one).
+    pub fn algorithm_for(&self, h: usize, w: usize) -> Algorithm {
         match &self.kernel {
             Kernel::Gemm(_) => Algorithm::Gemm,
-            Kernel::Winograd(w, _) if w.variant().m == 2 => Algorithm::Winograd2,
-            Kernel::Winograd(..) => Algorithm::Winograd4,
+            Kernel::Square3x3 { forced: Some(a), .. } => *a,
+            Kernel::Square3x3 { forced: None, .. } => {
+                let (oh, ow) = self.out_size(h, w).expect("conv2d: kernel larger than the padded input");
+                Algorithm::select(&self.spec, oh, ow)
+            }
+        }
+    }
+
+    /// Makes the packed weights an `h × w` input needs (a Winograd variant's transformed
+    /// filters, on its first use): plans call this when they are compiled, so that a run
+    /// never allocates.
+    pub fn prepare(&self, h: usize, w: usize) {
+        self.packed_for(h, w);
+    }
+
+    /// The packed weights for an `h × w` input, made on first use.
+    fn packed_for(&self, h: usize, w: usize) -> Packed<'_> {
+        let s = &self.spec;
+        match &self.kernel {
+            Kernel::Gemm(a) => Packed::Gemm(a),
+            Kernel::Square3x3 { raw, gemm, f2, f4, .. } => match self.algorithm_for(h, w) {
+                Algorithm::Winograd2 => Packed::Winograd(f2.get_or_init(|| WinogradWeights::new(&winograd::F2, raw, s.c_out, s.c_in))),
+                Algorithm::Winograd4 => Packed::Winograd(f4.get_or_init(|| WinogradWeights::new(&winograd::F4, raw, s.c_out, s.c_in))),
+                _ => Packed::Gemm(gemm.get_or_init(|| PackedA::pack(raw, s.c_out, s.k()))),
+            },
         }
     }
 
@@ -229,7 +269,7 @@ impl Conv2d {
     pub fn weights(&self) -> Vec<f32> {
         match &self.kernel {
             Kernel::Gemm(a) => a.unpack(),
-            Kernel::Winograd(_, raw) => raw.clone(),
+            Kernel::Square3x3 { raw, .. } => raw.clone(),
         }
     }
 
@@ -250,8 +290,8 @@ impl Conv2d {
     /// Winograd (each block split by output channels too when there are fewer than two
     /// blocks per thread).
     pub fn parts(&self, h: usize, w: usize, threads: usize) -> usize {
-        match &self.kernel {
-            Kernel::Gemm(a) => {
+        match self.packed_for(h, w) {
+            Packed::Gemm(a) => {
                 let (oh, ow) = self.out_size(h, w).expect("conv2d: kernel larger than the padded input");
                 let strips = (oh * ow).div_ceil(gemm::NR);
                 // Pixel strips first: a part packs each of its strips once (splitting by
@@ -262,7 +302,7 @@ impl Conv2d {
                 let panel_groups = if self.spec.is_pointwise() { (tasks / strips).clamp(1, a.panels()) } else { 1 };
                 tasks.min(strips) * panel_groups
             }
-            Kernel::Winograd(wino, _) => {
+            Packed::Winograd(wino) => {
                 let (blocks, co_splits) = self.winograd_split(wino, h, w, threads);
                 blocks * co_splits
             }
@@ -299,8 +339,8 @@ impl Conv2d {
     pub unsafe fn forward_part(&self, x: &[f32], h: usize, w: usize, relu: bool, out: *mut f32, part: usize, parts: usize, ws: &mut Workspace) {
         let (oh, ow) = self.out_size(h, w).expect("conv2d: kernel larger than the padded input");
         let (ohw, c_out) = (oh * ow, self.spec.c_out);
-        match &self.kernel {
-            Kernel::Gemm(a) => {
+        match self.packed_for(h, w) {
+            Packed::Gemm(a) => {
                 // The grid `parts` decomposes into (see `parts`): strip groups × panel groups.
                 let strips = ohw.div_ceil(gemm::NR);
                 let strip_groups = parts.min(strips);
@@ -313,7 +353,7 @@ impl Conv2d {
                 // writes only channels `panels` × pixels `pixels`, which no other part does.
                 self.forward_gemm_block(x, h, w, relu, panels, pixels, out, ohw, ws);
             }
-            Kernel::Winograd(wino, _) => {
+            Packed::Winograd(wino) => {
                 let (p, n_tiles, block) = self.winograd_blocks(wino, h, w);
                 let co_splits = parts / n_tiles.div_ceil(block);
                 debug_assert_eq!(n_tiles.div_ceil(block) * co_splits, parts);
@@ -349,9 +389,10 @@ impl Conv2d {
         assert!(dst.channel_offset + p.c_out <= dst.channels, "conv2d: channel slice out of range");
         assert_eq!(out.len(), n * dst.channels * ohw, "conv2d: output length");
         let bias = self.bias.as_deref();
+        let packed = self.packed_for(h, w);
         for b in 0..n {
             let img = &x[b * in_img..(b + 1) * in_img];
-            if let Kernel::Winograd(wino, _) = &self.kernel {
+            if let Packed::Winograd(wino) = packed {
                 let image_out = &mut out[b * dst.channels * ohw..(b + 1) * dst.channels * ohw];
                 winograd::conv2d_image(img, &p, wino, bias, relu, image_out, dst, &mut ws.winograd);
                 continue;
@@ -365,7 +406,7 @@ impl Conv2d {
     }
 
     /// One block of one image's convolution on the GEMM path (any layer whose
-    /// [`algorithm`](Self::algorithm) is [`Algorithm::Gemm`]): output channels
+    /// [`algorithm_for`](Self::algorithm_for) the input is [`Algorithm::Gemm`]): output channels
     /// `panels.start·MR .. min(panels.end·MR, c_out)` (row panels of [`gemm::MR`]) ×
     /// output pixels `pixels` (of `oh·ow`), for an executor that runs disjoint blocks of
     /// a layer as concurrent tasks. `x` is the image (`c_in × h × w`); `out` points at its
@@ -383,7 +424,7 @@ impl Conv2d {
     /// the block, and no other thread may access those elements during the call.
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn forward_gemm_block(&self, x: &[f32], h: usize, w: usize, relu: bool, panels: Range<usize>, pixels: Range<usize>, out: *mut f32, ld: usize, ws: &mut Workspace) {
-        let Kernel::Gemm(a) = &self.kernel else { panic!("conv2d: forward_gemm_block on a Winograd layer") };
+        let Packed::Gemm(a) = self.packed_for(h, w) else { panic!("conv2d: forward_gemm_block on a Winograd layer") };
         let p = self.spec.with_input(h, w);
         let ohw = p.out_h() * p.out_w();
         assert_eq!(x.len(), p.c_in * h * w, "conv2d: input length");

@@ -31,9 +31,9 @@ fn check_with(spec: ConvSpec, n: usize, h: usize, w: usize, bias: bool, relu: bo
     let hw = oh * ow;
     for img in 0..n {
         let at = (img * channels + before) * hw;
-        let what = format!("conv2d {spec:?} {:?} n={n} h={h} w={w} image {img}", layer.algorithm());
+        let what = format!("conv2d {spec:?} {:?} n={n} h={h} w={w} image {img}", layer.algorithm_for(h, w));
         // Winograd's transforms scale by up to 5 (Bᵀ) and 8 (Aᵀ) for F(4×4), 1 for F(2×2).
-        let scale = match layer.algorithm() {
+        let scale = match layer.algorithm_for(h, w) {
             Algorithm::Winograd4 => 16.0,
             Algorithm::Winograd2 => 4.0,
             _ => 1.0,
@@ -105,17 +105,37 @@ fn regression_kernel_column_with_no_valid_output() {
 }
 
 #[test]
-fn winograd_is_selected_for_3x3_stride_1_only() {
-    let pick = |k, s, c_in| Algorithm::select(&ConvSpec { c_in, c_out: 16, kh: k, kw: k, sh: s, sw: s, ph: 1, pw: 1 });
-    assert_eq!(pick(3, 1, 64), Algorithm::Winograd4);
-    assert_eq!(pick(3, 2, 64), Algorithm::Gemm);
-    assert_eq!(pick(5, 1, 64), Algorithm::Gemm);
-    assert_eq!(pick(3, 1, 3), Algorithm::Gemm);
-    assert_eq!(pick(3, 1, 7), Algorithm::Gemm);
-    assert_eq!(pick(3, 1, 8), Algorithm::Winograd4);
-    assert_eq!(pick(3, 1, 16), Algorithm::Winograd4);
-    assert_eq!(pick(3, 1, 160), Algorithm::Winograd4);
-    assert_eq!(pick(3, 1, 161), Algorithm::Winograd2);
+fn winograd_is_selected_for_3x3_stride_1_by_output_size() {
+    let pick = |k, s, c_in, out| Algorithm::select(&ConvSpec { c_in, c_out: 16, kh: k, kw: k, sh: s, sw: s, ph: 1, pw: 1 }, out, out + 3);
+    assert_eq!(pick(3, 1, 64, 56), Algorithm::Winograd4);
+    assert_eq!(pick(3, 1, 64, 11), Algorithm::Winograd4);
+    assert_eq!(pick(3, 1, 64, 10), Algorithm::Winograd2);
+    assert_eq!(pick(3, 1, 160, 7), Algorithm::Winograd2);
+    assert_eq!(pick(3, 1, 160, 3), Algorithm::Winograd2);
+    assert_eq!(pick(3, 1, 160, 2), Algorithm::Gemm);
+    assert_eq!(pick(3, 1, 7, 56), Algorithm::Gemm);
+    assert_eq!(pick(3, 1, 8, 56), Algorithm::Winograd4);
+    assert_eq!(pick(3, 2, 64, 56), Algorithm::Gemm);
+    assert_eq!(pick(5, 1, 64, 56), Algorithm::Gemm);
+}
+
+/// A layer keeps its weights and makes each variant's packed form when an input size
+/// first needs it: the same layer runs F(4×4) at 14×14 and F(2×2) at 7×7, both against
+/// the reference, and its weights read back exactly.
+#[test]
+fn one_layer_runs_the_variant_each_input_size_picks() {
+    let spec = square(12, 9, 3, 1, 1);
+    let (wt, b) = (data(9 * spec.k(), 5), data(9, 6));
+    let layer = Conv2d::new(spec, &wt, Some(&b));
+    assert_eq!((layer.algorithm_for(14, 14), layer.algorithm_for(7, 7), layer.algorithm_for(2, 9)), (Algorithm::Winograd4, Algorithm::Winograd2, Algorithm::Gemm));
+    for (h, w, scale) in [(14, 14, 16.0), (7, 7, 4.0), (2, 9, 1.0), (14, 15, 16.0)] {
+        let x = data(spec.c_in * h * w, 4);
+        let mut out = vec![0.0; spec.c_out * h * w];
+        layer.forward(&x, 1, h, w, false, &mut out, ChannelSlice { channels: spec.c_out, channel_offset: 0 }, &mut Workspace::default());
+        let want = reference::conv2d(&x, 1, &spec.with_input(h, w), &wt, Some(&b), false);
+        assert_close_scaled(&out, &want, spec.k(), scale, &format!("{h}×{w}"));
+    }
+    assert_eq!(layer.weights(), wt);
 }
 
 /// Runs one image through `forward_gemm_block` as a grid of blocks (row panels cut at
@@ -236,7 +256,7 @@ fn winograd_several_blocks_and_channel_passes() {
         let p = conv3x3(c_in, c_out, 1).with_input(h, w);
         for algorithm in WINOGRAD {
             let layer = Conv2d::with_algorithm(conv3x3(c_in, c_out, 1), &data(c_out * c_in * 9, 1), None, algorithm);
-            let Kernel::Winograd(wino, _) = &layer.kernel else { unreachable!() };
+            let Packed::Winograd(wino) = layer.packed_for(h, w) else { unreachable!() };
             let (th, tw) = winograd::tile_grid(&p, wino.variant());
             let block = winograd::block_tiles(&p, wino);
             assert!(th * tw > block && block % tw != 0, "{p:?} {algorithm:?}: want several blocks, starting mid-row");
@@ -283,7 +303,7 @@ fn check_blocks(spec: ConvSpec, h: usize, w: usize, algorithm: Algorithm, tile_c
     let (oh, ow) = (p.out_h(), p.out_w());
     let (x, wt, b) = (data(spec.c_in * h * w, 11), data(spec.c_out * spec.k(), 12), data(spec.c_out, 13));
     let layer = Conv2d::with_algorithm(spec, &wt, Some(&b), algorithm);
-    let Kernel::Winograd(wino, _) = &layer.kernel else { panic!("{algorithm:?} does not fit {spec:?}") };
+    let Packed::Winograd(wino) = layer.packed_for(h, w) else { panic!("{algorithm:?} does not fit {spec:?}") };
     let m = wino.variant().m;
     let (th, tw) = winograd::tile_grid(&p, wino.variant());
     let want = reference::conv2d(&x, 1, &p, &wt, Some(&b), false);

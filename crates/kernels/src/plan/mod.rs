@@ -98,6 +98,7 @@ impl PlanBuilder {
     /// is not written twice.
     pub fn push(&mut self, op: Op) -> Result<(), BuildError> {
         op.check_sizes(&|v| self.len_of(v))?;
+        op.prepare();
         for v in op.reads() {
             if !self.values[v.0].written.complete() {
                 return Err(format!("{}: reads value {} before it is completely written", op.name(), v.0));

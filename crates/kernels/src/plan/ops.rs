@@ -163,6 +163,14 @@ impl Op {
         }
     }
 
+    /// Makes what running needs that a layer builds lazily (a convolution's packed
+    /// weights for this input size), so that runs never allocate.
+    pub fn prepare(&self) {
+        if let Op::Conv { layer, h, w, .. } = self {
+            layer.prepare(*h, *w);
+        }
+    }
+
     /// Tasks this step is split into on `threads` threads.
     pub fn tasks(&self, threads: usize) -> usize {
         match self {
