@@ -59,8 +59,9 @@ export function initParameters(module: Module, options: InitOptions = {}): void 
 }
 
 /**
- * Packed weights take up to ~3× their values (Winograd F(4×4)'s filters are 4× the 3×3
- * weights, which keep a copy for `stateDict`), plus one layer's values in transit.
+ * What a model's weights come to once it runs, ~3× their values: the packed weights, one
+ * layer's values in transit, and the Winograd filters its first plan makes (F(4×4)'s are
+ * 4× the 3×3 weights, which stay too, for `stateDict`). The freed reservation serves both.
  */
 const PACKED_PER_VALUE_BYTES = 12;
 
