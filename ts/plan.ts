@@ -92,13 +92,9 @@ export class PlanBuilder {
     return this.#native.build(output.id);
   }
 
-  /** Frees the builder (when lowering failed before `build`). */
+  /** Frees the builder when lowering failed (`build` consumes it otherwise). */
   free(): void {
-    try {
-      this.#native.free();
-    } catch {
-      // already consumed by build()
-    }
+    this.#native.free();
   }
 }
 

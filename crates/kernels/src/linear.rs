@@ -61,22 +61,6 @@ impl Linear {
     }
 }
 
-/// `y = x·Wᵀ + bias` for `n` rows of `inp` features.
-pub fn linear(x: &[f32], n: usize, w: &[f32], inp: usize, out: usize, bias: Option<&[f32]>, y: &mut [f32]) {
-    assert_eq!(x.len(), n * inp, "linear: input length");
-    assert_eq!(w.len(), out * inp, "linear: weight length");
-    assert_eq!(y.len(), n * out, "linear: output length");
-    if let Some(b) = bias {
-        assert_eq!(b.len(), out, "linear: bias length");
-    }
-    for b in 0..n {
-        let xr = &x[b * inp..(b + 1) * inp];
-        for (o, yv) in y[b * out..(b + 1) * out].iter_mut().enumerate() {
-            *yv = dot(&w[o * inp..(o + 1) * inp], xr) + bias.map_or(0.0, |b| b[o]);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,8 +70,14 @@ mod tests {
     fn matches_reference_on_edge_sizes() {
         for &(n, inp, out) in &[(1, 1, 1), (1, 3, 5), (2, 4, 3), (3, 17, 9), (1, 1024, 10), (2, 0, 3)] {
             let (x, w, b) = (data(n * inp, 1), data(out * inp, 2), data(out, 3));
+            let layer = Linear::new(w.clone(), Some(b.clone()), inp, out);
             let mut y = vec![0.0; n * out];
-            linear(&x, n, &w, inp, out, Some(&b), &mut y);
+            // Each row in two output ranges, as a plan's tasks split it.
+            for (i, ys) in y.chunks_exact_mut(out).enumerate() {
+                let (row, half) = (&x[i * inp..(i + 1) * inp], out / 2);
+                layer.forward_row(row, 0..half, &mut ys[..half]);
+                layer.forward_row(row, half..out, &mut ys[half..]);
+            }
             let r = reference::linear(&x, n, &w, inp, out, Some(&b));
             assert_close(&y, &r, inp, &format!("linear n={n} in={inp} out={out}"));
         }

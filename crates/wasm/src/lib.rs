@@ -258,16 +258,9 @@ impl PlanBuilder {
 
     /// The plan, with `output` written into the buffer passed to `run`.
     pub fn build(self, output: usize) -> Result<Plan, JsError> {
-        let plan = self.inner.build(ValueId(output), threads()).map_err(|e| JsError::new(&e))?;
+        let plan = self.inner.build(ValueId(output), plan::threads()).map_err(|e| JsError::new(&e))?;
         Ok(Plan { inner: plan })
     }
-}
-
-fn threads() -> usize {
-    #[cfg(feature = "threads")]
-    return rayon::current_num_threads();
-    #[cfg(not(feature = "threads"))]
-    1
 }
 
 /// A compiled network: one call per forward, activations in the shared arena.

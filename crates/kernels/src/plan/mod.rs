@@ -26,6 +26,7 @@ mod tests;
 
 use std::sync::Mutex;
 
+pub use exec::threads;
 pub use ops::{share, split, Op, Slice};
 
 use crate::conv::Workspace;
