@@ -12,6 +12,8 @@
 //                         dist/index.d.ts declares `threads` in init's options)
 //   --rounds R            interleaved rounds (default 3; smoke 1)
 //   --runs N              timed runs per batch size, summed over rounds (default 21; smoke 5)
+//   --scaling-rounds R    burst pairs of the paired 2-thread speed-up (default 60; smoke 6;
+//                         0 skips it)
 //   --no-e2e, --no-micro, --no-soak  skip a part
 //   --no-relaxed          skip inception-wasm's relaxed-SIMD configurations (Node 20 runs
 //                         them with --experimental-wasm-relaxed-simd)
@@ -37,10 +39,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkAgainstSummary, distinctShapes, googlenetGraph } from './lib/arch.mjs';
 import { seedOf, unpackWeights } from './lib/data.mjs';
-import { systemBusyMs } from './lib/stats.mjs';
+import { summarize, systemBusyMs } from './lib/stats.mjs';
 import { encodeModel } from './lib/onnx.mjs';
 import { writeReports } from './lib/report.mjs';
-import { MARK } from './lib/child.mjs';
+import { BURST, MARK } from './lib/child.mjs';
+import { createInterface } from 'node:readline';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(BENCH);
@@ -91,6 +94,7 @@ const opts = {
   filter: args.values.filter ? new RegExp(args.values.filter) : null,
   tfjsPlain: args.flags.has('tfjs-plain') || !smoke,
   relaxed: !args.flags.has('no-relaxed'),
+  scalingRounds: Number(args.values['scaling-rounds'] ?? (smoke ? 6 : 60)),
   soak: args.flags.has('no-soak') ? 0 : Number(args.values.soak ?? (smoke ? 300 : 10_000)),
   verbose: args.flags.has('verbose'),
   out: path.resolve(args.values.out ?? path.join(BENCH, 'results', smoke ? 'smoke' : '')),
@@ -342,6 +346,61 @@ async function runE2E(prep) {
   return results;
 }
 
+// ---------------------------------------------------------------- thread scaling, paired
+
+/**
+ * The 2-thread speed-up measured in pairs. It is a ratio of two runs of the same library,
+ * and this machine's speed drifts over seconds (one process, one thread: 54 to 100 ms per
+ * forward, in phases several seconds long), so two configurations timed a minute apart
+ * measure the drift as much as the threads. Here a 1-thread and a 2-thread child stay
+ * alive side by side and take turns: a burst of `burst` forwards each (≈ 0.5 s), the one
+ * that goes first alternating; each pair of bursts gives one ratio of medians.
+ */
+async function runScaling(rounds, { batch = 1, burst = 8 } = {}) {
+  const start = (threads) => {
+    const job = { kind: 'bursts', threads, batch, size: opts.size, seed: opts.seed, inputSeed: opts.inputSeed, warmup: 5 };
+    const child = spawn(process.execPath, [path.join(BENCH, 'engines', 'ours.mjs'), JSON.stringify(job)], { stdio: ['pipe', 'pipe', opts.verbose ? 'inherit' : 'ignore'] });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const next = async () => {
+      for (;;) {
+        const { value, done } = await lines.next();
+        if (done) throw new Error(`bursts child (${threads} thread(s)) exited`);
+        if (value.startsWith(MARK)) throw new Error(JSON.parse(value.slice(MARK.length + 1)).error ?? 'bursts child ended early');
+        if (value.startsWith(BURST)) return value.slice(BURST.length + 1);
+      }
+    };
+    return { threads, child, next, bursts: [], medians: [] };
+  };
+  const kids = [start(1), start(2)];
+  try {
+    await waitForQuiet('paired thread scaling');
+    for (const k of kids) await k.next(); // ready
+    for (let r = 0; r < rounds; r++) {
+      for (const k of r % 2 ? [...kids].reverse() : kids) {
+        k.child.stdin.write(`${burst}\n`);
+        const times = JSON.parse(await k.next());
+        k.bursts.push(times);
+        k.medians.push(summarize(times).median);
+      }
+    }
+  } catch (e) {
+    return { ok: false, error: String(e.message ?? e) };
+  } finally {
+    for (const k of kids) k.child.stdin.end('\n');
+  }
+  const ratios = kids[0].medians.map((m, i) => m / kids[1].medians[i]);
+  return {
+    ok: true,
+    batch,
+    burst,
+    rounds,
+    speedup: summarize(ratios),
+    ms: Object.fromEntries(kids.map((k) => [k.threads, summarize(k.bursts.flat())])),
+    ratios,
+    bursts: Object.fromEntries(kids.map((k) => [k.threads, k.bursts])),
+  };
+}
+
 // ---------------------------------------------------------------- micro
 
 function microCases(shapes) {
@@ -435,6 +494,13 @@ if (opts.e2e) {
   log('end to end: GoogLeNet 224×224, batch 1 and 8');
   e2e = await runE2E(prep);
 }
+let scaling = null;
+if (opts.scalingRounds > 0 && opts.engines.includes('ours') && opts.oursThreads.includes(2)) {
+  log(`paired thread scaling: ${opts.scalingRounds} bursts of 8 GoogLeNet forwards (batch 1) at 1 and at 2 threads, alternating`);
+  scaling = await runScaling(opts.scalingRounds);
+  if (scaling.ok) log(`  speed-up ${fmt(scaling.speedup.median, 2)}× (p10 ${fmt(scaling.speedup.p10, 2)}, p90 ${fmt(scaling.speedup.p90, 2)}); ${fmt(scaling.ms[1].median)} → ${fmt(scaling.ms[2].median)} ms`);
+  else log(`  FAILED: ${scaling.error.split('\n')[0]}`);
+}
 let micro = null;
 if (opts.doMicro) {
   log('micro: conv shapes, max-pools, inception 3a (batch 1)');
@@ -468,8 +534,8 @@ info.durationS = (performance.now() - t0) / 1000;
 
 const reportOpts = { ...opts, filter: opts.filter?.source ?? null };
 fs.mkdirSync(tmp, { recursive: true });
-fs.writeFileSync(rawFile, JSON.stringify({ opts: reportOpts, info, prep, shapes, e2e, micro, soak }));
-const files = writeReports({ opts: reportOpts, info, prep, shapes, e2e, micro, soak, out: opts.out });
+fs.writeFileSync(rawFile, JSON.stringify({ opts: reportOpts, info, prep, shapes, e2e, scaling, micro, soak }));
+const files = writeReports({ opts: reportOpts, info, prep, shapes, e2e, scaling, micro, soak, out: opts.out });
 log(`\n${files.summary}`);
 log(`wrote ${files.written.map((f) => path.relative(ROOT, f)).join(', ')} in ${fmt(info.durationS, 0)} s`);
 if (files.problems.length) {

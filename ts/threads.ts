@@ -39,8 +39,9 @@ interface PoolWorker {
 }
 
 /**
- * Starts `threads` workers, waits until each has instantiated the module ("ready"), and
- * only then builds rayon's pool, handing one worker each thread rayon spawns.
+ * Starts `threads - 1` workers (the calling thread is rayon's thread 0), waits until
+ * each has instantiated the module ("ready"), and only then builds rayon's pool,
+ * handing one worker each thread rayon spawns.
  *
  * The order matters: building the pool blocks the calling thread until every rayon
  * thread runs, and a browser worker cannot even load a nested worker's script while its
@@ -73,9 +74,9 @@ export async function startWorkers(glue: typeof threaded, module: WebAssembly.Mo
       return { worker, ready };
     };
   }
-  const pool = Array.from({ length: threads }, spawn);
+  const pool = Array.from({ length: threads - 1 }, spawn);
   for (const { worker } of pool) worker.postMessage({ module, memory });
-  await withTimeout(Promise.all(pool.map((p) => p.ready)), `${threads} workers did not start within ${WORKER_START_MS / 1000} s (${url.href})`);
+  await withTimeout(Promise.all(pool.map((p) => p.ready)), `${threads - 1} workers did not start within ${WORKER_START_MS / 1000} s (${url.href})`);
 
   const idle = pool.map((p) => p.worker);
   const g = globalThis as { __inceptionWasmSpawnWorker?: (thread: number) => void };

@@ -1,9 +1,10 @@
 // Engine: inception-wasm itself, from the built package (dist/), as a user imports it.
 import '../lib/child.mjs';
 import { createHash } from 'node:crypto';
+import { createInterface } from 'node:readline';
 import fs from 'node:fs';
 import path from 'node:path';
-import { e2e, microCases, serve } from '../lib/child.mjs';
+import { BURST, e2e, microCases, serve } from '../lib/child.mjs';
 import { convGraph, inceptionGraph } from '../lib/arch.mjs';
 import { fingerprint, graphParams, inputNCHW, packWeights } from '../lib/data.mjs';
 
@@ -70,6 +71,34 @@ serve('ours', {
       },
       dispose: (x) => x.dispose(),
     }),
+
+  /**
+   * Bursts for the paired thread-scaling measurement (run.mjs `runScaling`): builds
+   * GoogLeNet, warms up, prints `BURST ready`, then for every line `N` on stdin runs N
+   * forwards of batch `job.batch` and prints `BURST [ms, …]`; an empty line ends the job.
+   */
+  async bursts(job) {
+    await importEngine();
+    const info = await initEngine(job);
+    const net = new lib.GoogLeNet({ numClasses: 1000, seed: job.seed });
+    const x = input(inputNCHW(job.batch, [3, job.size, job.size], job.inputSeed), [job.batch, 3, job.size, job.size]);
+    for (let i = 0; i < job.warmup; i++) net.forward(x).dispose();
+    process.stdout.write(`${BURST} ready\n`);
+    let bursts = 0;
+    for await (const line of createInterface({ input: process.stdin })) {
+      const n = Number(line);
+      if (!(n > 0)) break;
+      const times = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        net.forward(x).dispose();
+        times.push(performance.now() - t0);
+      }
+      process.stdout.write(`${BURST} ${JSON.stringify(times)}\n`);
+      bursts++;
+    }
+    return { info, bursts };
+  },
 
   /**
    * Memory over many inferences: RSS, WebAssembly memory and allocations, sampled ~40

@@ -11,6 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 export const MARK = '@@bench@@';
+/** Lines a long-lived child (the `bursts` job) prints before its result line. */
+export const BURST = '@@burst@@';
 
 const compiled = [];
 for (const name of ['compile', 'instantiate']) {
