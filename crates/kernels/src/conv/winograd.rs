@@ -42,8 +42,9 @@ pub struct Variant {
     t: usize,
     /// `G·v` for a 3-vector `v` (the first `t` entries), factored: the filter transform
     /// `U = G·g·Gᵀ` applies it to the columns of `g`, then to the rows of the result, in
-    /// f64, and `U` is rounded once to f32.
-    g: fn([f64; 3]) -> [f64; TMAX],
+    /// f64, and `U` is rounded once to f32. On [`PanelLanes`]: the filters of one GEMM panel
+    /// at once.
+    g: fn([PanelLanes; 3]) -> [PanelLanes; TMAX],
 }
 
 /// F(2×2, 3×3): `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`.
@@ -53,14 +54,49 @@ pub const F2: Variant = Variant { m: 2, t: 4, g: g_f2 };
 /// `G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1]`.
 pub const F4: Variant = Variant { m: 4, t: 6, g: g_f4 };
 
-fn g_f2([a, b, c]: [f64; 3]) -> [f64; TMAX] {
+fn g_f2([a, b, c]: [PanelLanes; 3]) -> [PanelLanes; TMAX] {
     let s = a + c;
-    [a, (s + b) / 2.0, (s - b) / 2.0, c, 0.0, 0.0]
+    let z = PanelLanes::default();
+    [a, (s + b) * 0.5, (s - b) * 0.5, c, z, z]
 }
 
-fn g_f4([a, b, c]: [f64; 3]) -> [f64; TMAX] {
-    let (s, q) = (a + c, a / 24.0 + c / 6.0);
-    [a / 4.0, -(s + b) / 6.0, -(s - b) / 6.0, q + b / 12.0, q - b / 12.0, c]
+// Multiplying by the reciprocals instead of dividing: within an f64 ulp, far below the
+// single f32 rounding of `U`, and f64 division is the slow part of the transform.
+fn g_f4([a, b, c]: [PanelLanes; 3]) -> [PanelLanes; TMAX] {
+    let (s, q) = (a + c, a * (1.0 / 24.0) + c * (1.0 / 6.0));
+    [a * 0.25, (s + b) * (-1.0 / 6.0), (s - b) * (-1.0 / 6.0), q + b * (1.0 / 12.0), q - b * (1.0 / 12.0), c]
+}
+
+/// `MR` f64 values, lane `r` for output channel `r` of a GEMM panel: the filter transform
+/// runs on a panel's filters together, so each operation is two `f64x2` instructions.
+#[derive(Clone, Copy, Default, Debug)]
+struct PanelLanes([f64; MR]);
+
+impl PanelLanes {
+    fn zip(self, o: PanelLanes, f: impl Fn(f64, f64) -> f64) -> PanelLanes {
+        PanelLanes(core::array::from_fn(|r| f(self.0[r], o.0[r])))
+    }
+}
+
+impl core::ops::Add for PanelLanes {
+    type Output = PanelLanes;
+    fn add(self, o: PanelLanes) -> PanelLanes {
+        self.zip(o, |a, b| a + b)
+    }
+}
+
+impl core::ops::Sub for PanelLanes {
+    type Output = PanelLanes;
+    fn sub(self, o: PanelLanes) -> PanelLanes {
+        self.zip(o, |a, b| a - b)
+    }
+}
+
+impl core::ops::Mul<f64> for PanelLanes {
+    type Output = PanelLanes;
+    fn mul(self, k: f64) -> PanelLanes {
+        PanelLanes(self.0.map(|a| a * k))
+    }
 }
 
 /// Largest input tile (F4), for stack buffers.
@@ -80,29 +116,45 @@ pub struct WinogradWeights {
 
 impl WinogradWeights {
     /// `weights` in OIHW with 3×3 kernels. `U = (G·g)·Gᵀ` per filter with the factored
-    /// `G` (3 + t applications of a few adds), written straight into the t² packed
-    /// matrices: GoogLeNet has ~350 k 3×3 filters, and the generic t·9 + t²·3 products
-    /// plus a row-major copy of every `U_ξ` to pack from made the transform most of the
-    /// model's build time.
+    /// `G` (3 + t applications of a few adds, in f64), written straight into the t² packed
+    /// matrices. GoogLeNet has ~350 k 3×3 filters, transformed when a plan first needs a
+    /// variant (its first forward, part of the cold start), so the order matters: one
+    /// panel of `MR` output channels at a time, the `MR` filters of one input channel
+    /// together, so that each transformed value of the panel is one whole `MR`-float run
+    /// of the packed layout and every `U_ξ` is written once, front to back, with no
+    /// zero-fill first (one filter at a time in f64 scalars, into zeroed matrices, took
+    /// 80 ms of GoogLeNet's first forward; this takes ~30, measured in Node).
     pub fn new(variant: &'static Variant, weights: &[f32], c_out: usize, c_in: usize) -> Self {
         assert_eq!(weights.len(), c_out * c_in * 9, "winograd: weights length");
         let t = variant.t;
-        let mut u: Vec<PackedA> = (0..t * t).map(|_| PackedA::zeroed(c_out, c_in)).collect();
-        for (i, f) in weights.chunks_exact(9).enumerate() {
-            let (oc, ic) = (i / c_in, i % c_in);
-            let mut gf = [[0.0f64; 3]; TMAX]; // G·f, t × 3
-            for b in 0..3 {
-                let col = (variant.g)([f[b] as f64, f[3 + b] as f64, f[6 + b] as f64]);
-                for (row, &v) in gf.iter_mut().zip(&col).take(t) {
-                    row[b] = v;
+        let len = PackedA::packed_len(c_out, c_in);
+        let mut u: Vec<Vec<f32>> = (0..t * t).map(|_| Vec::with_capacity(len)).collect();
+        for panel in 0..c_out.div_ceil(MR) {
+            let rows = panel * MR..((panel + 1) * MR).min(c_out);
+            for ic in 0..c_in {
+                // The panel's filters of input channel `ic`, lane by lane (lanes past
+                // c_out stay zero, as the packing's padding rows).
+                let mut f = [PanelLanes::default(); 9];
+                for (lane, oc) in rows.clone().enumerate() {
+                    for (fj, &w) in f.iter_mut().zip(&weights[(oc * c_in + ic) * 9..][..9]) {
+                        fj.0[lane] = w as f64;
+                    }
                 }
-            }
-            for (xi_row, row) in gf.iter().enumerate().take(t) {
-                for (j, &v) in (variant.g)(*row).iter().enumerate().take(t) {
-                    u[xi_row * t + j].set(oc, ic, v as f32);
+                let mut gf = [[PanelLanes::default(); 3]; TMAX]; // G·f, t × 3
+                for b in 0..3 {
+                    let col = (variant.g)([f[b], f[3 + b], f[6 + b]]);
+                    for (row, &v) in gf.iter_mut().zip(&col).take(t) {
+                        row[b] = v;
+                    }
+                }
+                for (xi_row, row) in gf.iter().enumerate().take(t) {
+                    for (j, v) in (variant.g)(*row).iter().enumerate().take(t) {
+                        u[xi_row * t + j].extend_from_slice(&v.0.map(|x| x as f32));
+                    }
                 }
             }
         }
+        let u = u.into_iter().map(|data| PackedA::from_packed(c_out, c_in, data)).collect();
         Self { variant, c_out, c_in, u }
     }
 

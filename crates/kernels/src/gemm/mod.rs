@@ -81,36 +81,38 @@ pub struct PackedA {
 }
 
 impl PackedA {
-    /// Packs a row-major `m × k` matrix.
+    /// Packs a row-major `m × k` matrix. Written in the packed order (panel, column,
+    /// row in the panel), so each float is stored once, front to back: reads of `a` jump
+    /// between `MR` rows instead, which the cache absorbs.
     pub fn pack(a: &[f32], m: usize, k: usize) -> Self {
         assert_eq!(a.len(), m * k, "PackedA::pack: a.len() != m*k");
-        let mut packed = Self::zeroed(m, k);
-        for (i, row) in a.chunks_exact(k.max(1)).enumerate().take(m) {
-            for (kk, &v) in row.iter().enumerate() {
-                packed.set(i, kk, v);
+        let mut data = Vec::with_capacity(Self::packed_len(m, k));
+        for panel in 0..m.div_ceil(MR) {
+            for kk in 0..k {
+                for row in panel * MR..(panel + 1) * MR {
+                    data.push(if row < m { a[row * k + kk] } else { 0.0 });
+                }
             }
         }
-        packed
+        Self::from_packed(m, k, data)
     }
 
-    /// An `m × k` zero matrix, to fill with [`PackedA::set`] (for producers that compute
-    /// values in another order, like Winograd's filter transform).
-    pub fn zeroed(m: usize, k: usize) -> Self {
-        Self { m, k, data: vec![0.0; m.div_ceil(MR) * k * MR] }
+    /// Floats of an `m × k` matrix packed: whole panels, padding rows included.
+    pub fn packed_len(m: usize, k: usize) -> usize {
+        m.div_ceil(MR) * k * MR
+    }
+
+    /// An `m × k` matrix from `data` already in the packed layout (for producers that
+    /// compute it panel by panel, like Winograd's filter transform); padding rows zero.
+    pub fn from_packed(m: usize, k: usize, data: Vec<f32>) -> Self {
+        assert_eq!(data.len(), Self::packed_len(m, k), "PackedA::from_packed: length");
+        Self { m, k, data }
     }
 
     /// Where element `(row, kk)` lives: panel `row / MR`, then `kk`, then the row in the panel.
     #[inline(always)]
     fn index(&self, row: usize, kk: usize) -> usize {
         ((row / MR) * self.k + kk) * MR + row % MR
-    }
-
-    /// Sets element `(row, kk)` of the matrix.
-    #[inline(always)]
-    pub fn set(&mut self, row: usize, kk: usize, v: f32) {
-        assert!(row < self.m && kk < self.k, "PackedA::set: out of range");
-        let i = self.index(row, kk);
-        self.data[i] = v;
     }
 
     /// The row-major `m × k` matrix this was packed from.
