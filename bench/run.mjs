@@ -371,9 +371,10 @@ async function runScaling(rounds, { batch = 1, burst = 8 } = {}) {
     };
     return { threads, child, next, bursts: [], medians: [] };
   };
+  // Waits before starting the children: while they build their models they are the load.
+  await waitForQuiet('paired thread scaling');
   const kids = [start(1), start(2)];
   try {
-    await waitForQuiet('paired thread scaling');
     for (const k of kids) await k.next(); // ready
     for (let r = 0; r < rounds; r++) {
       for (const k of r % 2 ? [...kids].reverse() : kids) {
