@@ -123,7 +123,8 @@ impl WinogradWeights {
     /// together, so that each transformed value of the panel is one whole `MR`-float run
     /// of the packed layout and every `U_ξ` is written once, front to back, with no
     /// zero-fill first (one filter at a time in f64 scalars, into zeroed matrices, took
-    /// 80 ms of GoogLeNet's first forward; this takes ~30, measured in Node).
+    /// 80 ms of GoogLeNet's first forward; this takes ~45, measured in Node, about half of
+    /// it the first-touch page faults of the 40 MB it fills).
     pub fn new(variant: &'static Variant, weights: &[f32], c_out: usize, c_in: usize) -> Self {
         assert_eq!(weights.len(), c_out * c_in * 9, "winograd: weights length");
         let t = variant.t;
