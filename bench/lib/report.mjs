@@ -323,19 +323,6 @@ function markdown({ opts, info, e2e, scaling, micro, soak }) {
     }
     p('"Other processes" = CPUs kept busy by the rest of the machine while this configuration was timed (from /proc/stat, minus the child\'s own CPU time; median and worst round). On 2 CPUs, anything well above 0 slows the 2-thread configurations first.');
     p();
-    if (scaling) {
-      p('### Two threads against one, paired');
-      p();
-      if (scaling.ok) {
-        p(`A 1-thread and a 2-thread inception-wasm process alive side by side, taking turns: ${scaling.rounds} bursts of ${scaling.burst} batch-${scaling.batch} forwards each, the one going first alternating; each pair of bursts gives one speed-up (1-thread median ÷ 2-thread median). The machine's speed drifts over seconds, which runs timed minutes apart (the table above) measure as well; pairs see the same drift.`);
-        p();
-        p('| | median | p10–p90 | min–max |');
-        p('|---|---|---|---|');
-        p(`| speed-up of 2 threads over 1 | **${f(scaling.speedup.median, 2)}×** | ${f(scaling.speedup.p10, 2)}–${f(scaling.speedup.p90, 2)} | ${f(scaling.speedup.min, 2)}–${f(scaling.speedup.max, 2)} |`);
-        for (const t of [1, 2]) p(`| ms per forward, ${t} thread${t > 1 ? 's' : ''} | ${f(scaling.ms[t].median)} | ${f(scaling.ms[t].p10)}–${f(scaling.ms[t].p90)} | ${f(scaling.ms[t].min)}–${f(scaling.ms[t].max)} |`);
-      } else p(`Failed: ${firstLine(scaling.error)}`);
-      p();
-    }
     p('### Cold start, memory, .wasm');
     p();
     p('Cold start = from `spawn()` of a fresh `node` process to the first batch-1 logits in JavaScript, measured on one clock (`performance.timeOrigin`-based); it includes Node\'s own start-up. The phases are inside the child: `boot` = process start → harness ready; `import` = the engine\'s JavaScript; `init` = wasm compile/instantiate and threads; `build` = weights (inception-wasm: `new GoogLeNet({ seed })`, deterministic init + packing; ORT: read the .onnx file + `InferenceSession.create`, which also compiles ORT\'s wasm; tfjs: read the weights file + tensors); `first` = first forward. Peak RSS = `process.resourceUsage().maxRSS` of the child.');
@@ -381,6 +368,20 @@ function markdown({ opts, info, e2e, scaling, micro, soak }) {
           );
       }
     }
+    p();
+  }
+
+  if (scaling) {
+    p('## Two threads against one, paired');
+    p();
+    if (scaling.ok) {
+      p(`A 1-thread and a 2-thread inception-wasm process alive side by side, taking turns: ${scaling.rounds} bursts of ${scaling.burst} batch-${scaling.batch} forwards each, the one going first alternating; each pair of bursts gives one speed-up (1-thread median ÷ 2-thread median). The machine's speed drifts over seconds, which runs timed minutes apart (the end-to-end tables) measure as well; pairs see the same drift.`);
+      p();
+      p('| | median | p10–p90 | min–max |');
+      p('|---|---|---|---|');
+      p(`| speed-up of 2 threads over 1 | **${f(scaling.speedup.median, 2)}×** | ${f(scaling.speedup.p10, 2)}–${f(scaling.speedup.p90, 2)} | ${f(scaling.speedup.min, 2)}–${f(scaling.speedup.max, 2)} |`);
+      for (const t of [1, 2]) p(`| ms per forward, ${t} thread${t > 1 ? 's' : ''} | ${f(scaling.ms[t].median)} | ${f(scaling.ms[t].p10)}–${f(scaling.ms[t].p90)} | ${f(scaling.ms[t].min)}–${f(scaling.ms[t].max)} |`);
+    } else p(`Failed: ${firstLine(scaling.error)}`);
     p();
   }
 
