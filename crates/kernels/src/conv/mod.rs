@@ -288,7 +288,7 @@ impl Conv2d {
     /// which reads its input in place); runs of `NR`-pixel strips, all channels, for the
     /// im2col GEMM (each part builds the im2col strips of its own pixels); tile blocks for
     /// Winograd (each block split by output channels too when there are fewer than two
-    /// blocks per thread).
+    /// blocks per thread, see `winograd_split`).
     pub fn parts(&self, h: usize, w: usize, threads: usize) -> usize {
         match self.packed_for(h, w) {
             Packed::Gemm(a) => {
@@ -310,13 +310,21 @@ impl Conv2d {
     }
 
     /// Tile blocks of one image and the output-channel split of each, for `threads`.
-    /// Splitting channels repeats the block's input transform (≈ 4 % of a layer per extra
-    /// split, measured on conv2), so it only happens to feed every thread.
+    /// Splitting channels repeats the block's input transform, so it only happens to give
+    /// every thread two parts — or, for a layer of one block, one part: its transform is a
+    /// larger share of small maps, and the other steps of its stage balance the threads.
+    /// GoogLeNet's 14×14 and 7×7 3×3 layers are one block each; split 2 ways instead of 4
+    /// at 2 threads, their stages took 0.45 ms less of a 30 ms forward and 0.9 ms less
+    /// work (`bench/threads-profile.mjs`, both splits alternating in one process).
     fn winograd_split(&self, wino: &WinogradWeights, h: usize, w: usize, threads: usize) -> (usize, usize) {
         let (_, tiles, block) = self.winograd_blocks(wino, h, w);
         let blocks = tiles.div_ceil(block);
         let panels = self.spec.c_out.div_ceil(gemm::MR);
-        let co_splits = if threads <= 1 || blocks >= 2 * threads { 1 } else { (2 * threads).div_ceil(blocks).min(panels) };
+        let co_splits = match blocks {
+            _ if threads <= 1 || blocks >= 2 * threads => 1,
+            1 => threads.min(panels),
+            _ => (2 * threads).div_ceil(blocks).min(panels),
+        };
         (blocks, co_splits)
     }
 
