@@ -1,7 +1,31 @@
 import { cpSync } from 'node:fs';
-import { defineConfig } from 'tsup';
+import path from 'node:path';
+import { defineConfig, type Options } from 'tsup';
 
-export default defineConfig([{
+/**
+ * `PROFILE_DIST=1 npx tsup`: the package built into target/profile/dist/ over the
+ * threaded build with per-stage timing (`WASM_BUILDS=profile`, in target/profile/), for
+ * bench/threads-profile.mjs. Its glue has two more imports, so the bundle must be its own.
+ */
+const profile: Options = {
+  entry: ['ts/index.ts', 'ts/worker.ts'],
+  format: ['esm'],
+  target: 'es2022',
+  keepNames: true,
+  outDir: 'target/profile/dist',
+  esbuildPlugins: [{
+    name: 'profile-glue',
+    setup(build) {
+      build.onResolve({ filter: /\/wasm-threads\/inception_wasm\.js$/ }, () => ({ path: path.resolve('target/profile/wasm-threads/inception_wasm.js') }));
+    },
+  }],
+  async onSuccess() {
+    cpSync('ts/wasm/inception_wasm_bg.wasm', 'target/profile/dist/wasm/inception_wasm_bg.wasm');
+    cpSync('target/profile/wasm-threads/inception_wasm_bg.wasm', 'target/profile/dist/wasm-threads/inception_wasm_bg.wasm');
+  },
+};
+
+export default process.env.PROFILE_DIST ? profile : defineConfig([{
   entry: ['ts/index.ts'],
   format: ['esm', 'cjs'],
   dts: true,

@@ -51,11 +51,6 @@ build() {
   echo "build:wasm: $out $(stat -c %s "$wasm") bytes in $(($(date +%s) - start)) s"
 }
 
-# WASM_BUILDS=single builds only the first (kernel work that needs no threads, in a quarter of the time).
-build ts/wasm "-C target-feature=+simd128"
-[[ "${WASM_BUILDS:-all}" == single ]] && exit 0
-build ts/wasm-relaxed "-C target-feature=+simd128,+relaxed-simd"
-
 # Threads: atomics + bulk memory for shared memory, the memory imported (every worker
 # instantiates the module over the same one) with a 2 GiB maximum, and the TLS symbols
 # wasm-bindgen's thread setup needs exported.
@@ -65,5 +60,19 @@ for arg in --shared-memory --import-memory --max-memory=2147483648 \
   threads_link+=" -C link-arg=$arg"
 done
 threads_features="+atomics,+bulk-memory,+mutable-globals,+simd128"
+
+# WASM_BUILDS=single builds only the first (kernel work that needs no threads, in a quarter
+# of the time); WASM_BUILDS=profile only the threaded build with per-stage timing, for
+# bench/threads-profile.mjs (never shipped: target/, not ts/).
+case "${WASM_BUILDS:-all}" in
+  profile)
+    build target/profile/wasm-threads "-C target-feature=$threads_features$threads_link" --features profile
+    exit 0 ;;
+  single)
+    build ts/wasm "-C target-feature=+simd128"
+    exit 0 ;;
+esac
+build ts/wasm "-C target-feature=+simd128"
+build ts/wasm-relaxed "-C target-feature=+simd128,+relaxed-simd"
 build ts/wasm-threads "-C target-feature=$threads_features$threads_link" --features threads
 build ts/wasm-threads-relaxed "-C target-feature=$threads_features,+relaxed-simd$threads_link" --features threads

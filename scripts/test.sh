@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-echo "== cargo test (inception-kernels, native; then with rayon threads)"
+echo "== cargo test (inception-kernels, native; then with rayon threads; then the thread profiler's own test)"
 cargo test --quiet -p inception-kernels
 cargo test --quiet -p inception-kernels --features threads
+cargo test --quiet -p inception-kernels --features profile profile
 
 status=0
 # vitest <title> <files...>: one run, then its 'N passed, N failed' line.

@@ -13,6 +13,16 @@ extern "C" {
     /// that will call `runWorker(thread)`.
     #[wasm_bindgen(js_namespace = globalThis, js_name = __inceptionWasmSpawnWorker)]
     fn spawn_worker(thread: usize);
+
+    /// This thread's `performance.now()` (feature `profile`).
+    #[cfg(feature = "profile")]
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+
+    /// Where profile reports go (feature `profile`): one JSON line each.
+    #[cfg(feature = "profile")]
+    #[wasm_bindgen(js_namespace = console, js_name = log)]
+    fn console_log(line: &str);
 }
 
 /// Builds rayon's global pool of `threads` threads: the calling thread (index 0) and
@@ -22,6 +32,8 @@ extern "C" {
 /// pool of two workers, 0.04 ms now) and one fewer worker to start.
 #[wasm_bindgen(js_name = initThreadPool)]
 pub fn init_thread_pool(threads: usize) -> Result<(), JsError> {
+    #[cfg(feature = "profile")]
+    inception_kernels::plan::profile::install(inception_kernels::plan::profile::Hooks { now: performance_now, report: |line| console_log(line) });
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .use_current_thread()

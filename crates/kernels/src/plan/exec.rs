@@ -11,6 +11,7 @@
 
 use std::sync::Mutex;
 
+use super::profile::Probe;
 use crate::conv::Workspace;
 
 /// Threads a run uses.
@@ -22,20 +23,29 @@ pub fn threads() -> usize {
 }
 
 /// Runs `task(step, index, workspace)` for every task of every step of every stage, stage
-/// after stage. `workspaces` has one entry per thread.
-pub fn run(stages: &[Vec<usize>], tasks: &[usize], workspaces: &[Mutex<Workspace>], task: impl Fn(usize, usize, &mut Workspace) + Sync) {
+/// after stage: on every thread, one per entry of `workspaces`, or all on the calling
+/// thread when there is one entry or `serial`. Returns each thread's profile (empty
+/// without the `profile` feature).
+pub fn run(stages: &[Vec<usize>], tasks: &[usize], workspaces: &[Mutex<Workspace>], serial: bool, task: impl Fn(usize, usize, &mut Workspace) + Sync) -> Vec<Probe> {
     #[cfg(feature = "threads")]
-    if workspaces.len() > 1 {
+    if workspaces.len() > 1 && !serial {
         return threaded::run(stages, tasks, workspaces, task);
     }
+    #[cfg(not(feature = "threads"))]
+    let _ = serial; // always one thread
     let mut ws = workspaces[0].lock().expect("workspace lock");
+    let mut probe = Probe::new(stages.len());
     for stage in stages {
         for &step in stage {
             for t in 0..tasks[step] {
+                let start = probe.task_start();
                 task(step, t, &mut ws);
+                probe.task_end(start);
             }
         }
+        probe.stage_end();
     }
+    vec![probe]
 }
 
 #[cfg(feature = "threads")]
@@ -43,12 +53,14 @@ mod threaded {
     use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
     use std::sync::{Condvar, Mutex};
 
+    use super::Probe;
     use crate::conv::Workspace;
 
-    pub fn run(stages: &[Vec<usize>], tasks: &[usize], workspaces: &[Mutex<Workspace>], task: impl Fn(usize, usize, &mut Workspace) + Sync) {
+    pub fn run(stages: &[Vec<usize>], tasks: &[usize], workspaces: &[Mutex<Workspace>], task: impl Fn(usize, usize, &mut Workspace) + Sync) -> Vec<Probe> {
         let barrier = Barrier::new(workspaces.len());
         rayon::broadcast(|ctx| {
             let mut ws = workspaces[ctx.index()].lock().expect("workspace lock");
+            let mut probe = Probe::new(stages.len());
             for stage in stages {
                 let total: usize = stage.iter().map(|&s| tasks[s]).sum();
                 loop {
@@ -59,15 +71,19 @@ mod threaded {
                     // Task i of the stage: step by step, in program order.
                     for &step in stage {
                         if i < tasks[step] {
+                            let start = probe.task_start();
                             task(step, i, &mut ws);
+                            probe.task_end(start);
                             break;
                         }
                         i -= tasks[step];
                     }
                 }
                 barrier.wait();
+                probe.stage_end();
             }
-        });
+            probe
+        })
     }
 
     /// A barrier for the broadcast's threads: the last to arrive resets the stage's task

@@ -20,6 +20,7 @@
 
 mod exec;
 mod ops;
+pub mod profile;
 mod schedule;
 #[cfg(test)]
 mod tests;
@@ -227,12 +228,25 @@ impl Plan {
             ctx.workspaces.push(Mutex::default());
         }
         let mem = ops::Mem::new(input, output, &mut ctx.arena, &self.schedule.homes, &self.schedule.lens);
-        exec::run(&self.schedule.stages, &self.tasks, &ctx.workspaces[..threads], |step, task, ws| {
+        let id = self as *const Plan as usize;
+        let serial = threads > 1 && profile::serial_turn(id);
+        let _probes = exec::run(&self.schedule.stages, &self.tasks, &ctx.workspaces[..threads], serial, |step, task, ws| {
             // SAFETY: `Schedule` gives every value read in a stage a home no step of that
             // stage writes (lifetimes in the arena never overlap, reads follow all writes),
             // and the tasks of one step write disjoint parts of its output (`Op::run`).
             unsafe { self.steps[step].run(task, self.tasks[step], &mem, ws) }
         });
+        #[cfg(feature = "profile")]
+        if threads > 1 {
+            profile::record(id, _probes, || self.stage_labels());
+        }
+    }
+
+    /// Each stage's steps, described with their task counts (for profiles).
+    #[cfg(feature = "profile")]
+    fn stage_labels(&self) -> Vec<Vec<String>> {
+        let label = |s: usize| format!("{} ×{}", self.steps[s].label(), self.tasks[s]);
+        self.schedule.stages.iter().map(|stage| stage.iter().map(|&s| label(s)).collect()).collect()
     }
 
     /// Kept output `k` of the last run with `ctx`.

@@ -77,6 +77,22 @@ impl Op {
         }
     }
 
+    /// The op with its sizes, e.g. `conv2d 480×14×14→192 1×1/1 Gemm` (for profiles).
+    #[cfg(feature = "profile")]
+    pub fn label(&self) -> String {
+        let name = self.name();
+        match self {
+            Op::Conv { layer, h, w, .. } => {
+                let s = layer.spec();
+                format!("{name} {}×{h}×{w}→{} {}×{}/{} {:?}", s.c_in, s.c_out, s.kh, s.kw, s.sh, layer.algorithm_for(*h, *w))
+            }
+            Op::MaxPool { p, planes, h, w, .. } | Op::AvgPool { p, planes, h, w, .. } => format!("{name} {planes}×{h}×{w} {}×{}/{}", p.kh, p.kw, p.sh),
+            Op::AdaptiveAvgPool { planes, h, w, oh, ow, .. } => format!("{name} {planes}×{h}×{w}→{oh}×{ow}"),
+            Op::Linear { layer, n, .. } => format!("{name} {n}×{}→{}", layer.in_features(), layer.out_features()),
+            Op::Relu { .. } | Op::CopyChannels { .. } | Op::ChannelAffine { .. } => name.to_string(),
+        }
+    }
+
     pub fn reads(&self) -> [ValueId; 1] {
         match self {
             Op::Conv { src, .. }

@@ -192,3 +192,49 @@ fn bad_plans_are_refused_with_the_op_and_the_sizes() {
     assert!(err(pb.push(Op::Relu { src: other, dst: out })).contains("before it is completely written"));
     assert!(pb.build(other, 1).unwrap_err().contains("not completely written"));
 }
+
+/// The profiler's report after `2·PAIRS` runs on 2 threads: one entry per stage, naming
+/// its steps, with a serial time and one `[wall, busy, tasks]` per thread whose task
+/// counts add up to the stage's tasks in every threaded run; and the outputs of the
+/// serial and the threaded runs are the same.
+#[cfg(feature = "profile")]
+#[test]
+fn the_profile_reports_every_stage_and_task_of_alternating_serial_and_threaded_runs() {
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    static REPORTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    profile::install(profile::Hooks {
+        now: || START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3,
+        report: |line| REPORTS.lock().unwrap().push(line.to_string()),
+    });
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    pool.install(|| {
+        let (plan, x, _) = network(1, 8, 12, 10, 2);
+        let mut ctx = Context::default();
+        let mut outs = vec![vec![0.0; plan.output_len()]; 2];
+        for run in 0..2 * profile::PAIRS {
+            plan.run(&x, &mut outs[run % 2], &mut ctx);
+        }
+        assert_eq!(outs[0], outs[1], "serial and threaded runs differ");
+
+        let reports = REPORTS.lock().unwrap();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        let r = &reports[0];
+        assert!(r.starts_with(&format!("{{\"pairs\":{},\"stages\":[", profile::PAIRS)), "{r}");
+        let stages: Vec<&str> = r.split("{\"steps\":").skip(1).collect();
+        assert_eq!(stages.len(), plan.stages());
+        for (stage, text) in plan.schedule.stages.iter().zip(stages) {
+            for &s in stage {
+                assert!(text.contains(&format!("\"{} ×{}\"", plan.steps[s].label(), plan.tasks[s])), "{text}");
+            }
+            let threads = text.split("\"threads\":[").nth(1).unwrap();
+            let numbers: Vec<f64> = threads.split(|c| "[],}".contains(c)).filter(|t| !t.is_empty()).map(|t| t.parse().unwrap()).collect();
+            assert_eq!(numbers.len(), 6, "{text}");
+            let tasks: usize = stage.iter().map(|&s| plan.tasks[s]).sum();
+            assert_eq!((numbers[2] + numbers[5]) as usize, tasks * profile::PAIRS, "{text}");
+            assert!(numbers.iter().all(|&t| t >= 0.0), "{text}");
+        }
+    });
+}
