@@ -353,10 +353,13 @@ async function runE2E(prep) {
  * and this machine's speed drifts over seconds (one process, one thread: 54 to 100 ms per
  * forward, in phases several seconds long), so two configurations timed a minute apart
  * measure the drift as much as the threads. Here a 1-thread and a 2-thread child stay
- * alive side by side and take turns: a burst of `burst` forwards each (≈ 0.5 s), the one
- * that goes first alternating; each pair of bursts gives one ratio of medians.
+ * alive side by side and take turns: a burst of `burst` GoogLeNet forwards each (≈ 0.5 s)
+ * and `controlBurst` of the control (see `bursts` in engines/ours.mjs), the one that goes
+ * first alternating; then the native loop (lib/fp-loop.c) at 1 and at 2 threads. Each
+ * round gives three ratios of medians: GoogLeNet's, the control's (the same kernels and
+ * pool with nothing in the way) and the machine's own (no wasm, no memory).
  */
-async function runScaling(rounds, { batch = 1, burst = 8 } = {}) {
+async function runScaling(rounds, { batch = 1, burst = 8, controlBurst = 40 } = {}) {
   const start = (threads) => {
     const job = { kind: 'bursts', threads, batch, size: opts.size, seed: opts.seed, inputSeed: opts.inputSeed, warmup: 5 };
     const child = spawn(process.execPath, [path.join(BENCH, 'engines', 'ours.mjs'), JSON.stringify(job)], { stdio: ['pipe', 'pipe', opts.verbose ? 'inherit' : 'ignore'] });
@@ -369,37 +372,66 @@ async function runScaling(rounds, { batch = 1, burst = 8 } = {}) {
         if (value.startsWith(BURST)) return value.slice(BURST.length + 1);
       }
     };
-    return { threads, child, next, bursts: [], medians: [] };
+    return { threads, child, next, bursts: [], medians: [], control: [], controlMedians: [] };
   };
+  const native = nativeLoop();
   // Waits before starting the children: while they build their models they are the load.
   await waitForQuiet('paired thread scaling');
   const kids = [start(1), start(2)];
+  const nativeMs = { 1: [], 2: [] };
   try {
     for (const k of kids) await k.next(); // ready
     for (let r = 0; r < rounds; r++) {
       for (const k of r % 2 ? [...kids].reverse() : kids) {
-        k.child.stdin.write(`${burst}\n`);
+        k.child.stdin.write(`${burst} ${controlBurst}\n`);
         const times = JSON.parse(await k.next());
-        k.bursts.push(times);
-        k.medians.push(summarize(times).median);
+        k.bursts.push(times.net);
+        k.medians.push(summarize(times.net).median);
+        k.control.push(times.control);
+        k.controlMedians.push(summarize(times.control).median);
       }
+      if (native.run) for (const t of r % 2 ? [2, 1] : [1, 2]) nativeMs[t].push(native.run(t));
     }
   } catch (e) {
     return { ok: false, error: String(e.message ?? e) };
   } finally {
     for (const k of kids) k.child.stdin.end('\n');
   }
-  const ratios = kids[0].medians.map((m, i) => m / kids[1].medians[i]);
+  const pairRatios = (one, two) => one.map((m, i) => m / two[i]);
+  const ratios = pairRatios(kids[0].medians, kids[1].medians);
+  const controlRatios = pairRatios(kids[0].controlMedians, kids[1].controlMedians);
+  const nativeRatios = native.run ? pairRatios(nativeMs[1], nativeMs[2]) : null;
+  const ms = (key) => Object.fromEntries(kids.map((k) => [k.threads, summarize(k[key].flat())]));
   return {
     ok: true,
     batch,
     burst,
+    controlBurst,
     rounds,
     speedup: summarize(ratios),
-    ms: Object.fromEntries(kids.map((k) => [k.threads, summarize(k.bursts.flat())])),
+    ms: ms('bursts'),
     ratios,
+    control: { speedup: summarize(controlRatios), ms: ms('control'), ratios: controlRatios },
+    // GoogLeNet's speed-up as a share of the control's in the same round.
+    efficiency: summarize(ratios.map((v, i) => v / controlRatios[i])),
+    native: nativeRatios ? { speedup: summarize(nativeRatios), ms: { 1: summarize(nativeMs[1]), 2: summarize(nativeMs[2]) }, ratios: nativeRatios } : { error: native.error },
     bursts: Object.fromEntries(kids.map((k) => [k.threads, k.bursts])),
   };
+}
+
+/**
+ * lib/fp-loop.c compiled with the machine's C compiler (`run(threads)` → ms), or why
+ * not (no compiler: the paired measurement then runs without it).
+ */
+function nativeLoop() {
+  const exe = path.join(tmp, 'fp-loop');
+  try {
+    fs.mkdirSync(tmp, { recursive: true });
+    execFileSync('cc', ['-O2', '-pthread', '-o', exe, path.join(BENCH, 'lib', 'fp-loop.c')], { stdio: 'pipe' });
+  } catch (e) {
+    return { error: `cc could not build bench/lib/fp-loop.c: ${String(e.stderr || e.message).split('\n')[0]}` };
+  }
+  return { run: (threads) => Number(execFileSync(exe, [String(threads)], { encoding: 'utf8' })) };
 }
 
 // ---------------------------------------------------------------- micro
@@ -497,9 +529,12 @@ if (opts.e2e) {
 }
 let scaling = null;
 if (opts.scalingRounds > 0 && opts.engines.includes('ours') && opts.oursThreads.includes(2)) {
-  log(`paired thread scaling: ${opts.scalingRounds} bursts of 8 GoogLeNet forwards (batch 1) at 1 and at 2 threads, alternating`);
+  log(`paired thread scaling: ${opts.scalingRounds} rounds of 8 GoogLeNet forwards (batch 1), 40 of the control and the native loop, at 1 and at 2 threads, alternating`);
   scaling = await runScaling(opts.scalingRounds);
-  if (scaling.ok) log(`  speed-up ${fmt(scaling.speedup.median, 2)}× (p10 ${fmt(scaling.speedup.p10, 2)}, p90 ${fmt(scaling.speedup.p90, 2)}); ${fmt(scaling.ms[1].median)} → ${fmt(scaling.ms[2].median)} ms`);
+  if (scaling.ok) {
+    log(`  speed-up ${fmt(scaling.speedup.median, 2)}× (p10 ${fmt(scaling.speedup.p10, 2)}, p90 ${fmt(scaling.speedup.p90, 2)}); ${fmt(scaling.ms[1].median)} → ${fmt(scaling.ms[2].median)} ms`);
+    log(`  control ${fmt(scaling.control.speedup.median, 2)}×, native loop ${scaling.native.speedup ? `${fmt(scaling.native.speedup.median, 2)}×` : scaling.native.error}`);
+  }
   else log(`  FAILED: ${scaling.error.split('\n')[0]}`);
 }
 let micro = null;

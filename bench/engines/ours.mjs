@@ -74,27 +74,41 @@ serve('ours', {
 
   /**
    * Bursts for the paired thread-scaling measurement (run.mjs `runScaling`): builds
-   * GoogLeNet, warms up, prints `BURST ready`, then for every line `N` on stdin runs N
-   * forwards of batch `job.batch` and prints `BURST [ms, …]`; an empty line ends the job.
+   * GoogLeNet and the control (below), warms up, prints `BURST ready`, then for every
+   * line `N M` on stdin runs N forwards of GoogLeNet (batch `job.batch`) and M of the
+   * control and prints `BURST {"net": [ms, …], "control": [ms, …]}`; an empty line ends
+   * the job.
+   *
+   * The control is the best case of the same kernels and thread pool: eight 1×1
+   * convolutions 128 → 128 with ReLU on 128×32×32 (134 M multiply-adds a forward, each
+   * weight used 1,024 times; 1.5 MB of weights and activations, in cache) —
+   * compute-bound, perfectly parallel, the same executor, so its speed-up is what
+   * threads give this machine's cores at that moment with no memory traffic or uneven
+   * stages in the way.
    */
   async bursts(job) {
     await importEngine();
     const info = await initEngine(job);
     const net = new lib.GoogLeNet({ numClasses: 1000, seed: job.seed });
     const x = input(inputNCHW(job.batch, [3, job.size, job.size], job.inputSeed), [job.batch, 3, job.size, job.size]);
-    for (let i = 0; i < job.warmup; i++) net.forward(x).dispose();
+    const control = new lib.Sequential(...Array.from({ length: 8 }, () => new lib.Conv2d({ inChannels: 128, outChannels: 128, kernelSize: 1, activation: 'relu' })));
+    const xc = input(inputNCHW(1, [128, 32, 32], job.inputSeed), [1, 128, 32, 32]);
+    for (let i = 0; i < job.warmup; i++) {
+      net.forward(x).dispose();
+      control.forward(xc).dispose();
+    }
+    const timed = (model, inp, n) =>
+      Array.from({ length: n }, () => {
+        const t0 = performance.now();
+        model.forward(inp).dispose();
+        return performance.now() - t0;
+      });
     process.stdout.write(`${BURST} ready\n`);
     let bursts = 0;
     for await (const line of createInterface({ input: process.stdin })) {
-      const n = Number(line);
-      if (!(n > 0)) break;
-      const times = [];
-      for (let i = 0; i < n; i++) {
-        const t0 = performance.now();
-        net.forward(x).dispose();
-        times.push(performance.now() - t0);
-      }
-      process.stdout.write(`${BURST} ${JSON.stringify(times)}\n`);
+      const [n, m] = line.split(' ').map(Number);
+      if (!(n > 0 && m >= 0)) break;
+      process.stdout.write(`${BURST} ${JSON.stringify({ net: timed(net, x, n), control: timed(control, xc, m) })}\n`);
       bursts++;
     }
     return { info, bursts };
