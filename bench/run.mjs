@@ -12,8 +12,8 @@
 //                         dist/index.d.ts declares `threads` in init's options)
 //   --rounds R            interleaved rounds (default 3; smoke 1)
 //   --runs N              timed runs per batch size, summed over rounds (default 21; smoke 5)
-//   --scaling-rounds R    burst pairs of the paired 2-thread speed-up (default 60; smoke 6;
-//                         0 skips it)
+//   --scaling-rounds R    rounds of the paired 2-thread speed-up (default 60; smoke 6; 0
+//                         skips it)
 //   --no-e2e, --no-micro, --no-soak  skip a part
 //   --no-relaxed          skip inception-wasm's relaxed-SIMD configurations (Node 20 runs
 //                         them with --experimental-wasm-relaxed-simd)
@@ -348,6 +348,9 @@ async function runE2E(prep) {
 
 // ---------------------------------------------------------------- thread scaling, paired
 
+/** Per round: batch size, GoogLeNet forwards and control forwards in each child's burst. */
+const SCALING = { batch: 1, burst: 8, controlBurst: 40 };
+
 /**
  * The 2-thread speed-up measured in pairs. It is a ratio of two runs of the same library,
  * and this machine's speed drifts over seconds (one process, one thread: 54 to 100 ms per
@@ -359,7 +362,7 @@ async function runE2E(prep) {
  * round gives three ratios of medians: GoogLeNet's, the control's (the same kernels and
  * pool with nothing in the way) and the machine's own (no wasm, no memory).
  */
-async function runScaling(rounds, { batch = 1, burst = 8, controlBurst = 40 } = {}) {
+async function runScaling(rounds, { batch, burst, controlBurst } = SCALING) {
   const start = (threads) => {
     const job = { kind: 'bursts', threads, batch, size: opts.size, seed: opts.seed, inputSeed: opts.inputSeed, warmup: 5 };
     const child = spawn(process.execPath, [path.join(BENCH, 'engines', 'ours.mjs'), JSON.stringify(job)], { stdio: ['pipe', 'pipe', opts.verbose ? 'inherit' : 'ignore'] });
@@ -372,7 +375,7 @@ async function runScaling(rounds, { batch = 1, burst = 8, controlBurst = 40 } = 
         if (value.startsWith(BURST)) return value.slice(BURST.length + 1);
       }
     };
-    return { threads, child, next, bursts: [], medians: [], control: [], controlMedians: [] };
+    return { threads, child, next, bursts: [], control: [] };
   };
   const native = nativeLoop();
   // Waits before starting the children: while they build their models they are the load.
@@ -386,9 +389,7 @@ async function runScaling(rounds, { batch = 1, burst = 8, controlBurst = 40 } = 
         k.child.stdin.write(`${burst} ${controlBurst}\n`);
         const times = JSON.parse(await k.next());
         k.bursts.push(times.net);
-        k.medians.push(summarize(times.net).median);
         k.control.push(times.control);
-        k.controlMedians.push(summarize(times.control).median);
       }
       if (native.run) for (const t of r % 2 ? [2, 1] : [1, 2]) nativeMs[t].push(native.run(t));
     }
@@ -398,8 +399,9 @@ async function runScaling(rounds, { batch = 1, burst = 8, controlBurst = 40 } = 
     for (const k of kids) k.child.stdin.end('\n');
   }
   const pairRatios = (one, two) => one.map((m, i) => m / two[i]);
-  const ratios = pairRatios(kids[0].medians, kids[1].medians);
-  const controlRatios = pairRatios(kids[0].controlMedians, kids[1].controlMedians);
+  const medians = (key) => kids.map((k) => k[key].map((times) => summarize(times).median));
+  const ratios = pairRatios(...medians('bursts'));
+  const controlRatios = pairRatios(...medians('control'));
   const nativeRatios = native.run ? pairRatios(nativeMs[1], nativeMs[2]) : null;
   const ms = (key) => Object.fromEntries(kids.map((k) => [k.threads, summarize(k[key].flat())]));
   return {
@@ -529,13 +531,12 @@ if (opts.e2e) {
 }
 let scaling = null;
 if (opts.scalingRounds > 0 && opts.engines.includes('ours') && opts.oursThreads.includes(2)) {
-  log(`paired thread scaling: ${opts.scalingRounds} rounds of 8 GoogLeNet forwards (batch 1), 40 of the control and the native loop, at 1 and at 2 threads, alternating`);
+  log(`paired thread scaling: ${opts.scalingRounds} rounds of ${SCALING.burst} GoogLeNet forwards (batch ${SCALING.batch}), ${SCALING.controlBurst} of the control and the native loop, at 1 and at 2 threads, alternating`);
   scaling = await runScaling(opts.scalingRounds);
   if (scaling.ok) {
     log(`  speed-up ${fmt(scaling.speedup.median, 2)}× (p10 ${fmt(scaling.speedup.p10, 2)}, p90 ${fmt(scaling.speedup.p90, 2)}); ${fmt(scaling.ms[1].median)} → ${fmt(scaling.ms[2].median)} ms`);
     log(`  control ${fmt(scaling.control.speedup.median, 2)}×, native loop ${scaling.native.speedup ? `${fmt(scaling.native.speedup.median, 2)}×` : scaling.native.error}`);
-  }
-  else log(`  FAILED: ${scaling.error.split('\n')[0]}`);
+  } else log(`  FAILED: ${scaling.error.split('\n')[0]}`);
 }
 let micro = null;
 if (opts.doMicro) {

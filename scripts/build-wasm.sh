@@ -64,15 +64,12 @@ threads_features="+atomics,+bulk-memory,+mutable-globals,+simd128"
 # WASM_BUILDS=single builds only the first (kernel work that needs no threads, in a quarter
 # of the time); WASM_BUILDS=profile only the threaded build with per-stage timing, for
 # bench/threads-profile.mjs (never shipped: target/, not ts/).
-case "${WASM_BUILDS:-all}" in
-  profile)
-    build target/profile/wasm-threads "-C target-feature=$threads_features$threads_link" --features profile
-    exit 0 ;;
-  single)
-    build ts/wasm "-C target-feature=+simd128"
-    exit 0 ;;
-esac
+if [[ "${WASM_BUILDS:-all}" == profile ]]; then
+  build target/profile/wasm-threads "-C target-feature=$threads_features$threads_link" --features profile
+  exit 0
+fi
 build ts/wasm "-C target-feature=+simd128"
+[[ "${WASM_BUILDS:-all}" == single ]] && exit 0
 build ts/wasm-relaxed "-C target-feature=+simd128,+relaxed-simd"
 build ts/wasm-threads "-C target-feature=$threads_features$threads_link" --features threads
 build ts/wasm-threads-relaxed "-C target-feature=$threads_features,+relaxed-simd$threads_link" --features threads

@@ -383,8 +383,8 @@ function markdown({ opts, info, e2e, scaling, micro, soak }) {
       p();
       p('| speed-up of 2 threads over 1 | median | p10–p90 | min–max |');
       p('|---|---|---|---|');
-      const row = (label, s) => p(`| ${label} | ${f(s.median, 2)}× | ${f(s.p10, 2)}–${f(s.p90, 2)} | ${f(s.min, 2)}–${f(s.max, 2)} |`);
-      p(`| **GoogLeNet** | **${f(scaling.speedup.median, 2)}×** | ${f(scaling.speedup.p10, 2)}–${f(scaling.speedup.p90, 2)} | ${f(scaling.speedup.min, 2)}–${f(scaling.speedup.max, 2)} |`);
+      const row = (label, s, b = '') => p(`| ${b}${label}${b} | ${b}${f(s.median, 2)}×${b} | ${f(s.p10, 2)}–${f(s.p90, 2)} | ${f(s.min, 2)}–${f(s.max, 2)} |`);
+      row('GoogLeNet', scaling.speedup, '**');
       row('control', scaling.control.speedup);
       if (scaling.native.speedup) row('native loop', scaling.native.speedup);
       else p(`| native loop | — (${scaling.native.error}) | | |`);

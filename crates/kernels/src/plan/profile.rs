@@ -21,7 +21,7 @@ pub use enabled::*;
 
 #[cfg(feature = "profile")]
 mod enabled {
-    use std::collections::HashMap;
+    use std::collections::BTreeMap;
     use std::fmt::Write;
     use std::sync::{Mutex, OnceLock};
 
@@ -38,7 +38,7 @@ mod enabled {
     static HOOKS: OnceLock<Hooks> = OnceLock::new();
 
     /// Sums of one plan's runs since its last report, keyed by the plan's address.
-    static RUNS: Mutex<Option<HashMap<usize, Sums>>> = Mutex::new(None);
+    static RUNS: Mutex<BTreeMap<usize, Sums>> = Mutex::new(BTreeMap::new());
 
     #[derive(Default)]
     struct Sums {
@@ -58,7 +58,7 @@ mod enabled {
     }
 
     fn with<R>(plan: usize, f: impl FnOnce(&mut Sums) -> R) -> R {
-        f(RUNS.lock().expect("profile lock").get_or_insert_with(HashMap::new).entry(plan).or_default())
+        f(RUNS.lock().expect("profile lock").entry(plan).or_default())
     }
 
     /// Whether this run of `plan` is a serial one.
