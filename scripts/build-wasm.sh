@@ -38,6 +38,12 @@ build() {
     --out-dir "$PWD/$out" --out-name inception_wasm --no-pack \
     -- -Z build-std=std,panic_abort "$@"
   rm -f "$out/.gitignore"
+  # After a trap the loader starts a new instance (ts/backend.ts `reinstantiate`), but the
+  # glue keeps one instance per realm and `initSync` returns it while it is set: give the
+  # loader a way to clear it. Checked, so a glue of another shape fails the build here.
+  grep -q '^let wasmModule, wasmInstance, wasm;$' "$out/inception_wasm.js" || { echo "build:wasm: unexpected wasm-bindgen glue in $out" >&2; exit 1; }
+  printf '\n/** Added by scripts/build-wasm.sh: forgets a faulted instance, so that initSync makes a new one. */\nexport function __resetInstance() { wasm = undefined; wasmModule = undefined; wasmInstance = undefined; }\n' >> "$out/inception_wasm.js"
+  printf 'export function __resetInstance(): void;\n' >> "$out/inception_wasm.d.ts"
   # -ocimfs 100: binaryen inlines every function that has one caller, whatever its size,
   # which merged all the kernels a plan runs into one 36 KB function; V8 compiles that
   # one far worse (conv2 64×56×56→192: 346 M instructions per forward instead of 288 M,

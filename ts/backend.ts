@@ -10,7 +10,7 @@
  */
 import * as single from './wasm/inception_wasm.js';
 import * as threaded from './wasm-threads/inception_wasm.js';
-import { NotInitializedError, ValueError } from './errors.js';
+import { InceptionWasmError, NotInitializedError, OutOfMemoryError, ValueError, WasmFaultError } from './errors.js';
 import { startWorkers, threadSupport } from './threads.js';
 import { isNode } from './runtime.js';
 
@@ -48,6 +48,13 @@ export interface InitOptions {
    * @defaultValue true (where supported)
    */
   relaxedSimd?: boolean;
+  /**
+   * The most bytes of WebAssembly memory the library may use (phones: browsers kill tabs
+   * that take too much). Past it, allocations fail with an {@link OutOfMemoryError}
+   * instead of growing the memory. Bytes, at least 16 MiB.
+   * @defaultValue no cap beyond the engine's: 4 GiB (2 GiB for the threaded build)
+   */
+  maximumMemory?: number;
 }
 
 /** Which SIMD build runs: `'relaxed'` (relaxed SIMD, fused multiply-add) or `'simd128'`. */
@@ -55,8 +62,31 @@ export type SimdFlavour = 'relaxed' | 'simd128';
 
 type Glue = typeof single;
 
-let active: { glue: Glue; memory: WebAssembly.Memory; threads: number; simd: SimdFlavour } | undefined;
+interface Instance {
+  glue: Glue;
+  memory: WebAssembly.Memory;
+  threads: number;
+  simd: SimdFlavour;
+  /** Numbers the instances of this process: objects remember theirs (see {@link generation}). */
+  generation: number;
+  /** The most bytes the memory may take: `maximumMemory`, or the engine's limit. */
+  limit: number;
+  /** The most bytes the heap may hold: `limit` less the module's stack and static data. */
+  heapLimit: number;
+  /** Set when a call trapped: every later call fails until `init()` starts a new instance. */
+  fault?: string;
+}
+
+let active: Instance | undefined;
 let pending: Promise<void> | undefined;
+let generations = 0;
+
+/** Engine limits: 65,536 pages for a 32-bit memory; the threaded build is linked with 2 GiB. */
+const ENGINE_MAX_BYTES = 2 ** 32;
+const THREADED_MAX_BYTES = 2 ** 31;
+const PAGE = 65536;
+/** The smallest `maximumMemory`: the module's stack and data (~1.1 MiB) and room to work. */
+const MIN_MAXIMUM_MEMORY = 16 * 2 ** 20;
 
 /** A module with one `f32x4.relaxed_madd`: it validates exactly where relaxed SIMD runs. */
 const RELAXED_PROBE = new Uint8Array([
@@ -101,35 +131,85 @@ function source(given: InitOptions['wasm'], folder: 'wasm' | 'wasm-threads', rel
 async function load(options: InitOptions): Promise<void> {
   const threads = options.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ValueError('init', `threads must be a positive integer, but got ${threads}`);
+  const maximumMemory = options.maximumMemory;
+  if (maximumMemory !== undefined && (!Number.isInteger(maximumMemory) || maximumMemory < MIN_MAXIMUM_MEMORY)) {
+    throw new ValueError('init', `maximumMemory must be an integer number of bytes ≥ ${MIN_MAXIMUM_MEMORY} (16 MiB), but got ${String(maximumMemory)}`);
+  }
   const relaxed = (options.relaxedSimd ?? true) && relaxedSimdSupported();
   if (threads > 1) {
     const unsupported = threadSupport();
     if (unsupported === undefined) {
       const chosen = source(options.threadedWasm, 'wasm-threads', relaxed);
       const module = await compile(await chosen.source);
-      // Imported, shared, and at the maximum the module was linked with (2 GiB).
-      const memory = new WebAssembly.Memory({ initial: 256, maximum: 32768, shared: true });
-      threaded.initSync({ module, memory });
-      await startWorkers(threaded, module, memory, threads);
-      active = { glue: threaded as unknown as Glue, memory, threads, simd: chosen.simd };
-      return;
+      // Imported and shared; its maximum is the module's (2 GiB) or the caller's cap.
+      const limit = Math.min(THREADED_MAX_BYTES, maximumMemory ?? Infinity);
+      const memory = sharedMemory(limit);
+      if (memory instanceof WebAssembly.Memory) {
+        try {
+          reinstantiate(threaded as unknown as Glue, () => threaded.initSync({ module, memory }));
+          await startWorkers(threaded, module, memory, threads);
+        } catch (e) {
+          // The glue keeps what it instantiated, even a wrong module: forget it, so that a
+          // retry with another module (or after a worker failed to start) starts afresh.
+          threaded.__resetInstance();
+          throw e;
+        }
+        activate(threaded as unknown as Glue, memory, threads, chosen.simd, limit);
+        return;
+      }
+      console.warn(`inception-wasm: using 1 thread instead of ${threads}: ${memory}`);
+    } else {
+      console.warn(`inception-wasm: using 1 thread instead of ${threads}: ${unsupported}`);
     }
-    console.warn(`inception-wasm: using 1 thread instead of ${threads}: ${unsupported}`);
   }
   // The relaxed build's glue is the plain build's (same exports), so one glue serves both.
   // Instantiated synchronously from the compiled module (compiling is the slow part, and
   // it was asynchronous): the glue's async path reads `globalThis.Response` (see `compile`).
   const chosen = source(options.wasm, 'wasm', relaxed);
-  const exports = single.initSync({ module: await compile(await chosen.source) });
-  active = { glue: single, memory: exports.memory, threads: 1, simd: chosen.simd };
+  const module = await compile(await chosen.source);
+  const exports = reinstantiate(single, () => single.initSync({ module }));
+  activate(single, exports.memory, 1, chosen.simd, Math.min(ENGINE_MAX_BYTES, maximumMemory ?? Infinity));
+}
+
+/**
+ * The threaded build's shared memory, or why it cannot be had: creating one can fail where
+ * threads are otherwise supported (iOS Safari throws `RangeError: Out of memory` for a
+ * large shared maximum), and then the single-threaded build runs.
+ */
+function sharedMemory(limit: number): WebAssembly.Memory | string {
+  try {
+    return new WebAssembly.Memory({ initial: 256, maximum: Math.floor(limit / PAGE), shared: true });
+  } catch (e) {
+    return `shared memory of ${limit} bytes could not be created (${String(e)})`;
+  }
+}
+
+/**
+ * Instantiates through the glue's `initSync`, first clearing a faulted instance it holds
+ * (the glue keeps one instance per JavaScript realm and would return that one).
+ */
+function reinstantiate<T>(glue: Glue, instantiate: () => T): T {
+  if (active?.fault !== undefined) (glue as unknown as { __resetInstance(): void }).__resetInstance();
+  return instantiate();
+}
+
+function activate(glue: Glue, memory: WebAssembly.Memory, threads: number, simd: SimdFlavour, limit: number): void {
+  // The heap starts after the module's stack and static data, which the memory's initial
+  // size covers (plus the initial heap: a slight over-count, on the safe side).
+  const heapLimit = Math.max(0, limit - memory.buffer.byteLength);
+  glue.setHeapLimit(Math.min(heapLimit, ENGINE_MAX_BYTES - 1));
+  active = { glue, memory, threads, simd, generation: ++generations, limit, heapLimit };
 }
 
 /**
  * Loads and instantiates the WebAssembly module. Safe to call any number of times (and
  * concurrently): the first call's work is shared and later options are ignored; a failed
- * load can be retried.
+ * load can be retried. After a {@link WasmFaultError} (the instance trapped), `init`
+ * starts a new instance with the new options; tensors and models of the faulted one
+ * keep throwing {@link WasmFaultError} and must be made again.
  */
 export function init(options: InitOptions = {}): Promise<void> {
+  if (active?.fault !== undefined && pending !== undefined) pending = undefined;
   pending ??= load(options).catch((e: unknown) => {
     pending = undefined;
     throw e;
@@ -156,19 +236,133 @@ export function threadCount(): number {
 export interface MemoryInfo {
   /** Size of the WebAssembly memory (it grows, never shrinks). */
   wasmBytes: number;
+  /** The most the memory may grow to: `init({ maximumMemory })`, else the engine's limit. */
+  maximumBytes: number;
+  /** Bytes the library's heap holds now: tensors, weights, plans, arena and scratch. */
+  heldBytes: number;
+  /** Of `heldBytes`, the activation arena that forwards share (sized by the largest recent forward). */
+  arenaBytes: number;
+  /** Of `heldBytes`, the threads' scratch (im2col bands, Winograd transforms). */
+  scratchBytes: number;
   /** Heap allocations made inside WebAssembly since `init`: a steady-state forward adds only its output tensor's. */
   allocations: number;
 }
 
 /** The module's memory use, to check a program for leaks (as `tf.memory()`). */
 export function memoryInfo(): MemoryInfo {
-  return { wasmBytes: wasmMemory().buffer.byteLength, allocations: native('memoryInfo').allocationCount() };
+  const glue = native('memoryInfo');
+  const [arenaBytes, scratchBytes] = glue.contextBytes();
+  const instance = active!;
+  return {
+    wasmBytes: instance.memory.buffer.byteLength,
+    maximumBytes: instance.limit,
+    heldBytes: glue.heldBytes(),
+    arenaBytes: arenaBytes ?? 0,
+    scratchBytes: scratchBytes ?? 0,
+    allocations: glue.allocationCount(),
+  };
 }
 
-/** The wasm-bindgen exports; throws {@link NotInitializedError} before {@link init}. */
+/**
+ * Frees what forwards keep between calls — the activation arena and the threads' scratch —
+ * for when a program is done with inference for a while (the next forward makes them
+ * again). The WebAssembly memory does not shrink, but the space is reused.
+ */
+export function releaseMemory(): void {
+  call('releaseMemory', (glue) => glue.releaseMemory());
+}
+
+/** The WebAssembly instance's generation: objects compare theirs to know they are still valid. */
+export function generation(): number {
+  return active?.generation ?? 0;
+}
+
+/** The wasm-bindgen exports; throws {@link NotInitializedError} before {@link init}, {@link WasmFaultError} after a fault. */
 export function native(op: string): Glue {
   if (active === undefined) throw new NotInitializedError(op, 'the WebAssembly module is not loaded yet: call `await init()` first');
+  if (active.fault !== undefined) throw faulted(op);
   return active.glue;
+}
+
+function faulted(op: string): WasmFaultError {
+  return new WasmFaultError(op, `the WebAssembly instance faulted earlier (${active?.fault ?? 'unknown'}); call \`await init()\` to start a new one, then make tensors and models again`);
+}
+
+/**
+ * True while objects made under generation `made` may be freed: their instance is the
+ * current one and has not faulted (a faulted instance's objects are detached, see
+ * {@link track}; freeing them would throw, or free memory of the next instance).
+ */
+export function canFree(made: number): boolean {
+  return active !== undefined && active.fault === undefined && made === active.generation;
+}
+
+/** Throws {@link WasmFaultError} for an object made by an instance that is no longer the current one. */
+export function checkGeneration(op: string, made: number, what: string): void {
+  if (active?.fault !== undefined) throw faulted(op);
+  if (made !== generation()) {
+    throw new WasmFaultError(op, `this ${what} belongs to a WebAssembly instance that faulted; make it again after \`await init()\``);
+  }
+}
+
+/** How the glue reports an allocation failure (crates/wasm/src/lib.rs `oom`). */
+const OUT_OF_MEMORY = /^out of memory: (.*) needs (\d+) bytes$/;
+
+/**
+ * Runs a call into WebAssembly for `op` and gives every failure its typed error: an
+ * allocation failure becomes an {@link OutOfMemoryError}; a check of the glue's, a
+ * {@link ValueError}; a trap (which leaves the instance's bookkeeping mid-call) marks
+ * the instance faulted and becomes a {@link WasmFaultError}.
+ */
+export function call<T>(op: string, f: (glue: Glue) => T): T {
+  const glue = native(op);
+  try {
+    return f(glue);
+  } catch (e) {
+    throw translate(op, e);
+  }
+}
+
+function translate(op: string, e: unknown): unknown {
+  if (e instanceof InceptionWasmError) return e;
+  const instance = active!;
+  if (e instanceof WebAssembly.RuntimeError || isBindgenPanic(e)) {
+    instance.fault = `${op}: ${(e as Error).message}`;
+    forgetNatives();
+    return faulted(op);
+  }
+  if (!(e instanceof Error) || e.constructor !== Error) return e;
+  const oom = OUT_OF_MEMORY.exec(e.message);
+  if (oom !== null) {
+    const available = Math.max(0, instance.heapLimit - instance.glue.heldBytes());
+    return new OutOfMemoryError(op, oom[1]!, Number(oom[2]), available);
+  }
+  return new ValueError(op, e.message);
+}
+
+/** wasm-bindgen's own errors for a Rust object in an impossible state (after a trap mid-call). */
+function isBindgenPanic(e: unknown): boolean {
+  return e instanceof Error && /attempted to take ownership of Rust value|recursive use of an object|null pointer passed to rust/.test(e.message);
+}
+
+/**
+ * Every live wasm-bindgen object (tensor buffers, layers, plans), weakly: when an instance
+ * faults, their finalizers must not run against the next instance's memory, so each is
+ * detached from its finalizer (`__destroy_into_raw`) at the fault.
+ */
+let natives: WeakRef<object>[] = [];
+
+/** Registers a wasm-bindgen object made by the current instance (see {@link forgetNatives}). */
+export function track<T extends object>(obj: T): T {
+  natives.push(new WeakRef(obj));
+  // Drop the collected ones now and then: amortised O(1) per object.
+  if (natives.length >= 1024 && (natives.length & (natives.length - 1)) === 0) natives = natives.filter((r) => r.deref() !== undefined);
+  return obj;
+}
+
+function forgetNatives(): void {
+  for (const ref of natives) (ref.deref() as { __destroy_into_raw?: () => number } | undefined)?.__destroy_into_raw?.();
+  natives = [];
 }
 
 /** The module's linear memory (its `buffer` changes when the memory grows). */

@@ -40,12 +40,17 @@ export class StateDictError extends InceptionWasmError {
   }
 }
 
-/** Throws a {@link ValueError} unless `v` is a positive (or, with `min = 0`, non-negative) integer. */
-export function checkInt(op: string, what: string, v: unknown, min = 1): number {
+/**
+ * Throws a {@link ValueError} unless `v` is an integer in `[min, max]` (positive by
+ * default). The ceiling, 2^30, keeps every size exact in WebAssembly's 32-bit arithmetic:
+ * a larger one could not describe a tensor that fits anyway.
+ */
+export function checkInt(op: string, what: string, v: unknown, min = 1, max = 2 ** 30): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
     const want = min === 0 ? 'a non-negative integer' : `an integer ≥ ${min}`;
     throw new ValueError(op, `${what} must be ${want}, but got ${String(v)}`);
   }
+  if (v > max) throw new ValueError(op, `${what} must be at most 2^30, but got ${v}`);
   return v;
 }
 
@@ -60,3 +65,35 @@ export function checkPair(op: string, what: string, v: Pair, min = 1): [number, 
   if (Array.isArray(v) && v.length === 2) return [checkInt(op, `${what}[0]`, v[0], min), checkInt(op, `${what}[1]`, v[1], min)];
   throw new ValueError(op, `${what} must be a number or [height, width], but got ${JSON.stringify(v)}`);
 }
+
+/**
+ * WebAssembly memory ran out: a tensor, a model's weights or a forward's activations did
+ * not fit (under `init({ maximumMemory })`, or the engine's 4 GiB, 2 GiB threaded). Thrown
+ * before anything was written: the library, the model and every tensor stay as they were,
+ * and freeing something (or a smaller batch) lets the same call succeed.
+ */
+export class OutOfMemoryError extends InceptionWasmError {
+  /** Bytes the failed allocation asked for. */
+  readonly bytesNeeded: number;
+  /** Bytes that could still be allocated when it failed (an estimate: the allocator's free space may be fragmented). */
+  readonly bytesAvailable: number;
+
+  constructor(op: string, what: string, bytesNeeded: number, bytesAvailable: number) {
+    super(op, `out of memory: ${what} needs ${bytesNeeded} bytes, ${bytesAvailable} are available`);
+    this.bytesNeeded = bytesNeeded;
+    this.bytesAvailable = bytesAvailable;
+  }
+}
+
+/**
+ * The WebAssembly instance faulted (a trap the library could not prevent), or the tensor
+ * or model belongs to an instance that did. Every later call throws this until
+ * `await init()` starts a new instance; tensors and models made before must be made again.
+ */
+export class WasmFaultError extends InceptionWasmError {}
+
+/**
+ * A thread of the pool died or stopped answering. The forward failed (nothing was
+ * returned); the library rebuilt the pool, or fell back to one thread, and stays usable.
+ */
+export class WorkerError extends InceptionWasmError {}

@@ -4,6 +4,7 @@ export {
   type InitOptions,
   memoryInfo,
   type MemoryInfo,
+  releaseMemory,
   relaxedSimdSupported,
   type SimdFlavour,
   simdFlavour,
@@ -15,10 +16,13 @@ export {
   DisposedError,
   InceptionWasmError,
   NotInitializedError,
+  OutOfMemoryError,
   type Pair,
   ShapeError,
   StateDictError,
   ValueError,
+  WasmFaultError,
+  WorkerError,
 } from './errors.js';
 export { Tensor } from './tensor.js';
 export {

@@ -5,9 +5,10 @@
  * (`Module.lower`); shapes are checked by the modules before anything is lowered, and
  * the native builder checks every size again.
  */
-import { native } from './backend.js';
+import { call, canFree, generation, track } from './backend.js';
 import type { Conv2d as NativeConv2d, Linear as NativeLinear, PlanBuilder as NativeBuilder, Plan as NativePlan } from './wasm/inception_wasm.js';
 import { numelOf } from './shape.js';
+import { checkNumel } from './tensor.js';
 
 /** A tensor of a plan being built: a flat buffer and the shape it is read as. */
 export interface Value {
@@ -27,74 +28,82 @@ const nchw = (v: Value) => v.shape as readonly [number, number, number, number];
 
 export class PlanBuilder {
   readonly #native: NativeBuilder;
+  readonly #op: string;
+  readonly #generation = generation();
   /** The plan's input. */
   readonly input: Value;
 
   constructor(op: string, inputShape: readonly number[]) {
-    this.#native = new (native(op).PlanBuilder)(numelOf(inputShape));
+    this.#op = op;
+    this.#native = call(op, (glue) => track(new glue.PlanBuilder(numelOf(inputShape))));
     this.input = { id: 0, shape: inputShape };
   }
 
-  /** A new intermediate value. */
+  /** Calls the native builder with typed errors (see `backend.call`). */
+  #call<T>(f: (n: NativeBuilder) => T): T {
+    return call(this.#op, () => f(this.#native));
+  }
+
+  /** A new intermediate value; a {@link ValueError} past 2^30 elements (the most a tensor may have). */
   value(shape: readonly number[]): Value {
-    return { id: this.#native.value(numelOf(shape)), shape };
+    return { id: this.#native.value(checkNumel(this.#op, 'an intermediate of shape', shape)), shape };
   }
 
   /** `layer` on `x` into channels `[offset, offset + c_out)` of `out`. */
   conv(layer: NativeConv2d, x: Value, relu: boolean, out: Value, offset: number): void {
     const [n, , h, w] = nchw(x);
-    this.#native.conv(layer, n, h, w, relu, x.id, out.id, out.shape[1]!, offset);
+    this.#call((native) => native.conv(layer, n, h, w, relu, x.id, out.id, out.shape[1]!, offset));
   }
 
   maxPool2d(x: Value, g: PoolGeometry, out: Value): void {
     const [n, c, h, w] = nchw(x);
-    this.#native.maxPool2d(n * c, h, w, ...g.kernelSize, ...g.stride, ...g.padding, g.ceilMode, x.id, out.id);
+    this.#call((native) => native.maxPool2d(n * c, h, w, ...g.kernelSize, ...g.stride, ...g.padding, g.ceilMode, x.id, out.id));
   }
 
   avgPool2d(x: Value, g: PoolGeometry, countIncludePad: boolean, out: Value): void {
     const [n, c, h, w] = nchw(x);
-    this.#native.avgPool2d(n * c, h, w, ...g.kernelSize, ...g.stride, ...g.padding, g.ceilMode, countIncludePad, x.id, out.id);
+    this.#call((native) => native.avgPool2d(n * c, h, w, ...g.kernelSize, ...g.stride, ...g.padding, g.ceilMode, countIncludePad, x.id, out.id));
   }
 
   adaptiveAvgPool2d(x: Value, out: Value): void {
     const [n, c, h, w] = nchw(x);
     const [, , oh, ow] = nchw(out);
-    this.#native.adaptiveAvgPool2d(n * c, h, w, oh, ow, x.id, out.id);
+    this.#call((native) => native.adaptiveAvgPool2d(n * c, h, w, oh, ow, x.id, out.id));
   }
 
   linear(layer: NativeLinear, x: Value, out: Value): void {
-    this.#native.linear(layer, x.shape[0]!, x.id, out.id);
+    this.#call((native) => native.linear(layer, x.shape[0]!, x.id, out.id));
   }
 
   relu(x: Value, out: Value): void {
-    this.#native.relu(x.id, out.id);
+    this.#call((native) => native.relu(x.id, out.id));
   }
 
   /** `x` (`[N, C, H, W]`) into channels `[offset, offset + C)` of `out`. */
   copyChannels(x: Value, out: Value, offset: number): void {
     const [n, c, h, w] = nchw(x);
-    this.#native.copyChannels(n, c, h * w, x.id, out.id, out.shape[1]!, offset);
+    this.#call((native) => native.copyChannels(n, c, h * w, x.id, out.id, out.shape[1]!, offset));
   }
 
   /** `x·scale[c] + shift[c]` per channel. */
   channelAffine(x: Value, scale: Float32Array, shift: Float32Array, out: Value): void {
     const [n, , h, w] = nchw(x);
-    this.#native.channelAffine(scale, shift, n, h * w, x.id, out.id);
+    this.#call((native) => native.channelAffine(scale, shift, n, h * w, x.id, out.id));
   }
 
   /** Keeps `v` readable after each run, as `Plan.kept(k)`; returns `k`. */
   keep(v: Value): number {
-    return this.#native.keep(v.id);
+    return this.#call((native) => native.keep(v.id));
   }
 
   /** The plan, writing `output` into the buffer passed to `run`. Consumes the builder. */
   build(output: Value): NativePlan {
-    return this.#native.build(output.id);
+    return this.#call((n) => track(n.build(output.id)));
   }
 
   /** Frees the builder when lowering failed (`build` consumes it otherwise). */
   free(): void {
-    this.#native.free();
+    if (canFree(this.#generation)) this.#native.free();
   }
 }
 

@@ -4,7 +4,7 @@
  * views, so `data` re-creates the view whenever the memory's buffer has changed — hold
  * on to `tensor`, not to `tensor.data`, across calls that may allocate.
  */
-import { isInitialized, native, wasmMemory } from './backend.js';
+import { call, canFree, checkGeneration, generation, isInitialized, track, wasmMemory } from './backend.js';
 import type { Buffer } from './wasm/inception_wasm.js';
 import { DataTypeError, DisposedError, ShapeError, ValueError } from './errors.js';
 import type { FillRule } from './weyl.js';
@@ -12,18 +12,36 @@ import type { FillRule } from './weyl.js';
 /** `Symbol.dispose` where the runtime has it (Node ≥ 20.4, modern browsers). */
 export const disposeSymbol: typeof Symbol.dispose = Symbol.dispose ?? Symbol.for('Symbol.dispose');
 
+/** The most elements a tensor (or a model's weight, or a forward's intermediate) may have. */
+export const MAX_ELEMENTS = 2 ** 30;
+
 function checkShape(op: string, shape: readonly number[]): number {
   if (!Array.isArray(shape)) throw new ShapeError(op, `shape must be an array of sizes, but got ${String(shape)}`);
-  let numel = 1;
   for (const d of shape) {
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
       throw new ShapeError(op, `shape must hold non-negative integers, but got [${shape.join(', ')}]`);
     }
-    numel *= d;
   }
-  if (numel > 2 ** 30) throw new ValueError(op, `shape [${shape.join(', ')}] has ${numel} elements, more than 2^30`);
+  return checkNumel(op, 'shape', shape);
+}
+
+/**
+ * The number of elements of `shape`, computed exactly (a product past 2^53 is caught
+ * before it rounds), or a {@link ValueError} naming `what` past {@link MAX_ELEMENTS}.
+ */
+export function checkNumel(op: string, what: string, shape: readonly number[]): number {
+  let numel = 1;
+  for (const d of shape) {
+    numel *= d;
+    if (numel > MAX_ELEMENTS) break;
+  }
+  if (shape.includes(0)) numel = 0;
+  if (numel > MAX_ELEMENTS) throw new ValueError(op, `${what} [${shape.join(', ')}] has more than 2^30 elements, the most a tensor may have`);
   return numel;
 }
+
+/** The hidden property by which a `data` view holds its tensor. */
+const OWNER = Symbol('inception-wasm tensor');
 
 export class Tensor {
   /** The size of each dimension, e.g. `[1, 3, 224, 224]`. */
@@ -33,11 +51,13 @@ export class Tensor {
   #buffer: Buffer | undefined;
   #ptr: number;
   #view: Float32Array | undefined;
+  /** The WebAssembly instance that holds the data (see `backend.generation`). */
+  readonly #generation = generation();
 
   private constructor(shape: readonly number[], numel: number, buffer: Buffer) {
     this.shape = Object.freeze([...shape]);
     this.numel = numel;
-    this.#buffer = buffer;
+    this.#buffer = track(buffer);
     this.#ptr = buffer.ptr();
   }
 
@@ -49,7 +69,7 @@ export class Tensor {
   /** A zero-filled tensor. */
   static zeros(shape: readonly number[]): Tensor {
     const numel = checkShape('Tensor.zeros', shape);
-    return new Tensor(shape, numel, new (native('Tensor.zeros').Buffer)(numel));
+    return new Tensor(shape, numel, call('Tensor.zeros', (glue) => new glue.Buffer(numel)));
   }
 
   /**
@@ -75,12 +95,21 @@ export class Tensor {
     return produce(shape, (t) => t.data.set(source));
   }
 
-  /** Zero-copy view of the data (valid until the next call that may grow the memory). */
+  /**
+   * Zero-copy view of the data (valid until the next call that may grow the memory, and
+   * until `dispose()`). The view keeps its tensor alive: a tensor dropped while its view
+   * is held is not freed, so the view never shows another tensor's memory.
+   */
   get data(): Float32Array {
     this.#live('Tensor.data');
     const memBuffer = wasmMemory().buffer;
     if (this.#view === undefined || this.#view.buffer !== memBuffer) {
       this.#view = new Float32Array(memBuffer, this.#ptr, this.numel);
+      // The garbage collector frees a dropped tensor's buffer (wasm-bindgen's finalizer),
+      // and the allocator hands that memory to the next tensor: `forward(x).data` held
+      // alone would then read and write someone else's values. A hidden reference from
+      // the view to its tensor keeps both alive exactly as long as the view.
+      Object.defineProperty(this.#view, OWNER, { value: this });
     }
     return this.#view;
   }
@@ -97,7 +126,8 @@ export class Tensor {
 
   /** Frees the WebAssembly memory now; idempotent. */
   dispose(): void {
-    this.#buffer?.free();
+    // A tensor of a faulted instance has nothing to free (and must not free in the new one).
+    if (canFree(this.#generation)) this.#buffer?.free();
     this.#buffer = undefined;
     this.#view = undefined;
   }
@@ -113,6 +143,7 @@ export class Tensor {
 
   #live(op: string): Buffer {
     if (this.#buffer === undefined) throw new DisposedError(op, `Tensor is disposed (shape [${this.shape.join(', ')}])`);
+    checkGeneration(op, this.#generation, 'tensor');
     return this.#buffer;
   }
 
@@ -123,8 +154,8 @@ export class Tensor {
 
 /** Tensor `t` of the weyl-fmix32 generator under `seed`, generated inside WebAssembly. */
 export function generated(seed: number, t: number, shape: readonly number[], rule: FillRule): Tensor {
-  const numel = shape.reduce((a, b) => a * b, 1);
-  return Tensor._wrap(shape, native('initParameters').Buffer.weyl(numel, seed, t, rule.offset, Math.fround(rule.scale), rule.abs));
+  const numel = checkNumel('initParameters', 'parameter shape', shape);
+  return Tensor._wrap(shape, call('initParameters', (glue) => glue.Buffer.weyl(numel, seed, t, rule.offset, Math.fround(rule.scale), rule.abs)));
 }
 
 /** True for a typed array over the WebAssembly memory (which growth would detach). */

@@ -36,6 +36,7 @@ export interface WorkerRun {
 
 interface PoolWorker {
   postMessage(message: WorkerInit | WorkerRun): void;
+  terminate(): unknown;
 }
 
 /**
@@ -75,17 +76,23 @@ export async function startWorkers(glue: typeof threaded, module: WebAssembly.Mo
     };
   }
   const pool = Array.from({ length: threads - 1 }, spawn);
-  for (const { worker } of pool) worker.postMessage({ module, memory });
-  await withTimeout(Promise.all(pool.map((p) => p.ready)), `${threads - 1} workers did not start within ${WORKER_START_MS / 1000} s (${url.href})`);
-
-  const idle = pool.map((p) => p.worker);
-  const g = globalThis as { __inceptionWasmSpawnWorker?: (thread: number) => void };
-  g.__inceptionWasmSpawnWorker = (thread) => {
-    const worker = idle.shift();
-    if (worker === undefined) throw new Error('inception-wasm: rayon asked for more threads than were started');
-    worker.postMessage({ thread });
-  };
-  glue.initThreadPool(threads);
+  try {
+    for (const { worker } of pool) worker.postMessage({ module, memory });
+    await withTimeout(Promise.all(pool.map((p) => p.ready)), `${threads - 1} workers did not start within ${WORKER_START_MS / 1000} s (${url.href})`);
+    const idle = pool.map((p) => p.worker);
+    const g = globalThis as { __inceptionWasmSpawnWorker?: (thread: number) => void };
+    g.__inceptionWasmSpawnWorker = (thread) => {
+      const worker = idle.shift();
+      if (worker === undefined) throw new Error('inception-wasm: rayon asked for more threads than were started');
+      worker.postMessage({ thread });
+    };
+    if (typeof glue.initThreadPool !== 'function') throw new TypeError('inception-wasm: the threaded module has no initThreadPool (is `threadedWasm` the single-threaded build?)');
+    glue.initThreadPool(threads);
+  } catch (e) {
+    // A failed start leaves no worker behind: `init` may be called again.
+    for (const { worker } of pool) void worker.terminate();
+    throw e;
+  }
 }
 
 /** Workers start in well under a second; a minute means something is broken. */

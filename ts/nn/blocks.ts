@@ -5,7 +5,7 @@
 import { checkInt, ValueError } from '../errors.js';
 import { type Activation, Conv2d } from './conv.js';
 import { Sequential } from './container.js';
-import { deferInit, initParameters, takeSeed } from './init.js';
+import { deferInit, initNew, takeSeed } from './init.js';
 
 /** ITU-R BT.601 luma weights: `gray = 0.2989·R + 0.5870·G + 0.1140·B`. */
 export const GRAY_WEIGHTS = [0.2989, 0.587, 0.114] as const;
@@ -40,7 +40,7 @@ function twoStage(o: TwoStageOptions): Sequential {
     new Conv2d({ inChannels: o.inChannels, outChannels: o.midChannels, kernelSize: 1, ...common }),
     new Conv2d({ inChannels: o.midChannels, outChannels: o.outChannels, kernelSize: k, padding: Math.floor(k / 2), ...common }),
   ));
-  initParameters(seq, { seed: takeSeed(o.seed) });
+  initNew(seq, { seed: takeSeed(o.seed) });
   return seq;
 }
 

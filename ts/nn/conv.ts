@@ -1,9 +1,10 @@
-import { native } from '../backend.js';
+import { call, track } from '../backend.js';
 import { checkInt, checkPair, type Pair, ShapeError, ValueError } from '../errors.js';
+import { checkNumel } from '../tensor.js';
 import type { PlanBuilder, Value } from '../plan.js';
 import type { Tensor } from '../tensor.js';
 import type { Conv2d as NativeConv2d } from '../wasm/inception_wasm.js';
-import { initDeferred, initParameters, takeSeed } from './init.js';
+import { initDeferred, initNew, takeSeed } from './init.js';
 import { Module, type ParameterInfo } from './module.js';
 
 /** Activation fused into a layer's output (computed in the GEMM epilogue, no extra pass). */
@@ -75,7 +76,8 @@ export class Conv2d extends Module {
     const algorithm = options.algorithm ?? 'auto';
     if (!ALGORITHMS.includes(algorithm)) throw new ValueError(op, `algorithm must be one of ${ALGORITHMS.join(', ')}, but got ${JSON.stringify(algorithm)}`);
     this.requestedAlgorithm = algorithm;
-    if (initialise && !initDeferred()) initParameters(this, { seed: takeSeed(options.seed) });
+    checkNumel(op, 'weight shape', [this.outChannels, this.inChannels, ...this.kernelSize]);
+    if (initialise && !initDeferred()) initNew(this, { seed: takeSeed(options.seed) });
   }
 
   protected override ownParameters(): ParameterInfo[] {
@@ -101,7 +103,7 @@ export class Conv2d extends Module {
     const [kh, kw] = this.kernelSize;
     const [sh, sw] = this.stride;
     const [ph, pw] = this.padding;
-    const packed = new (native(this.op).Conv2d)(weight._native(this.op), bias, this.inChannels, this.outChannels, kh, kw, sh, sw, ph, pw, this.requestedAlgorithm);
+    const packed = call(this.op, (glue) => track(new glue.Conv2d(weight._native(this.op), bias, this.inChannels, this.outChannels, kh, kw, sh, sw, ph, pw, this.requestedAlgorithm)));
     this.#native?.free();
     this.#native = packed;
   }
@@ -112,13 +114,13 @@ export class Conv2d extends Module {
    */
   algorithmFor(height: number, width: number): Exclude<ConvAlgorithm, 'auto'> {
     this.outputShape([1, this.inChannels, height, width]);
-    return this.#live().algorithmFor(height, width) as Exclude<ConvAlgorithm, 'auto'>;
+    return call(this.op, () => this.#live().algorithmFor(height, width)) as Exclude<ConvAlgorithm, 'auto'>;
   }
 
   /** The packed weights, unpacked to OIHW (for saving; never on the hot path). */
   protected unpack(): { weight: Float32Array; bias: Float32Array | undefined } {
     const n = this.#live();
-    return { weight: n.weights(), bias: n.bias() };
+    return call(this.op, () => ({ weight: n.weights(), bias: n.bias() }));
   }
 
   protected override release(): void {
@@ -188,7 +190,7 @@ export class BasicConv2d extends Conv2d {
     const eps = options.eps ?? 1e-3;
     if (!(eps > 0 && Number.isFinite(eps))) throw new ValueError('BasicConv2d', `eps must be a positive number, but got ${eps}`);
     this.eps = eps;
-    if (!initDeferred()) initParameters(this, { seed: takeSeed(options.seed) });
+    if (!initDeferred()) initNew(this, { seed: takeSeed(options.seed) });
   }
 
   protected override ownParameters(): ParameterInfo[] {
@@ -224,7 +226,7 @@ export class BasicConv2d extends Conv2d {
   protected override writeParameters(values: ReadonlyMap<string, Tensor>): void {
     const [w, gamma, beta, mean, variance] = ['conv.weight', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var'].map((k) => values.get(k)!._native(this.op));
     // Folded in place: `values` are this load's own copies.
-    const bias = native(this.op).foldBatchNorm(w!, gamma!, beta!, mean!, variance!, this.eps);
+    const bias = call(this.op, (glue) => glue.foldBatchNorm(w!, gamma!, beta!, mean!, variance!, this.eps));
     this.pack(values.get('conv.weight')!, bias);
   }
 }

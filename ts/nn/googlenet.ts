@@ -1,3 +1,4 @@
+import { call } from '../backend.js';
 import { checkInt, ShapeError, ValueError } from '../errors.js';
 import type { PlanBuilder, Value } from '../plan.js';
 import { produce, type Tensor } from '../tensor.js';
@@ -5,7 +6,7 @@ import { Dropout, Flatten, ReLU } from './activation.js';
 import { BasicConv2d, Conv2d } from './conv.js';
 import { Chain } from './container.js';
 import { Inception } from './inception.js';
-import { deferInit, initDeferred, initParameters, takeSeed } from './init.js';
+import { deferInit, initDeferred, initNew, takeSeed } from './init.js';
 import { Linear } from './linear.js';
 import { Module } from './module.js';
 import { AdaptiveAvgPool2d, MaxPool2d } from './pool.js';
@@ -77,7 +78,7 @@ export class InceptionAux extends Chain {
       this.addModule('dropout', new Dropout(dropout));
       this.addModule('fc2', new Linear({ inFeatures: 1024, outFeatures: numClasses }));
     });
-    if (!initDeferred()) initParameters(this, { seed: takeSeed(undefined) });
+    if (!initDeferred()) initNew(this, { seed: takeSeed(undefined) });
   }
 }
 
@@ -170,7 +171,7 @@ export class GoogLeNet extends Chain {
       this.addModule('fc', new Linear({ inFeatures: 1024, outFeatures: this.numClasses }));
       return aux;
     });
-    initParameters(this, { seed: takeSeed(options.seed), weightGain: options.weightGain ?? (activation ? 6 : 3) });
+    initNew(this, { seed: takeSeed(options.seed), weightGain: options.weightGain ?? (activation ? 6 : 3) });
   }
 
   /** The main path; the auxiliary heads are not part of it. */
@@ -193,8 +194,8 @@ export class GoogLeNet extends Chain {
         if (name === 'inception4d') b.keep(aux2.lower(b, y)); // kept output 1
       }),
     );
-    const logits = produce(shape, (out) => plan.run(x._native(this.op), out._native(this.op)));
-    const kept = (k: number) => produce([shape[0]!, this.numClasses], (out) => plan.kept(k, out._native(this.op)));
+    const logits = produce(shape, (out) => this.run(plan, x, out));
+    const kept = (k: number) => produce([shape[0]!, this.numClasses], (out) => call(this.op, () => plan.kept(k, out._native(this.op))));
     const out: GoogLeNetOutputs = { logits };
     try {
       out.aux1 = kept(0);

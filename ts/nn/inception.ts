@@ -2,7 +2,7 @@ import { checkInt, ShapeError, ValueError } from '../errors.js';
 import type { PlanBuilder, Value } from '../plan.js';
 import { type Activation, BasicConv2d, checkActivation, Conv2d } from './conv.js';
 import { Sequential } from './container.js';
-import { deferInit, initDeferred, initParameters, takeSeed } from './init.js';
+import { deferInit, initDeferred, initNew, takeSeed } from './init.js';
 import { type LayerRow, Module } from './module.js';
 import { MaxPool2d } from './pool.js';
 
@@ -65,7 +65,7 @@ export class Inception extends Module {
       this.addModule('branch3', new Sequential(conv(inChannels, ch5x5red, 1), conv(ch5x5red, ch5x5, tv ? 3 : 5))),
       this.addModule('branch4', new Sequential(new MaxPool2d({ kernelSize: 3, stride: 1, padding: 1, ceilMode: tv }), conv(inChannels, poolProj, 1))),
     ]);
-    if (!initDeferred()) initParameters(this, { seed: takeSeed(options.seed), weightGain: options.weightGain ?? (activation ? 6 : 3) });
+    if (!initDeferred()) initNew(this, { seed: takeSeed(options.seed), weightGain: options.weightGain ?? (activation ? 6 : 3) });
   }
 
   #branches(): Module[] {

@@ -5,11 +5,12 @@
  * weightGain })` rebuilds a fixture's weights exactly. The values are generated inside
  * WebAssembly, straight into the buffers the layers pack from.
  */
-import { native } from '../backend.js';
+import { call } from '../backend.js';
 import { ValueError } from '../errors.js';
 import { generated, type Tensor } from '../tensor.js';
 import { weightScale } from '../weyl.js';
-import { type Module, numelOf, type ParameterInfo } from './module.js';
+import { numelOf } from '../shape.js';
+import type { Module, ParameterInfo } from './module.js';
 
 export interface InitOptions {
   /** @defaultValue 0 */
@@ -53,8 +54,27 @@ export function initParameters(module: Module, options: InitOptions = {}): void 
   let t = 0; // the stream number: the entry's index in state-dict order
   for (const [m, own] of module._stateOwners()) {
     const values = new Map<string, Tensor>();
-    for (const p of own) values.set(p.name, generated(seed, t++, p.shape, ruleFor(p, weightGain, biasScale)));
+    try {
+      for (const p of own) values.set(p.name, generated(seed, t++, p.shape, ruleFor(p, weightGain, biasScale)));
+    } catch (e) {
+      for (const v of values.values()) v.dispose();
+      throw e;
+    }
     m._writeState(values);
+  }
+}
+
+/**
+ * {@link initParameters} for a module under construction: if it fails (out of memory),
+ * the weights made so far are freed before the error goes on, so a failed constructor
+ * holds no memory until some garbage collection.
+ */
+export function initNew(module: Module, options: InitOptions): void {
+  try {
+    initParameters(module, options);
+  } catch (e) {
+    module.dispose();
+    throw e;
   }
 }
 
@@ -68,7 +88,7 @@ const PACKED_PER_VALUE_BYTES = 12;
 /** Grows WebAssembly memory once for the weights `module` is about to pack (see `reserveBytes`). */
 export function reserveForWeights(module: Module): void {
   const values = module.namedStateEntries().reduce((s, [, p]) => s + numelOf(p.shape), 0);
-  native('initParameters').reserveBytes(values * PACKED_PER_VALUE_BYTES);
+  call('initParameters', (glue) => glue.reserveBytes(values * PACKED_PER_VALUE_BYTES));
 }
 
 let deferDepth = 0;

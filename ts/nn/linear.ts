@@ -1,9 +1,9 @@
-import { native } from '../backend.js';
+import { call, track } from '../backend.js';
 import { checkInt, ShapeError, ValueError } from '../errors.js';
 import type { PlanBuilder, Value } from '../plan.js';
-import type { Tensor } from '../tensor.js';
+import { checkNumel, type Tensor } from '../tensor.js';
 import type { Linear as NativeLinear } from '../wasm/inception_wasm.js';
-import { initDeferred, initParameters, takeSeed } from './init.js';
+import { initDeferred, initNew, takeSeed } from './init.js';
 import { Module, type ParameterInfo } from './module.js';
 
 export interface LinearOptions {
@@ -27,7 +27,8 @@ export class Linear extends Module {
     this.inFeatures = checkInt('Linear', 'inFeatures', options.inFeatures);
     this.outFeatures = checkInt('Linear', 'outFeatures', options.outFeatures);
     this.hasBias = options.bias ?? true;
-    if (!initDeferred()) initParameters(this, { seed: takeSeed(options.seed) });
+    checkNumel('Linear', 'weight shape', [this.outFeatures, this.inFeatures]);
+    if (!initDeferred()) initNew(this, { seed: takeSeed(options.seed) });
   }
 
   protected override ownParameters(): ParameterInfo[] {
@@ -38,13 +39,15 @@ export class Linear extends Module {
 
   protected override readParameters(): Map<string, Float32Array> {
     const n = this.#live();
-    const out = new Map([['weight', n.weights()]]);
-    if (this.hasBias) out.set('bias', n.bias()!);
-    return out;
+    return call(this.op, () => {
+      const out = new Map([['weight', n.weights()]]);
+      if (this.hasBias) out.set('bias', n.bias()!);
+      return out;
+    });
   }
 
   protected override writeParameters(values: ReadonlyMap<string, Tensor>): void {
-    const fresh = new (native(this.op).Linear)(values.get('weight')!._native(this.op), values.get('bias')?.toArray(), this.inFeatures, this.outFeatures);
+    const fresh = call(this.op, (glue) => track(new glue.Linear(values.get('weight')!._native(this.op), values.get('bias')?.toArray(), this.inFeatures, this.outFeatures)));
     this.#native?.free();
     this.#native = fresh;
   }

@@ -7,8 +7,8 @@
  * kernels; they declare their parameters (`ownParameters`) and read/write them as plain
  * row-major arrays only when loading or saving, never during `forward`.
  */
-import { native } from '../backend.js';
-import { DisposedError, ShapeError, StateDictError } from '../errors.js';
+import { call, canFree, checkGeneration, generation } from '../backend.js';
+import { checkInt, DisposedError, ShapeError, StateDictError } from '../errors.js';
 import { compile, type PlanBuilder, type Value } from '../plan.js';
 import { reserveForWeights } from './init.js';
 import { numelOf } from '../shape.js';
@@ -82,10 +82,15 @@ export abstract class Module {
   /** Training mode (as PyTorch's `module.training`); inference is `false`, the default. */
   training = false;
   #children: [string, Module][] = [];
+  /** The first container this module was added to: where its path (and error names) come from. */
   #parent: Module | undefined;
+  /** Every container it was added to (a layer may be shared, as in PyTorch): all cache plans holding its weights. */
+  #parents: Module[] = [];
   #name = '';
   #disposed = false;
   #plans = new Map<string, NativePlan>();
+  /** The WebAssembly instance of this module's weights and plans (0: none made yet). */
+  #generation = 0;
 
   /** Output shape for an input shape; throws a {@link ShapeError} naming this layer if the input does not fit. */
   abstract outputShape(input: readonly number[]): number[];
@@ -113,7 +118,12 @@ export abstract class Module {
   forward(x: Tensor): Tensor {
     const shape = this.checkInput(x);
     const plan = this.plan(`forward ${x.shape.join(',')}`, x.shape, (b, v) => this.lower(b, v));
-    return produce(shape, (out) => plan.run(x._native(this.op), out._native(this.op)));
+    return produce(shape, (out) => this.run(plan, x, out));
+  }
+
+  /** Runs a compiled plan of this module's on `x` into `out` (typed errors, see `backend.call`). */
+  protected run(plan: NativePlan, x: Tensor, out: Tensor): void {
+    call(this.op, () => plan.run(x._native(this.op), out._native(this.op)));
   }
 
   /** The cached plan `key`, compiled with `lower` on a miss. */
@@ -121,6 +131,7 @@ export abstract class Module {
     let plan = this.#plans.get(key);
     if (plan === undefined) {
       plan = compile(this.op, inputShape, lower);
+      this.#generation = generation();
       if (this.#plans.size >= MAX_PLANS) {
         const [oldest, old] = this.#plans.entries().next().value!;
         old.free();
@@ -138,16 +149,28 @@ export abstract class Module {
    * module's weights, which a load just replaced.
    */
   protected invalidatePlans(): void {
-    for (let m: Module | undefined = this; m !== undefined; m = m.#parent) {
-      for (const plan of m.#plans.values()) plan.free();
-      m.#plans.clear();
-    }
+    const seen = new Set<Module>();
+    const visit = (m: Module): void => {
+      if (seen.has(m)) return;
+      seen.add(m);
+      m.#freePlans();
+      for (const parent of m.#parents) visit(parent);
+    };
+    visit(this);
+  }
+
+  #freePlans(): void {
+    if (canFree(this.#generation)) for (const plan of this.#plans.values()) plan.free();
+    this.#plans.clear();
   }
 
   /** Registers a child under `name` (its state-dict prefix) and returns it. */
   protected addModule<M extends Module>(name: string, m: M): M {
-    m.#parent = this;
-    m.#name = name;
+    if (m.#parent === undefined) {
+      m.#parent = this;
+      m.#name = name;
+    }
+    if (!m.#parents.includes(this)) m.#parents.push(this);
     this.#children.push([name, m]);
     return m;
   }
@@ -197,6 +220,7 @@ export abstract class Module {
   _writeState(values: ReadonlyMap<string, Tensor>): void {
     try {
       this.writeParameters(values);
+      this.#generation = generation();
       this.invalidatePlans();
     } finally {
       for (const t of values.values()) t.dispose();
@@ -327,6 +351,10 @@ export abstract class Module {
    * write their slice directly; this standalone form runs `forward` and copies.
    */
   forwardInto(x: Tensor, out: Tensor, channelOffset: number): void {
+    checkInt(this.op, 'channelOffset', channelOffset, 0);
+    if (!(out instanceof Tensor)) throw new ShapeError(this.op, `out must be a Tensor, but got ${describe(out)}`);
+    out._native(this.op);
+    checkPlacement(this.op, this.checkInput(x), out, channelOffset);
     const y = this.forward(x);
     try {
       copyChannels(this.op, y, out, channelOffset);
@@ -354,9 +382,9 @@ export abstract class Module {
   /** Frees this module's (and its children's) WebAssembly memory; idempotent. */
   dispose(): void {
     for (const [, m] of this.namedModules()) {
-      for (const plan of m.#plans.values()) plan.free();
-      m.#plans.clear();
-      if (!m.#disposed) m.release();
+      m.#freePlans();
+      // Weights of a faulted instance are gone with it (and must not be freed in the new one).
+      if (!m.#disposed && (m.#generation === 0 || canFree(m.#generation))) m.release();
       m.#disposed = true;
     }
   }
@@ -371,7 +399,9 @@ export abstract class Module {
   /** Throws {@link DisposedError} if this module is disposed. */
   protected checkLive(what: string): void {
     if (this.#disposed) throw new DisposedError(this.op, `cannot ${what}: the module is disposed`);
+    if (this.#generation !== 0) checkGeneration(this.op, this.#generation, 'module');
   }
+
 
   /** The standard entry checks of `forward`: live module, live tensor, shape; returns the output shape. */
   protected checkInput(x: Tensor): number[] {
@@ -398,12 +428,20 @@ export function describe(v: unknown): string {
   return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
 }
 
+/** Throws a {@link ShapeError} unless an `[N, C, H, W]` result fits at channel `offset` of `dst`. */
+function checkPlacement(op: string, shape: readonly number[], dst: Tensor, offset: number): void {
+  const [n, c, h, w] = shape as [number, number, number, number];
+  const [dn, dc, dh, dw] = dst.shape as [number, number, number, number];
+  if (shape.length !== 4 || dst.shape.length !== 4 || n !== dn || h !== dh || w !== dw || offset + c > dc) {
+    throw new ShapeError(op, `cannot place [${shape.join(', ')}] at channel ${offset} of [${dst.shape.join(', ')}]`);
+  }
+}
+
 /** Copies `src` (`[N, C, H, W]`) into channels `[offset, offset + C)` of `dst`. */
 export function copyChannels(op: string, src: Tensor, dst: Tensor, offset: number): void {
+  checkInt(op, 'channel offset', offset, 0);
+  checkPlacement(op, src.shape, dst, offset);
   const [n, c, h, w] = src.shape as [number, number, number, number];
-  const [dn, dc, dh, dw] = dst.shape as [number, number, number, number];
-  if (src.shape.length !== 4 || dst.shape.length !== 4 || n !== dn || h !== dh || w !== dw || offset + c > dc) {
-    throw new ShapeError(op, `cannot place [${src.shape.join(', ')}] at channel ${offset} of [${dst.shape.join(', ')}]`);
-  }
-  native(op).copyChannels(src._native(op), n, c, h * w, dst._native(op), dc, offset);
+  const dc = dst.shape[1]!;
+  call(op, (glue) => glue.copyChannels(src._native(op), n, c, h * w, dst._native(op), dc, offset));
 }

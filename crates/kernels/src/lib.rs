@@ -14,6 +14,7 @@
 //! assertion failing here is a bug, not bad input.
 
 pub mod activation;
+pub mod alloc;
 pub mod batchnorm;
 pub mod concat;
 pub mod conv;

@@ -11,10 +11,11 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use inception_kernels::plan::{self, ValueId};
+use inception_kernels::alloc::{self, OutOfMemory};
 use inception_kernels::{batchnorm, concat, conv, linear, pool, weyl};
 use wasm_bindgen::prelude::*;
 
-mod alloc_count;
+mod memory;
 mod bench;
 #[cfg(feature = "threads")]
 mod threads;
@@ -37,6 +38,18 @@ fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), JsError> {
     }
 }
 
+/// The error an allocation failure becomes. The TypeScript layer turns this exact form
+/// into an `OutOfMemoryError` (ts/backend.ts `OUT_OF_MEMORY`): keep the two in step.
+fn oom(what: &str) -> impl FnOnce(OutOfMemory) -> JsError + '_ {
+    move |e| JsError::new(&format!("out of memory: {what} needs {} bytes", e.bytes))
+}
+
+/// `a · b · …`, or an error naming `what` when the product does not fit in `usize` (32
+/// bits here: a wrapped product would pass every length check as a small number).
+fn product(what: &str, factors: &[usize]) -> Result<usize, JsError> {
+    factors.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).ok_or_else(|| JsError::new(&format!("{what}: sizes {factors:?} overflow the address space")))
+}
+
 /// A float32 buffer in linear memory, the storage of a `Tensor`. Its address never
 /// changes (the Vec is never resized), so views only go stale when the memory grows.
 #[wasm_bindgen]
@@ -48,16 +61,16 @@ pub struct Buffer {
 impl Buffer {
     /// A zero-filled buffer of `len` floats.
     #[wasm_bindgen(constructor)]
-    pub fn new(len: usize) -> Buffer {
-        Buffer { data: vec![0.0; len] }
+    pub fn new(len: usize) -> Result<Buffer, JsError> {
+        Ok(Buffer { data: alloc::filled(len, 0.0).map_err(oom("a tensor"))? })
     }
 
     /// `len` values of tensor `t` of the `weyl-fmix32` generator under `seed`:
     /// `offset + scale·(abs ? |u| : u)` (the fixtures' rule; deterministic initialisation).
-    pub fn weyl(len: usize, seed: u32, t: u32, offset: f32, scale: f32, abs: bool) -> Buffer {
-        let mut data = vec![0.0; len];
+    pub fn weyl(len: usize, seed: u32, t: u32, offset: f32, scale: f32, abs: bool) -> Result<Buffer, JsError> {
+        let mut data = alloc::filled(len, 0.0).map_err(oom("a parameter"))?;
         weyl::fill(seed, t, weyl::Rule { offset, scale, abs }, &mut data);
-        Buffer { data }
+        Ok(Buffer { data })
     }
 
     /// Byte offset of the first float in linear memory.
@@ -110,11 +123,13 @@ impl Conv2d {
         let spec = conv::ConvSpec { c_in, c_out, kh, kw, sh, sw, ph, pw };
         check(sh > 0 && sw > 0, || "conv2d: stride must be positive".into())?;
         let weights = &weights.data;
-        check(weights.len() == c_out * spec.k(), || format!("conv2d: weights have {} values, expected {}", weights.len(), c_out * spec.k()))?;
+        let expected = product("conv2d", &[c_out, c_in, kh, kw])?;
+        check(weights.len() == expected, || format!("conv2d: weights have {} values, expected {expected}", weights.len()))?;
         if let Some(b) = &bias {
             check(b.len() == c_out, || format!("conv2d: bias has {} values, expected {c_out}", b.len()))?;
         }
-        Ok(Conv2d { inner: Arc::new(conv::Conv2d::with_algorithm(spec, weights, bias.as_deref(), algorithm)) })
+        let layer = conv::Conv2d::try_with_algorithm(spec, weights, bias.as_deref(), algorithm).map_err(oom("conv2d's packed weights"))?;
+        Ok(Conv2d { inner: Arc::new(layer) })
     }
 
     /// The algorithm this layer runs on an `h × w` input: `"gemm"`, `"winograd2"` or
@@ -127,8 +142,8 @@ impl Conv2d {
     }
 
     /// The weights in `OIHW` order.
-    pub fn weights(&self) -> Vec<f32> {
-        self.inner.weights()
+    pub fn weights(&self) -> Result<Vec<f32>, JsError> {
+        self.inner.weights().map_err(oom("conv2d's weights"))
     }
 
     pub fn bias(&self) -> Option<Vec<f32>> {
@@ -154,16 +169,17 @@ pub struct Linear {
 impl Linear {
     #[wasm_bindgen(constructor)]
     pub fn new(weights: &Buffer, bias: Option<Vec<f32>>, inp: usize, out: usize) -> Result<Linear, JsError> {
-        let weights = weights.data.clone();
-        check(weights.len() == inp * out, || format!("linear: weights have {} values, expected {}", weights.len(), inp * out))?;
+        let expected = product("linear", &[inp, out])?;
+        check(weights.data.len() == expected, || format!("linear: weights have {} values, expected {expected}", weights.data.len()))?;
+        let weights = alloc::copied(&weights.data).map_err(oom("linear's weights"))?;
         if let Some(b) = &bias {
             check(b.len() == out, || format!("linear: bias has {} values, expected {out}", b.len()))?;
         }
         Ok(Linear { inner: Arc::new(linear::Linear::new(weights, bias, inp, out)) })
     }
 
-    pub fn weights(&self) -> Vec<f32> {
-        self.inner.weights().to_vec()
+    pub fn weights(&self) -> Result<Vec<f32>, JsError> {
+        alloc::copied(self.inner.weights()).map_err(oom("linear's weights"))
     }
 
     pub fn bias(&self) -> Option<Vec<f32>> {
@@ -197,7 +213,7 @@ impl PlanBuilder {
     }
 
     fn push(&mut self, op: plan::Op) -> Result<(), JsError> {
-        self.inner.push(op).map_err(|e| JsError::new(&e))
+        self.inner.push(op).map_err(plan_error)
     }
 
     /// `layer` on `n` images of `h × w` in `src`, into channels `[offset, offset + c_out)`
@@ -253,13 +269,20 @@ impl PlanBuilder {
 
     /// Keeps `value` readable after runs (`Plan.kept`); returns its index.
     pub fn keep(&mut self, value: usize) -> Result<usize, JsError> {
-        self.inner.keep(ValueId(value)).map_err(|e| JsError::new(&e))
+        self.inner.keep(ValueId(value)).map_err(plan_error)
     }
 
     /// The plan, with `output` written into the buffer passed to `run`.
     pub fn build(self, output: usize) -> Result<Plan, JsError> {
-        let plan = self.inner.build(ValueId(output), plan::threads()).map_err(|e| JsError::new(&e))?;
+        let plan = self.inner.build(ValueId(output), plan::threads()).map_err(plan_error)?;
         Ok(Plan { inner: plan })
+    }
+}
+
+fn plan_error(e: plan::BuildError) -> JsError {
+    match e {
+        plan::BuildError::Invalid(message) => JsError::new(&message),
+        plan::BuildError::OutOfMemory(e) => oom("a layer's packed weights for this input size")(e),
     }
 }
 
@@ -275,8 +298,11 @@ impl Plan {
     pub fn run(&self, input: &Buffer, output: &mut Buffer) -> Result<(), JsError> {
         check(input.data.len() == self.inner.input_len(), || format!("plan: input has {} floats, expected {}", input.data.len(), self.inner.input_len()))?;
         check(output.data.len() == self.inner.output_len(), || format!("plan: output has {} floats, expected {}", output.data.len(), self.inner.output_len()))?;
-        CONTEXT.with_borrow_mut(|ctx| self.inner.run(&input.data, &mut output.data, ctx));
-        Ok(())
+        CONTEXT.with_borrow_mut(|ctx| {
+            self.inner.run(&input.data, &mut output.data, ctx).map_err(oom("the forward's activations"))?;
+            ctx.trim(self.inner.arena_len());
+            Ok(())
+        })
     }
 
     /// Copies kept value `k` of the last run into `output`.
@@ -304,9 +330,23 @@ impl Plan {
 /// grow per packed layer) makes V8 account the external memory each time and run a
 /// full garbage collection for most of them (31 for GoogLeNet, ≈ 50 ms of its build).
 /// Untouched pages cost no resident memory.
+/// Returns false when the memory is not there (the load that follows then reports what
+/// exactly did not fit).
 #[wasm_bindgen(js_name = reserveBytes)]
-pub fn reserve_bytes(bytes: usize) {
-    drop(Vec::<u8>::with_capacity(bytes));
+pub fn reserve_bytes(bytes: usize) -> bool {
+    alloc::with_capacity::<u8>(bytes).is_ok()
+}
+
+/// Frees the activation arena and the threads' scratch (the next forward makes them again).
+#[wasm_bindgen(js_name = releaseMemory)]
+pub fn release_memory() {
+    CONTEXT.with_borrow_mut(plan::Context::release);
+}
+
+/// Bytes held by the activation arena and by the threads' scratch workspaces.
+#[wasm_bindgen(js_name = contextBytes)]
+pub fn context_bytes() -> Vec<usize> {
+    CONTEXT.with_borrow(|ctx| vec![ctx.arena_bytes(), ctx.scratch_bytes()])
 }
 
 /// Folds an inference BatchNorm into `weights` (`c_out` rows, scaled in place); returns the
@@ -322,9 +362,9 @@ pub fn fold_batch_norm(weights: &mut Buffer, gamma: &Buffer, beta: &Buffer, mean
 /// Copies `n × c_src × hw` from `src` into channels `[offset, offset + c_src)` of `dst`.
 #[wasm_bindgen(js_name = copyChannels)]
 pub fn copy_channels(src: &Buffer, n: usize, c_src: usize, hw: usize, dst: &mut Buffer, c_dst: usize, offset: usize) -> Result<(), JsError> {
-    check(src.data.len() == n * c_src * hw, || "concat: source length does not match its shape".into())?;
-    check(dst.data.len() == n * c_dst * hw, || "concat: destination length does not match its shape".into())?;
-    check(offset + c_src <= c_dst, || "concat: channel slice out of range".into())?;
+    check(src.data.len() == product("concat", &[n, c_src, hw])?, || "concat: source length does not match its shape".into())?;
+    check(dst.data.len() == product("concat", &[n, c_dst, hw])?, || "concat: destination length does not match its shape".into())?;
+    check(offset.checked_add(c_src).is_some_and(|end| end <= c_dst), || "concat: channel slice out of range".into())?;
     concat::copy_channels(&src.data, n, c_src, hw, &mut dst.data, c_dst, offset);
     Ok(())
 }

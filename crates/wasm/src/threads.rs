@@ -2,7 +2,13 @@
 //! or `worker_threads` (Node) that the TypeScript loader starts, each instantiating this
 //! same module over the same shared memory and then entering [`run_worker`].
 
+use std::sync::Mutex;
+
 use wasm_bindgen::prelude::*;
+
+/// Threads the pool handed to the loader and no worker has run yet: the addresses
+/// `runWorker` accepts (any other integer from JavaScript is refused, not dereferenced).
+static SPAWNED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 #[cfg(not(target_feature = "atomics"))]
 compile_error!("the `threads` feature needs -C target-feature=+atomics and shared memory (scripts/build-wasm.sh)");
@@ -38,7 +44,9 @@ pub fn init_thread_pool(threads: usize) -> Result<(), JsError> {
         .num_threads(threads)
         .use_current_thread()
         .spawn_handler(|thread| {
-            spawn_worker(Box::into_raw(Box::new(thread)) as usize);
+            let address = Box::into_raw(Box::new(thread)) as usize;
+            SPAWNED.lock().expect("spawned threads").push(address);
+            spawn_worker(address);
             Ok(())
         })
         .build_global()
@@ -47,11 +55,18 @@ pub fn init_thread_pool(threads: usize) -> Result<(), JsError> {
 
 /// A worker's whole life: runs rayon's scheduling loop until the pool shuts down.
 #[wasm_bindgen(js_name = runWorker)]
-pub fn run_worker(thread: usize) {
-    // SAFETY: `thread` is the pointer `init_thread_pool` leaked for exactly one worker,
-    // which the loader passes to exactly one `runWorker` call.
+pub fn run_worker(thread: usize) -> Result<(), JsError> {
+    let mut spawned = SPAWNED.lock().expect("spawned threads");
+    let Some(i) = spawned.iter().position(|&a| a == thread) else {
+        return Err(JsError::new(&format!("thread pool: {thread} is not a thread waiting for a worker")));
+    };
+    spawned.swap_remove(i);
+    drop(spawned);
+    // SAFETY: `thread` is a pointer `init_thread_pool` leaked for one worker (it was in
+    // `SPAWNED`), and it was taken out of `SPAWNED` above, so no other call gets it.
     let thread = unsafe { Box::from_raw(thread as *mut rayon::ThreadBuilder) };
     thread.run();
+    Ok(())
 }
 
 /// Threads in the pool. (The loader always calls `initThreadPool` first: rayon's default

@@ -13,6 +13,7 @@ mod winograd;
 use core::ops::Range;
 use std::sync::OnceLock;
 
+use crate::alloc::{self, OutOfMemory};
 use crate::gemm::{self, Epilogue, MatRef, PackedA};
 use im2col::Im2col;
 use winograd::{WinogradScratch, WinogradWeights};
@@ -20,7 +21,7 @@ use winograd::{WinogradScratch, WinogradWeights};
 /// Output size along one axis: `floor((len + 2·pad - k) / stride) + 1`, or `None` when
 /// the padded input is smaller than the kernel.
 pub fn conv_out_size(len: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
-    (len + 2 * pad).checked_sub(k).map(|d| d / stride + 1)
+    len.checked_add(pad.checked_mul(2)?)?.checked_sub(k).map(|d| d / stride + 1)
 }
 
 /// The layer's fixed geometry (what PyTorch's `Conv2d` constructor takes).
@@ -47,7 +48,8 @@ impl ConvSpec {
         self.c_in * self.kh * self.kw
     }
 
-    fn is_pointwise(&self) -> bool {
+    /// 1×1 stride 1 without padding: the GEMM reads the input in place (no im2col).
+    pub fn is_pointwise(&self) -> bool {
         (self.kh, self.kw, self.sh, self.sw, self.ph, self.pw) == (1, 1, 1, 1, 0, 0)
     }
 }
@@ -87,6 +89,13 @@ pub struct Workspace {
     winograd: WinogradScratch,
     /// Max pooling's row buffer.
     pub(crate) pool_row: Vec<f32>,
+}
+
+impl Workspace {
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        (self.band.capacity() + self.strip.capacity() + self.pool_row.capacity()) * size_of::<f32>() + self.winograd.bytes()
+    }
 }
 
 /// Multiply-adds per output element of one row panel and one unit of `k` (for task sizing).
@@ -210,6 +219,11 @@ impl Conv2d {
     /// As [`Conv2d::new`] with the algorithm forced (for tests and benchmarks); a
     /// Winograd request for a shape it does not fit falls back to the GEMM.
     pub fn with_algorithm(spec: ConvSpec, weights: &[f32], bias: Option<&[f32]>, algorithm: Algorithm) -> Self {
+        Self::try_with_algorithm(spec, weights, bias, algorithm).expect("conv2d: out of memory")
+    }
+
+    /// As [`Conv2d::with_algorithm`], reporting an allocation failure instead of aborting.
+    pub fn try_with_algorithm(spec: ConvSpec, weights: &[f32], bias: Option<&[f32]>, algorithm: Algorithm) -> Result<Self, OutOfMemory> {
         assert_eq!(weights.len(), spec.c_out * spec.k(), "conv2d: weights length");
         if let Some(b) = bias {
             assert_eq!(b.len(), spec.c_out, "conv2d: bias length");
@@ -217,15 +231,16 @@ impl Conv2d {
         assert!(spec.sh > 0 && spec.sw > 0, "conv2d: stride 0");
         let kernel = match algorithm {
             Algorithm::Auto | Algorithm::Winograd2 | Algorithm::Winograd4 if Algorithm::winograd_fits(&spec) => Kernel::Square3x3 {
-                raw: weights.to_vec(),
+                raw: alloc::copied(weights)?,
                 forced: (algorithm != Algorithm::Auto).then_some(algorithm),
                 gemm: OnceLock::new(),
                 f2: OnceLock::new(),
                 f4: OnceLock::new(),
             },
-            _ => Kernel::Gemm(PackedA::pack(weights, spec.c_out, spec.k())),
+            _ => Kernel::Gemm(PackedA::try_pack(weights, spec.c_out, spec.k())?),
         };
-        Self { spec, kernel, bias: bias.map(<[f32]>::to_vec) }
+        let bias = bias.map(alloc::copied).transpose()?;
+        Ok(Self { spec, kernel, bias })
     }
 
     /// The algorithm this layer runs on an `h × w` input (the selection table's choice,
@@ -243,20 +258,31 @@ impl Conv2d {
 
     /// Makes the packed weights an `h × w` input needs (a Winograd variant's transformed
     /// filters, on its first use): plans call this when they are compiled, so that a run
-    /// never allocates.
-    pub fn prepare(&self, h: usize, w: usize) {
-        self.packed_for(h, w);
+    /// never allocates. A failed allocation leaves the layer as it was (nothing is half
+    /// made: each variant is set only once complete), so a later call can try again.
+    pub fn prepare(&self, h: usize, w: usize) -> Result<(), OutOfMemory> {
+        let s = &self.spec;
+        if let Kernel::Square3x3 { raw, gemm, f2, f4, .. } = &self.kernel {
+            match self.algorithm_for(h, w) {
+                Algorithm::Winograd2 => init_once(f2, || WinogradWeights::new(&winograd::F2, raw, s.c_out, s.c_in))?,
+                Algorithm::Winograd4 => init_once(f4, || WinogradWeights::new(&winograd::F4, raw, s.c_out, s.c_in))?,
+                _ => init_once(gemm, || PackedA::try_pack(raw, s.c_out, s.k()))?,
+            }
+        }
+        Ok(())
     }
 
-    /// The packed weights for an `h × w` input, made on first use.
+    /// The packed weights for an `h × w` input, made on first use (outside plans, which
+    /// [`Conv2d::prepare`] first).
     fn packed_for(&self, h: usize, w: usize) -> Packed<'_> {
-        let s = &self.spec;
+        self.prepare(h, w).expect("conv2d: out of memory preparing the weights");
+        let ready = "prepared above";
         match &self.kernel {
             Kernel::Gemm(a) => Packed::Gemm(a),
-            Kernel::Square3x3 { raw, gemm, f2, f4, .. } => match self.algorithm_for(h, w) {
-                Algorithm::Winograd2 => Packed::Winograd(f2.get_or_init(|| WinogradWeights::new(&winograd::F2, raw, s.c_out, s.c_in))),
-                Algorithm::Winograd4 => Packed::Winograd(f4.get_or_init(|| WinogradWeights::new(&winograd::F4, raw, s.c_out, s.c_in))),
-                _ => Packed::Gemm(gemm.get_or_init(|| PackedA::pack(raw, s.c_out, s.k()))),
+            Kernel::Square3x3 { gemm, f2, f4, .. } => match self.algorithm_for(h, w) {
+                Algorithm::Winograd2 => Packed::Winograd(f2.get().expect(ready)),
+                Algorithm::Winograd4 => Packed::Winograd(f4.get().expect(ready)),
+                _ => Packed::Gemm(gemm.get().expect(ready)),
             },
         }
     }
@@ -266,10 +292,10 @@ impl Conv2d {
     }
 
     /// The weights in `OIHW` order (unpacked; for saving, not for the hot path).
-    pub fn weights(&self) -> Vec<f32> {
+    pub fn weights(&self) -> Result<Vec<f32>, OutOfMemory> {
         match &self.kernel {
             Kernel::Gemm(a) => a.unpack(),
-            Kernel::Square3x3 { raw, .. } => raw.clone(),
+            Kernel::Square3x3 { raw, .. } => alloc::copied(raw),
         }
     }
 
@@ -466,3 +492,13 @@ const IM2COL_BLOCK: usize = 1024;
 
 #[cfg(test)]
 mod tests;
+
+/// Sets `cell` to `make()` unless it is set; a failed `make` leaves it unset.
+fn init_once<T>(cell: &OnceLock<T>, make: impl FnOnce() -> Result<T, OutOfMemory>) -> Result<(), OutOfMemory> {
+    if cell.get().is_none() {
+        // Two threads racing here both build; one value is kept (plans prepare on the one
+        // thread that compiles them, so this does not happen in practice).
+        let _ = cell.set(make()?);
+    }
+    Ok(())
+}

@@ -21,7 +21,7 @@ fn check_with(spec: ConvSpec, n: usize, h: usize, w: usize, bias: bool, relu: bo
     let wt = data(spec.c_out * spec.k(), 5);
     let b = data(spec.c_out, 6);
     let layer = Conv2d::with_algorithm(spec, &wt, bias.then_some(&b[..]), algorithm);
-    assert_eq!(layer.weights(), wt);
+    assert_eq!(layer.weights().unwrap(), wt);
     let (before, after) = extra_channels;
     let channels = before + spec.c_out + after;
     let sentinel = -777.0;
@@ -135,7 +135,7 @@ fn one_layer_runs_the_variant_each_input_size_picks() {
         let want = reference::conv2d(&x, 1, &spec.with_input(h, w), &wt, Some(&b), false);
         assert_close_scaled(&out, &want, spec.k(), scale, &format!("{h}×{w}"));
     }
-    assert_eq!(layer.weights(), wt);
+    assert_eq!(layer.weights().unwrap(), wt);
 }
 
 /// Runs one image through `forward_gemm_block` as a grid of blocks (row panels cut at

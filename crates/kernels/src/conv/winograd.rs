@@ -30,6 +30,7 @@
 //! its tolerance, RMS 0.019 (`npm run test:fixtures`).
 
 use super::{ChannelSlice, Conv2dParams};
+use crate::alloc::{self, OutOfMemory};
 use crate::gemm::{self, Epilogue, MatMut, MatRef, PackedA, MR, NR};
 use core::ops::Range;
 
@@ -125,11 +126,11 @@ impl WinogradWeights {
     /// zero-fill first (one filter at a time in f64 scalars, into zeroed matrices, took
     /// 80 ms of GoogLeNet's first forward; this takes ~45, measured in Node, about half of
     /// it the first-touch page faults of the 40 MB it fills).
-    pub fn new(variant: &'static Variant, weights: &[f32], c_out: usize, c_in: usize) -> Self {
+    pub fn new(variant: &'static Variant, weights: &[f32], c_out: usize, c_in: usize) -> Result<Self, OutOfMemory> {
         assert_eq!(weights.len(), c_out * c_in * 9, "winograd: weights length");
         let t = variant.t;
         let len = PackedA::packed_len(c_out, c_in);
-        let mut u: Vec<Vec<f32>> = (0..t * t).map(|_| Vec::with_capacity(len)).collect();
+        let mut u: Vec<Vec<f32>> = (0..t * t).map(|_| alloc::with_capacity(len)).collect::<Result<_, _>>()?;
         for panel in 0..c_out.div_ceil(MR) {
             let rows = panel * MR..((panel + 1) * MR).min(c_out);
             for ic in 0..c_in {
@@ -156,7 +157,7 @@ impl WinogradWeights {
             }
         }
         let u = u.into_iter().map(|data| PackedA::from_packed(c_out, c_in, data)).collect();
-        Self { variant, c_out, c_in, u }
+        Ok(Self { variant, c_out, c_in, u })
     }
 
     pub fn variant(&self) -> &'static Variant {
@@ -216,6 +217,15 @@ pub struct WinogradScratch {
     tile_out: Vec<OutTile>,
     /// The GEMM's tail panel (unused: blocks are padded to `NR` columns).
     gemm_tail: Vec<f32>,
+}
+
+impl WinogradScratch {
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        (self.rows.capacity() + self.v.capacity() + self.m.capacity() + self.gemm_tail.capacity()) * size_of::<f32>()
+            + self.tile_in.capacity() * size_of::<usize>()
+            + self.tile_out.capacity() * size_of::<OutTile>()
+    }
 }
 
 /// Where one tile's outputs go in an output plane.
@@ -747,14 +757,14 @@ mod filter_tests {
         for v in [&F2, &F4] {
             let (c_out, c_in) = (5, 3);
             let wt = data(c_out * c_in * 9, 17);
-            let w = WinogradWeights::new(v, &wt, c_out, c_in);
+            let w = WinogradWeights::new(v, &wt, c_out, c_in).unwrap();
             let g = g_matrix(v);
             for (i, f) in wt.chunks_exact(9).enumerate() {
                 let (oc, ic) = (i / c_in, i % c_in);
                 for xi in 0..v.t * v.t {
                     let (r, c) = (xi / v.t, xi % v.t);
                     let want: f64 = (0..3).flat_map(|a| (0..3).map(move |b| (a, b))).map(|(a, b)| g[r][a] * f[a * 3 + b] as f64 * g[c][b]).sum();
-                    let got = w.u[xi].unpack()[oc * c_in + ic];
+                    let got = w.u[xi].unpack().unwrap()[oc * c_in + ic];
                     // The factored order rounds differently in f64, never by an f32 ulp more.
                     assert!((got - want as f32).abs() <= f32::EPSILON * (want.abs() as f32).max(1e-3), "F{} U_{xi}[{oc}][{ic}]: {got} vs {want}", v.m);
                 }

@@ -48,6 +48,7 @@
 //! 54.6 GFLOP/s peak.
 
 use core::ops::Range;
+use crate::alloc::{self, OutOfMemory};
 
 mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -85,8 +86,13 @@ impl PackedA {
     /// row in the panel), so each float is stored once, front to back: reads of `a` jump
     /// between `MR` rows instead, which the cache absorbs.
     pub fn pack(a: &[f32], m: usize, k: usize) -> Self {
+        Self::try_pack(a, m, k).expect("PackedA::pack: out of memory")
+    }
+
+    /// As [`PackedA::pack`], reporting an allocation failure instead of aborting.
+    pub fn try_pack(a: &[f32], m: usize, k: usize) -> Result<Self, OutOfMemory> {
         assert_eq!(a.len(), m * k, "PackedA::pack: a.len() != m*k");
-        let mut data = Vec::with_capacity(Self::packed_len(m, k));
+        let mut data = alloc::with_capacity(Self::packed_len(m, k))?;
         for panel in 0..m.div_ceil(MR) {
             for kk in 0..k {
                 for row in panel * MR..(panel + 1) * MR {
@@ -94,7 +100,7 @@ impl PackedA {
                 }
             }
         }
-        Self::from_packed(m, k, data)
+        Ok(Self::from_packed(m, k, data))
     }
 
     /// Floats of an `m × k` matrix packed: whole panels, padding rows included.
@@ -116,14 +122,14 @@ impl PackedA {
     }
 
     /// The row-major `m × k` matrix this was packed from.
-    pub fn unpack(&self) -> Vec<f32> {
-        let mut a = vec![0.0; self.m * self.k];
+    pub fn unpack(&self) -> Result<Vec<f32>, OutOfMemory> {
+        let mut a = alloc::filled(self.m * self.k, 0.0)?;
         for i in 0..self.m {
             for kk in 0..self.k {
                 a[i * self.k + kk] = self.data[self.index(i, kk)];
             }
         }
-        a
+        Ok(a)
     }
 
     pub fn m(&self) -> usize {

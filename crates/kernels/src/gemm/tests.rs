@@ -30,7 +30,7 @@ impl Problem {
             b[kk * (n + pad)..][..n].copy_from_slice(&b_dense[kk * n..(kk + 1) * n]);
         }
         let packed = PackedA::pack(&a, m, k);
-        assert_eq!(packed.unpack(), a, "unpack(pack(a)) == a");
+        assert_eq!(packed.unpack().unwrap(), a, "unpack(pack(a)) == a");
         let want = reference::gemm(&a, &b_dense, m, k, n, bias.then_some(&bias_v[..]), relu);
         Self { m, k, n, pad, a: packed, b, bias: bias_v, want_bias: bias, relu, want }
     }

@@ -30,6 +30,7 @@ use std::sync::Mutex;
 pub use exec::threads;
 pub use ops::{share, split, Op, Slice};
 
+use crate::alloc::OutOfMemory;
 use crate::conv::Workspace;
 
 /// A value of a plan being built: an index into the builder's values.
@@ -75,8 +76,29 @@ pub struct PlanBuilder {
     kept: Vec<ValueId>,
 }
 
-/// A build error: a message naming the op and the offending sizes.
-pub type BuildError = String;
+/// Why a step or a plan was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildError {
+    /// Sizes or data flow that do not fit: a message naming the op and the offending sizes.
+    Invalid(String),
+    /// Preparing a layer for this input size (its packed weights) needed memory there is not.
+    OutOfMemory(OutOfMemory),
+}
+
+impl From<String> for BuildError {
+    fn from(message: String) -> Self {
+        BuildError::Invalid(message)
+    }
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Invalid(message) => f.write_str(message),
+            BuildError::OutOfMemory(e) => e.fmt(f),
+        }
+    }
+}
 
 impl PlanBuilder {
     /// A plan whose input ([`INPUT`]) holds `input_len` floats.
@@ -100,19 +122,19 @@ impl PlanBuilder {
     /// is not written twice.
     pub fn push(&mut self, op: Op) -> Result<(), BuildError> {
         op.check_sizes(&|v| self.len_of(v))?;
-        op.prepare();
+        op.prepare().map_err(BuildError::OutOfMemory)?;
         for v in op.reads() {
             if !self.values[v.0].written.complete() {
-                return Err(format!("{}: reads value {} before it is completely written", op.name(), v.0));
+                return Err(format!("{}: reads value {} before it is completely written", op.name(), v.0).into());
             }
         }
         let (dst, channels) = op.writes();
         if dst == INPUT || op.reads().contains(&dst) {
-            return Err(format!("{}: cannot write over its own input", op.name()));
+            return Err(format!("{}: cannot write over its own input", op.name()).into());
         }
         let info = &mut self.values[dst.0];
         if info.read {
-            return Err(format!("{}: writes value {} after it was read", op.name(), dst.0));
+            return Err(format!("{}: writes value {} after it was read", op.name(), dst.0).into());
         }
         info.written = match (std::mem::take(&mut info.written), channels) {
             (Written::Nothing, None) => Written::Whole,
@@ -123,7 +145,7 @@ impl PlanBuilder {
             }
             (before, _) => {
                 info.written = before;
-                return Err(format!("{}: value {} is already written there", op.name(), dst.0));
+                return Err(format!("{}: value {} is already written there", op.name(), dst.0).into());
             }
         };
         for v in op.reads() {
@@ -152,8 +174,8 @@ impl PlanBuilder {
 
     fn check_result(&self, v: ValueId, what: &str) -> Result<(), BuildError> {
         match self.values.get(v.0) {
-            None => Err(format!("{what}: no value {}", v.0)),
-            Some(i) if !i.written.complete() => Err(format!("{what}: value {} is not completely written", v.0)),
+            None => Err(format!("{what}: no value {}", v.0).into()),
+            Some(i) if !i.written.complete() => Err(format!("{what}: value {} is not completely written", v.0).into()),
             Some(_) => Ok(()),
         }
     }
@@ -166,7 +188,9 @@ impl PlanBuilder {
         let output = if output == INPUT || self.kept.contains(&output) { self.copy_of(output)? } else { output };
         let schedule = schedule::Schedule::new(&self.values.iter().map(|v| v.len).collect::<Vec<_>>(), &self.steps, output, &self.kept);
         let tasks = self.steps.iter().map(|s| s.tasks(threads)).collect();
+        let scratch_floats = self.steps.iter().map(Op::scratch_floats).max().unwrap_or(0);
         Ok(Plan {
+            scratch_floats,
             input_len: self.values[0].len,
             output_len: self.values[output.0].len,
             steps: self.steps,
@@ -180,6 +204,8 @@ impl PlanBuilder {
 /// A scheduled plan. Immutable: run it any number of times.
 #[derive(Debug)]
 pub struct Plan {
+    /// The most scratch one thread's workspace may grow by in one step (an upper bound).
+    scratch_floats: usize,
     input_len: usize,
     output_len: usize,
     steps: Vec<Op>,
@@ -189,12 +215,74 @@ pub struct Plan {
     schedule: schedule::Schedule,
 }
 
-/// What runs need besides a plan: the arena (sized by the largest plan run so far) and one
-/// scratch workspace per thread. Both only grow, so a steady state allocates nothing.
+/// What runs need besides a plan: the arena (sized by the largest plan run lately) and one
+/// scratch workspace per thread. Both grow to what a run needs, so a steady state allocates
+/// nothing; after a run that needed far more than the next (see [`Context::trim`]) they
+/// shrink again.
 #[derive(Debug, Default)]
 pub struct Context {
     arena: Vec<f32>,
     workspaces: Vec<Mutex<Workspace>>,
+    /// Bytes of scratch known to be obtainable (the largest headroom reserved so far).
+    scratch_reserved: usize,
+}
+
+/// An arena at most this many floats (64 MiB) is never shrunk: re-growing it would cost
+/// more than the memory it holds is worth.
+const KEEP_ARENA_FLOATS: usize = 1 << 24;
+
+impl Context {
+    /// Bytes the arena holds.
+    pub fn arena_bytes(&self) -> usize {
+        self.arena.capacity() * size_of::<f32>()
+    }
+
+    /// Bytes the threads' scratch workspaces hold.
+    pub fn scratch_bytes(&self) -> usize {
+        self.workspaces.iter().map(|w| w.lock().map_or(0, |w| w.bytes())).sum()
+    }
+
+    /// Frees the arena and the workspaces (the next run makes them again).
+    pub fn release(&mut self) {
+        *self = Context::default();
+    }
+
+    /// Shrinks the arena to `floats` (and drops the workspaces) when it holds more than
+    /// four times that and more than [`KEEP_ARENA_FLOATS`]: one outsized forward (a
+    /// 1024×1024 batch) must not keep hundreds of MB for every later small one. Cheap
+    /// to call after every run.
+    pub fn trim(&mut self, floats: usize) {
+        if self.arena.capacity() > KEEP_ARENA_FLOATS.max(4 * floats) {
+            self.arena = Vec::new();
+            self.workspaces.clear();
+            self.scratch_reserved = 0;
+        }
+    }
+
+    /// Makes sure a run of `plan` on `threads` threads will not run out of memory: the
+    /// arena is grown fallibly, and room for the workspaces' growth (bounded per step by
+    /// [`Op::scratch_floats`]) is proven by reserving it once and freeing it again, so the
+    /// allocator has it at hand when the kernels ask.
+    /// On failure the arena is freed (it may have grown before the scratch did not fit):
+    /// a failed run holds no more memory than before it.
+    fn reserve(&mut self, plan: &Plan, threads: usize) -> Result<(), OutOfMemory> {
+        let headroom = plan.scratch_floats.saturating_mul(threads).saturating_mul(size_of::<f32>());
+        let reserved = crate::alloc::grow_to(&mut self.arena, plan.schedule.arena_len, 0.0).and_then(|()| {
+            if headroom > self.scratch_reserved {
+                drop(crate::alloc::with_capacity::<u8>(headroom)?);
+                self.scratch_reserved = headroom;
+            }
+            Ok(())
+        });
+        if reserved.is_err() {
+            self.release();
+            return reserved;
+        }
+        while self.workspaces.len() < threads {
+            self.workspaces.push(Mutex::default());
+        }
+        Ok(())
+    }
 }
 
 impl Plan {
@@ -216,17 +304,14 @@ impl Plan {
         self.schedule.stages.len()
     }
 
-    /// Runs the plan on `input` into `output`.
-    pub fn run(&self, input: &[f32], output: &mut [f32], ctx: &mut Context) {
+    /// Runs the plan on `input` into `output`. Everything the run needs is allocated
+    /// first, fallibly: out of memory is reported before any step runs, with `output`
+    /// and `ctx` as they were (no trap mid-run that would leave a half-written state).
+    pub fn run(&self, input: &[f32], output: &mut [f32], ctx: &mut Context) -> Result<(), OutOfMemory> {
         assert_eq!(input.len(), self.input_len, "plan: input length");
         assert_eq!(output.len(), self.output_len, "plan: output length");
-        if ctx.arena.len() < self.schedule.arena_len {
-            ctx.arena.resize(self.schedule.arena_len, 0.0);
-        }
         let threads = exec::threads();
-        while ctx.workspaces.len() < threads {
-            ctx.workspaces.push(Mutex::default());
-        }
+        ctx.reserve(self, threads)?;
         let mem = ops::Mem::new(input, output, &mut ctx.arena, &self.schedule.homes, &self.schedule.lens);
         let id = self as *const Plan as usize;
         let serial = threads > 1 && profile::serial_turn(id);
@@ -240,6 +325,7 @@ impl Plan {
         if threads > 1 {
             profile::record(id, _probes, || self.stage_labels());
         }
+        Ok(())
     }
 
     /// Each stage's steps, described with their task counts (for profiles).

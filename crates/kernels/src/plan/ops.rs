@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use super::schedule::Home;
-use super::{BuildError, ValueId};
-use crate::conv::{Conv2d, Workspace};
+use super::ValueId;
+use crate::alloc::OutOfMemory;
+use crate::conv::{Algorithm, Conv2d, Workspace};
 use crate::linear::Linear;
 use crate::pool::{self, Pool2dParams};
 
@@ -116,20 +117,25 @@ impl Op {
     }
 
     /// Checks every length against the geometry, so that running never indexes out of bounds.
-    pub fn check_sizes(&self, len: &dyn Fn(ValueId) -> Option<usize>) -> Result<(), BuildError> {
+    pub fn check_sizes(&self, len: &dyn Fn(ValueId) -> Option<usize>) -> Result<(), String> {
         let name = self.name();
-        let expect = |v: ValueId, want: usize, what: &str| -> Result<(), BuildError> {
+        // Every size is formed checked: in wasm32 `usize` is 32 bits, and a product that
+        // wrapped would pass as a small length and let a kernel write past its value.
+        let size = |factors: &[usize]| -> Result<usize, String> {
+            factors.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).ok_or_else(|| format!("{name}: sizes {factors:?} overflow the address space"))
+        };
+        let expect = |v: ValueId, want: usize, what: &str| -> Result<(), String> {
             match len(v) {
                 None => Err(format!("{name}: {what} is not a value of this plan")),
                 Some(l) if l != want => Err(format!("{name}: {what} holds {l} floats, expected {want}")),
                 Some(_) => Ok(()),
             }
         };
-        let slice = |s: &Slice, c: usize, plane: usize, n: usize| -> Result<(), BuildError> {
-            if s.offset + c > s.channels {
-                return Err(format!("{name}: channels [{}, {}) do not fit in {}", s.offset, s.offset + c, s.channels));
+        let slice = |s: &Slice, c: usize, plane: usize, n: usize| -> Result<(), String> {
+            if s.offset.checked_add(c).is_none_or(|end| end > s.channels) {
+                return Err(format!("{name}: channels [{}, {}) do not fit in {}", s.offset, s.offset.saturating_add(c), s.channels));
             }
-            expect(s.value, n * s.channels * plane, "the output")
+            expect(s.value, size(&[n, s.channels, plane])?, "the output")
         };
         match self {
             Op::Conv { layer, n, h, w, src, dst, .. } => {
@@ -137,53 +143,80 @@ impl Op {
                 let Some((oh, ow)) = layer.out_size(*h, *w) else {
                     return Err(format!("{name}: {h}×{w} input is smaller than the {}×{} kernel", s.kh, s.kw));
                 };
-                expect(*src, n * s.c_in * h * w, "the input")?;
-                slice(dst, s.c_out, oh * ow, *n)
+                expect(*src, size(&[*n, s.c_in, *h, *w])?, "the input")?;
+                slice(dst, s.c_out, size(&[oh, ow])?, *n)
             }
             Op::MaxPool { p, planes, h, w, src, dst } | Op::AvgPool { p, planes, h, w, src, dst, .. } => {
-                if p.kh == 0 || p.kw == 0 || p.sh == 0 || p.sw == 0 || 2 * p.ph > p.kh || 2 * p.pw > p.kw {
+                if p.kh == 0 || p.kw == 0 || p.sh == 0 || p.sw == 0 || p.ph > p.kh / 2 || p.pw > p.kw / 2 {
                     return Err(format!("{name}: kernel and stride must be positive and padding at most half the kernel"));
                 }
                 let (Some(oh), Some(ow)) = (pool::pool_out_size(*h, p.kh, p.sh, p.ph, p.ceil_mode), pool::pool_out_size(*w, p.kw, p.sw, p.pw, p.ceil_mode)) else {
                     return Err(format!("{name}: {h}×{w} input is smaller than the {}×{} kernel", p.kh, p.kw));
                 };
-                expect(*src, planes * h * w, "the input")?;
-                expect(*dst, planes * oh * ow, "the output")
+                expect(*src, size(&[*planes, *h, *w])?, "the input")?;
+                expect(*dst, size(&[*planes, oh, ow])?, "the output")
             }
             Op::AdaptiveAvgPool { planes, h, w, oh, ow, src, dst } => {
                 if *h == 0 || *w == 0 || *oh == 0 || *ow == 0 {
                     return Err(format!("{name}: sizes must be positive"));
                 }
-                expect(*src, planes * h * w, "the input")?;
-                expect(*dst, planes * oh * ow, "the output")
+                expect(*src, size(&[*planes, *h, *w])?, "the input")?;
+                expect(*dst, size(&[*planes, *oh, *ow])?, "the output")
             }
             Op::Linear { layer, n, src, dst } => {
-                expect(*src, n * layer.in_features(), "the input")?;
-                expect(*dst, n * layer.out_features(), "the output")
+                expect(*src, size(&[*n, layer.in_features()])?, "the input")?;
+                expect(*dst, size(&[*n, layer.out_features()])?, "the output")
             }
             Op::Relu { src, dst } => {
                 let l = len(*src).ok_or_else(|| format!("{name}: the input is not a value of this plan"))?;
                 expect(*dst, l, "the output")
             }
             Op::CopyChannels { n, c, hw, src, dst } => {
-                expect(*src, n * c * hw, "the input")?;
+                expect(*src, size(&[*n, *c, *hw])?, "the input")?;
                 slice(dst, *c, *hw, *n)
             }
             Op::ChannelAffine { scale, shift, n, hw, src, dst } => {
                 if scale.len() != shift.len() {
                     return Err(format!("{name}: {} scales but {} shifts", scale.len(), shift.len()));
                 }
-                expect(*src, n * scale.len() * hw, "the input")?;
-                expect(*dst, n * scale.len() * hw, "the output")
+                expect(*src, size(&[*n, scale.len(), *hw])?, "the input")?;
+                expect(*dst, size(&[*n, scale.len(), *hw])?, "the output")
             }
         }
     }
 
     /// Makes what running needs that a layer builds lazily (a convolution's packed
     /// weights for this input size), so that runs never allocate.
-    pub fn prepare(&self) {
-        if let Op::Conv { layer, h, w, .. } = self {
-            layer.prepare(*h, *w);
+    pub fn prepare(&self) -> Result<(), OutOfMemory> {
+        match self {
+            Op::Conv { layer, h, w, .. } => layer.prepare(*h, *w),
+            _ => Ok(()),
+        }
+    }
+
+    /// An upper bound on the floats one thread's [`Workspace`] may grow by while running
+    /// this step: im2col's band is at most the padded input image (1×1 stride-1 layers
+    /// read their input in place and have none); Winograd stages one input channel's rows
+    /// at a time and keeps its transforms and products within a block sized for L2
+    /// (`BLOCK_BYTES`, at least `NR` tiles of `T² · (c_in + CO_CHUNK)`); the GEMM packs a
+    /// `k × NR` strip; and `Vec` growth may double a buffer. Loose on purpose: it is only
+    /// reserved once, to prove the memory is there before a run starts.
+    pub fn scratch_floats(&self) -> usize {
+        match self {
+            Op::Conv { layer, h, w, .. } => {
+                let s = layer.spec();
+                // f64: the bound of a huge layer must saturate, not wrap (`as` saturates).
+                let f = |v: usize| v as f64;
+                let padded = (f(*h) + f(2 * s.ph + s.kh)) * (f(*w) + f(2 * s.pw + s.kw + crate::gemm::NR * s.sw));
+                let staged = match layer.algorithm_for(*h, *w) {
+                    Algorithm::Gemm if s.is_pointwise() => 0.0,
+                    Algorithm::Gemm => f(s.c_in) * padded,
+                    _ => padded + 36.0 * f(crate::gemm::NR) * (f(s.c_in) + 64.0) + f(1 << 17),
+                };
+                (2.0 * (staged + f(s.k()) * f(crate::gemm::NR)) + f(1 << 14)) as usize
+            }
+            Op::MaxPool { p, w, .. } => 2 * (w.saturating_add(2 * p.pw + p.kw + 8)),
+            _ => 0,
         }
     }
 

@@ -66,7 +66,7 @@ fn network(n: usize, c: usize, h: usize, w: usize, threads: usize) -> (Plan, Vec
 
 fn run(plan: &Plan, x: &[f32]) -> Vec<f32> {
     let mut out = vec![f32::NAN; plan.output_len()];
-    plan.run(x, &mut out, &mut Context::default());
+    plan.run(x, &mut out, &mut Context::default()).unwrap();
     out
 }
 
@@ -97,10 +97,10 @@ fn a_context_is_reused_across_plans_and_runs() {
     let mut ctx = Context::default();
     let mut out_s = vec![0.0; small.output_len()];
     let mut out_b = vec![0.0; big.output_len()];
-    small.run(&xs, &mut out_s, &mut ctx);
-    big.run(&xb, &mut out_b, &mut ctx);
+    small.run(&xs, &mut out_s, &mut ctx).unwrap();
+    big.run(&xb, &mut out_b, &mut ctx).unwrap();
     let first = out_s.clone();
-    small.run(&xs, &mut out_s, &mut ctx);
+    small.run(&xs, &mut out_s, &mut ctx).unwrap();
     assert_eq!(out_s, first);
     assert_eq!(out_b, run(&big, &xb));
 }
@@ -153,7 +153,7 @@ fn kept_values_survive_the_run_and_the_input_can_be_the_output() {
     let plan = pb.build(pooled, 1).unwrap();
     let mut ctx = Context::default();
     let mut out = vec![0.0; 6];
-    plan.run(&x, &mut out, &mut ctx);
+    plan.run(&x, &mut out, &mut ctx).unwrap();
     let relu: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
     assert_eq!(plan.kept(k, &ctx), &relu[..]);
     assert_eq!(plan.kept(k_in, &ctx), &x[..]);
@@ -162,7 +162,7 @@ fn kept_values_survive_the_run_and_the_input_can_be_the_output() {
     // An identity plan (a Flatten, a Dropout) still writes its output buffer.
     let plan = PlanBuilder::new(x.len()).build(INPUT, 1).unwrap();
     let mut out = vec![0.0; x.len()];
-    plan.run(&x, &mut out, &mut Context::default());
+    plan.run(&x, &mut out, &mut Context::default()).unwrap();
     assert_eq!(out, x);
 }
 
@@ -171,7 +171,7 @@ fn bad_plans_are_refused_with_the_op_and_the_sizes() {
     let (layer, _, _) = conv(3, 4, 3, 1);
     let mut pb = PlanBuilder::new(3 * 5 * 5);
     let out = pb.value(4 * 5 * 5);
-    let err = |r: Result<(), BuildError>| r.unwrap_err();
+    let err = |r: Result<(), BuildError>| r.unwrap_err().to_string();
     let c = |src, dst: Slice| Op::Conv { layer: layer.clone(), n: 1, h: 5, w: 5, relu: false, src, dst };
     assert!(err(pb.push(c(INPUT, Slice { value: out, channels: 4, offset: 1 }))).contains("channels [1, 5) do not fit in 4"));
     let short = pb.value(10);
@@ -190,7 +190,7 @@ fn bad_plans_are_refused_with_the_op_and_the_sizes() {
     pb.push(Op::Relu { src: out, dst: next }).unwrap();
     let other = pb.value(100);
     assert!(err(pb.push(Op::Relu { src: other, dst: out })).contains("before it is completely written"));
-    assert!(pb.build(other, 1).unwrap_err().contains("not completely written"));
+    assert!(pb.build(other, 1).unwrap_err().to_string().contains("not completely written"));
 }
 
 /// The profiler's report after `2·PAIRS` runs on 2 threads: one entry per stage, naming
@@ -215,7 +215,7 @@ fn the_profile_reports_every_stage_and_task_of_alternating_serial_and_threaded_r
         let mut ctx = Context::default();
         let mut outs = vec![vec![0.0; plan.output_len()]; 2];
         for run in 0..2 * profile::PAIRS {
-            plan.run(&x, &mut outs[run % 2], &mut ctx);
+            plan.run(&x, &mut outs[run % 2], &mut ctx).unwrap();
         }
         assert_eq!(outs[0], outs[1], "serial and threaded runs differ");
 
