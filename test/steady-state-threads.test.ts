@@ -10,4 +10,4 @@ beforeAll(async () => {
 });
 
 // The same API as the sources (the declarations differ only in private fields).
-steadyStateTests('steady state, threaded build (2 threads)', lib as unknown as typeof Sources, 1.5);
+steadyStateTests('steady state, threaded build (2 threads)', lib as unknown as typeof Sources);

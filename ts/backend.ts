@@ -10,7 +10,7 @@
  */
 import * as single from './wasm/inception_wasm.js';
 import * as threaded from './wasm-threads/inception_wasm.js';
-import { InceptionWasmError, NotInitializedError, OutOfMemoryError, ValueError, WasmFaultError } from './errors.js';
+import { InceptionWasmError, NotInitializedError, OutOfMemoryError, ValueError, WasmFaultError, WorkerError } from './errors.js';
 import { startWorkers, threadSupport } from './threads.js';
 import { isNode } from './runtime.js';
 
@@ -147,7 +147,12 @@ async function load(options: InitOptions): Promise<void> {
       if (memory instanceof WebAssembly.Memory) {
         try {
           reinstantiate(threaded as unknown as Glue, () => threaded.initSync({ module, memory }));
-          await startWorkers(threaded, module, memory, threads);
+          const workers = await startWorkers(threaded, module, memory, threads);
+          // Fault injection for the tests (test/threads-faults*.test.ts): not part of the API.
+          Object.defineProperty(globalThis, Symbol.for('inception-wasm.testing'), {
+            value: { workers, injectWorkerFault: (kind: number, after: number) => threaded.__injectWorkerFault(kind, after) },
+            configurable: true,
+          });
         } catch (e) {
           // The glue keeps what it instantiated, even a wrong module: forget it, so that a
           // retry with another module (or after a worker failed to start) starts afresh.
@@ -229,7 +234,9 @@ export function simdFlavour(): SimdFlavour {
 
 /** Threads the loaded build computes with (1 for the single-threaded build). */
 export function threadCount(): number {
-  return active?.threads ?? 1;
+  if (active === undefined || active.fault !== undefined) return active?.threads ?? 1;
+  // The threaded build's team retires when a worker dies: from then on, one thread.
+  return active.threads > 1 ? threaded.threadCount() : 1;
 }
 
 /** What {@link memoryInfo} reports. */
@@ -305,6 +312,9 @@ export function checkGeneration(op: string, made: number, what: string): void {
   }
 }
 
+/** How the glue reports a dead worker (crates/wasm/src/lib.rs `Plan::run`). */
+const WORKER_FAILED = 'worker failed: ';
+
 /** How the glue reports an allocation failure (crates/wasm/src/lib.rs `oom`). */
 const OUT_OF_MEMORY = /^out of memory: (.*) needs (\d+) bytes$/;
 
@@ -332,6 +342,10 @@ function translate(op: string, e: unknown): unknown {
     return faulted(op);
   }
   if (!(e instanceof Error) || e.constructor !== Error) return e;
+  if (e.message.startsWith(WORKER_FAILED)) {
+    console.warn('inception-wasm: a worker of the thread pool failed; computing on 1 thread from now on');
+    return new WorkerError(op, `${e.message.slice(WORKER_FAILED.length)}; the forward was abandoned, and later ones run on 1 thread`);
+  }
   const oom = OUT_OF_MEMORY.exec(e.message);
   if (oom !== null) {
     const available = Math.max(0, instance.heapLimit - instance.glue.heldBytes());

@@ -34,7 +34,7 @@ export interface WorkerRun {
   thread: number;
 }
 
-interface PoolWorker {
+export interface PoolWorker {
   postMessage(message: WorkerInit | WorkerRun): void;
   terminate(): unknown;
 }
@@ -48,7 +48,7 @@ interface PoolWorker {
  * thread runs, and a browser worker cannot even load a nested worker's script while its
  * parent is blocked — so the workers must be loaded and listening before that.
  */
-export async function startWorkers(glue: typeof threaded, module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): Promise<void> {
+export async function startWorkers(glue: typeof threaded, module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): Promise<PoolWorker[]> {
   const url = new URL('./worker.js', import.meta.url);
   let spawn: () => { worker: PoolWorker; ready: Promise<void> };
   if (isNode) {
@@ -63,6 +63,7 @@ export async function startWorkers(glue: typeof threaded, module: WebAssembly.Mo
         worker.once('message', () => resolve());
         worker.once('error', reject);
       });
+      worker.once('exit', lost);
       return { worker, ready };
     };
   } else {
@@ -72,9 +73,18 @@ export async function startWorkers(glue: typeof threaded, module: WebAssembly.Mo
         worker.addEventListener('message', () => resolve(), { once: true });
         worker.addEventListener('error', (e) => reject(new Error(`inception-wasm worker failed to start: ${e.message}`)), { once: true });
       });
+      // A Web Worker says nothing when it ends, only when it fails (a trap in it).
+      worker.addEventListener('error', lost);
       return { worker, ready };
     };
   }
+  let started = false;
+  /** A pool worker's thread ended (terminated, or a trap in it): forwards go on with one thread. */
+  const lost = (): void => {
+    if (!started || glue.threadCount() === 1) return;
+    glue.abandonThreads();
+    console.warn('inception-wasm: a worker of the thread pool ended; computing on 1 thread from now on');
+  };
   const pool = Array.from({ length: threads - 1 }, spawn);
   try {
     for (const { worker } of pool) worker.postMessage({ module, memory });
@@ -88,6 +98,8 @@ export async function startWorkers(glue: typeof threaded, module: WebAssembly.Mo
     };
     if (typeof glue.initThreadPool !== 'function') throw new TypeError('inception-wasm: the threaded module has no initThreadPool (is `threadedWasm` the single-threaded build?)');
     glue.initThreadPool(threads);
+    started = true;
+    return pool.map((p) => p.worker);
   } catch (e) {
     // A failed start leaves no worker behind: `init` may be called again.
     for (const { worker } of pool) void worker.terminate();

@@ -39,3 +39,16 @@ pub fn assert_close_scaled(got: &[f32], want: &[f32], terms: usize, scale: f32, 
         assert!((g - w).abs() <= tol * (1.0 + w.abs()), "{what}: element {i}: got {g}, want {w}");
     }
 }
+
+/// Installs (once per test process) a team of two threads, so that plan runs under the
+/// `threads` feature really run threaded; returns the team's size.
+#[cfg(feature = "threads")]
+pub fn team() -> usize {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        crate::plan::team::install(2, |work| {
+            std::thread::spawn(work);
+        })
+    });
+    crate::plan::threads()
+}

@@ -299,7 +299,11 @@ impl Plan {
         check(input.data.len() == self.inner.input_len(), || format!("plan: input has {} floats, expected {}", input.data.len(), self.inner.input_len()))?;
         check(output.data.len() == self.inner.output_len(), || format!("plan: output has {} floats, expected {}", output.data.len(), self.inner.output_len()))?;
         CONTEXT.with_borrow_mut(|ctx| {
-            self.inner.run(&input.data, &mut output.data, ctx).map_err(oom("the forward's activations"))?;
+            self.inner.run(&input.data, &mut output.data, ctx).map_err(|e| match e {
+                plan::RunError::OutOfMemory(e) => oom("the forward's activations")(e),
+                // ts/backend.ts turns this exact form into a `WorkerError`.
+                plan::RunError::WorkerFailed(_) => JsError::new("worker failed: a thread of the pool died or stopped during the forward"),
+            })?;
             ctx.trim(self.inner.arena_len());
             Ok(())
         })

@@ -4,6 +4,7 @@
 
 use std::sync::Mutex;
 
+use inception_kernels::plan::team;
 use wasm_bindgen::prelude::*;
 
 /// Threads the pool handed to the loader and no worker has run yet: the addresses
@@ -31,18 +32,20 @@ extern "C" {
     fn console_log(line: &str);
 }
 
-/// Builds rayon's global pool of `threads` threads: the calling thread (index 0) and
-/// `threads - 1` workers. The caller computes its share of every forward instead of
-/// sleeping until the workers finish, as pthreadpool does for XNNPACK: one fewer thread
-/// to wake per forward (measured: the first task started 0.2 ms after the call with a
-/// pool of two workers, 0.04 ms now) and one fewer worker to start.
+/// Starts the thread team of `threads` threads (`inception_kernels::plan::team`): the
+/// calling thread computes its share of every forward itself, as pthreadpool does for
+/// XNNPACK (measured: the first task started 0.2 ms after the call with a pool of two
+/// workers, 0.04 ms with the caller working), and `threads - 1` workers, which rayon's
+/// global pool starts and owns: each runs one job that stays in the team's loop.
 #[wasm_bindgen(js_name = initThreadPool)]
 pub fn init_thread_pool(threads: usize) -> Result<(), JsError> {
+    if threads < 2 {
+        return Err(JsError::new(&format!("thread pool: {threads} threads: a pool has at least 2")));
+    }
     #[cfg(feature = "profile")]
     inception_kernels::plan::profile::install(inception_kernels::plan::profile::Hooks { now: performance_now, report: |line| console_log(line) });
     rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .use_current_thread()
+        .num_threads(threads - 1)
         .spawn_handler(|thread| {
             let address = Box::into_raw(Box::new(thread)) as usize;
             SPAWNED.lock().expect("spawned threads").push(address);
@@ -50,10 +53,13 @@ pub fn init_thread_pool(threads: usize) -> Result<(), JsError> {
             Ok(())
         })
         .build_global()
-        .map_err(|e| JsError::new(&format!("thread pool: {e}")))
+        .map_err(|e| JsError::new(&format!("thread pool: {e}")))?;
+    team::install(threads, |work| rayon::spawn(work));
+    Ok(())
 }
 
-/// A worker's whole life: runs rayon's scheduling loop until the pool shuts down.
+/// A worker's whole life: runs rayon's scheduling loop (and in it the team's) until the
+/// pool shuts down.
 #[wasm_bindgen(js_name = runWorker)]
 pub fn run_worker(thread: usize) -> Result<(), JsError> {
     let mut spawned = SPAWNED.lock().expect("spawned threads");
@@ -69,9 +75,25 @@ pub fn run_worker(thread: usize) -> Result<(), JsError> {
     Ok(())
 }
 
-/// Threads in the pool. (The loader always calls `initThreadPool` first: rayon's default
-/// pool would try to spawn threads wasm cannot create.)
+/// Threads a forward uses: the team's, 1 once it is retired (a worker died).
 #[wasm_bindgen(js_name = threadCount)]
 pub fn thread_count() -> usize {
-    rayon::current_num_threads()
+    inception_kernels::plan::threads()
+}
+
+/// The loader saw a worker's thread end: later forwards use the calling thread alone.
+#[wasm_bindgen(js_name = abandonThreads)]
+pub fn abandon_threads() {
+    team::abandon();
+}
+
+/// For the fault-injection tests only: the `after`-th task a worker starts from now on
+/// panics (`kind` 0) or never returns (`kind` 1).
+#[wasm_bindgen(js_name = __injectWorkerFault)]
+pub fn inject_worker_fault(kind: u32, after: u32) {
+    if kind == 1 {
+        team::fault::hang_in_worker_after(after);
+    } else {
+        team::fault::panic_in_worker_after(after);
+    }
 }

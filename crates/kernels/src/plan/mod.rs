@@ -27,7 +27,9 @@ mod tests;
 
 use std::sync::Mutex;
 
-pub use exec::threads;
+pub use exec::{threads, WorkerFailed};
+#[cfg(feature = "threads")]
+pub use exec::team;
 pub use ops::{share, split, Op, Slice};
 
 use crate::alloc::OutOfMemory;
@@ -215,6 +217,13 @@ pub struct Plan {
     schedule: schedule::Schedule,
 }
 
+/// Why a run failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunError {
+    OutOfMemory(OutOfMemory),
+    WorkerFailed(exec::WorkerFailed),
+}
+
 /// What runs need besides a plan: the arena (sized by the largest plan run lately) and one
 /// scratch workspace per thread. Both grow to what a run needs, so a steady state allocates
 /// nothing; after a run that needed far more than the next (see [`Context::trim`]) they
@@ -306,21 +315,34 @@ impl Plan {
 
     /// Runs the plan on `input` into `output`. Everything the run needs is allocated
     /// first, fallibly: out of memory is reported before any step runs, with `output`
-    /// and `ctx` as they were (no trap mid-run that would leave a half-written state).
-    pub fn run(&self, input: &[f32], output: &mut [f32], ctx: &mut Context) -> Result<(), OutOfMemory> {
+    /// and `ctx` as they were (no trap mid-run that would leave a half-written state). A
+    /// worker that dies mid-run makes it fail (`output` is then partly written).
+    pub fn run(&self, input: &[f32], output: &mut [f32], ctx: &mut Context) -> Result<(), RunError> {
         assert_eq!(input.len(), self.input_len, "plan: input length");
         assert_eq!(output.len(), self.output_len, "plan: output length");
         let threads = exec::threads();
-        ctx.reserve(self, threads)?;
+        ctx.reserve(self, threads).map_err(RunError::OutOfMemory)?;
         let mem = ops::Mem::new(input, output, &mut ctx.arena, &self.schedule.homes, &self.schedule.lens);
         let id = self as *const Plan as usize;
         let serial = threads > 1 && profile::serial_turn(id);
-        let _probes = exec::run(&self.schedule.stages, &self.tasks, &ctx.workspaces[..threads], serial, |step, task, ws| {
+        let result = exec::run(&self.schedule.stages, &self.tasks, &ctx.workspaces[..threads], serial, |step, task, ws| {
             // SAFETY: `Schedule` gives every value read in a stage a home no step of that
             // stage writes (lifetimes in the arena never overlap, reads follow all writes),
             // and the tasks of one step write disjoint parts of its output (`Op::run`).
             unsafe { self.steps[step].run(task, self.tasks[step], &mem, ws) }
         });
+        let _probes = match result {
+            Ok(probes) => probes,
+            Err(failed) => {
+                // A dead worker may hold its workspace's lock for good, and one merely
+                // stalled might still write: the arena and the workspaces are given up
+                // (leaked), and the next run makes new ones.
+                std::mem::forget(std::mem::take(&mut ctx.arena));
+                std::mem::forget(std::mem::take(&mut ctx.workspaces));
+                ctx.scratch_reserved = 0;
+                return Err(RunError::WorkerFailed(failed));
+            }
+        };
         #[cfg(feature = "profile")]
         if threads > 1 {
             profile::record(id, _probes, || self.stage_labels());

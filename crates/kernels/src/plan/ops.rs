@@ -132,7 +132,7 @@ impl Op {
             }
         };
         let slice = |s: &Slice, c: usize, plane: usize, n: usize| -> Result<(), String> {
-            if s.offset.checked_add(c).is_none_or(|end| end > s.channels) {
+            if !s.offset.checked_add(c).is_some_and(|end| end <= s.channels) {
                 return Err(format!("{name}: channels [{}, {}) do not fit in {}", s.offset, s.offset.saturating_add(c), s.channels));
             }
             expect(s.value, size(&[n, s.channels, plane])?, "the output")

@@ -81,7 +81,10 @@ fn network_matches_the_reference_op_by_op() {
 #[test]
 fn results_do_not_depend_on_how_steps_are_split() {
     // Plans split for 1, 2 and 7 threads run the same arithmetic: bit-identical outputs
-    // (and, with the `threads` feature, on however many threads the pool has).
+    // (and, with the `threads` feature, on a team of two threads, taking tasks in whatever
+    // order they come).
+    #[cfg(feature = "threads")]
+    assert_eq!(crate::testutil::team(), 2, "the plan must run threaded");
     let (one, x, _) = network(2, 16, 12, 10, 1);
     let want = run(&one, &x);
     for threads in [2, 7] {
@@ -209,8 +212,8 @@ fn the_profile_reports_every_stage_and_task_of_alternating_serial_and_threaded_r
         now: || START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3,
         report: |line| REPORTS.lock().unwrap().push(line.to_string()),
     });
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    pool.install(|| {
+    assert_eq!(crate::testutil::team(), 2);
+    {
         let (plan, x, _) = network(1, 8, 12, 10, 2);
         let mut ctx = Context::default();
         let mut outs = vec![vec![0.0; plan.output_len()]; 2];
@@ -236,5 +239,5 @@ fn the_profile_reports_every_stage_and_task_of_alternating_serial_and_threaded_r
             assert_eq!((numbers[2] + numbers[5]) as usize, tasks * profile::PAIRS, "{text}");
             assert!(numbers.iter().all(|&t| t >= 0.0), "{text}");
         }
-    });
+    }
 }
