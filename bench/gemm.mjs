@@ -6,14 +6,14 @@
 //
 //   --seconds S  time budget for the interleaved rounds (default 30)
 //   --convs      also every conv shape through Conv2d::forward (conv1, 5×5, Winograd 3×3)
-//   --relaxed    the relaxed-SIMD build (ts/wasm-relaxed: fused multiply-add); Node 20
+//   --relaxed    the relaxed-SIMD testing build (fused multiply-add); Node 20
 //                needs --experimental-wasm-relaxed-simd
 //   --json FILE  also write the results as JSON (bench/run.mjs reads them into its report)
 //
-// Uses the bench-only exports of the single-threaded build (crates/wasm/src/bench.rs:
-// gemmPeak, gemmShape, ConvBench), which loop inside wasm;
-// so no per-call JavaScript, validation or allocation is timed. Needs `npm run build:wasm`
-// (WASM_BUILDS=single is enough without --relaxed).
+// Uses the bench-only exports of the single-threaded testing build (crates/wasm/src/bench.rs:
+// gemmPeak, gemmShape, ConvBench; feature `testing`, in target/testing/, never shipped),
+// which loop inside wasm; so no per-call JavaScript, validation or allocation is timed.
+// Needs `WASM_BUILDS=testing npm run build:wasm` (npm run build does it).
 //
 // This machine is shared: another job on the other vCPU slows this one by up to 40 %
 // through the shared core. So every sample is bracketed by two short peak runs and kept
@@ -29,9 +29,9 @@ const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const argv = process.argv.slice(2);
 const seconds = Number(argv[argv.indexOf('--seconds') + 1]) || 30;
 const withConvs = argv.includes('--convs');
-const build = argv.includes('--relaxed') ? 'ts/wasm-relaxed' : 'ts/wasm';
+const build = argv.includes('--relaxed') ? 'target/testing/wasm-relaxed' : 'target/testing/wasm';
 
-const glue = await import(path.join(ROOT, 'ts/wasm/inception_wasm.js'));
+const glue = await import(path.join(ROOT, 'target/testing/wasm/inception_wasm.js'));
 // A relaxed build's glue is its plain twin's (same exports).
 await glue.default({ module_or_path: readFileSync(path.join(ROOT, build, 'inception_wasm_bg.wasm')) });
 for (let i = 0; i < 50; i++) glue.gemmPeak(1000); // past V8's tier-up to optimised code

@@ -69,9 +69,16 @@ threads_features="+atomics,+bulk-memory,+mutable-globals,+simd128"
 
 # WASM_BUILDS=single builds only the first (kernel work that needs no threads, in a quarter
 # of the time); WASM_BUILDS=profile only the threaded build with per-stage timing, for
-# bench/threads-profile.mjs (never shipped: target/, not ts/).
+# bench/threads-profile.mjs; WASM_BUILDS=testing the single-threaded builds with the
+# test and bench exports (feature `testing`: test/microkernels.test.ts, bench/gemm.mjs).
+# The last two are never shipped: target/, not ts/.
 if [[ "${WASM_BUILDS:-all}" == profile ]]; then
   build target/profile/wasm-threads "-C target-feature=$threads_features$threads_link" --features profile
+  exit 0
+fi
+if [[ "${WASM_BUILDS:-all}" == testing ]]; then
+  build target/testing/wasm "-C target-feature=+simd128" --features testing
+  build target/testing/wasm-relaxed "-C target-feature=+simd128,+relaxed-simd" --features testing
   exit 0
 fi
 build ts/wasm "-C target-feature=+simd128"

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build-wasm.sh
+WASM_BUILDS=testing bash scripts/build-wasm.sh
 if [[ -f dist/index.js && -z "$(find ts tsup.config.ts package.json tsconfig.json -newer dist/index.js -print -quit)" ]]; then
   echo "build: dist/ up to date"
 else

@@ -30,5 +30,5 @@ echo "== vitest (simd128 build)"
 run_vitest simd128
 # The relaxed-SIMD build (fused multiply-add) through the kernel, fixture and API suites.
 echo "== vitest (relaxed-SIMD build)"
-TEST_SIMD=relaxed run_vitest relaxed-SIMD test/kernels.test.ts test/fixtures.test.ts test/api.test.ts test/steady-state.test.ts test/simd-flavour.test.ts
+TEST_SIMD=relaxed run_vitest relaxed-SIMD test/kernels.test.ts test/microkernels.test.ts test/fixtures.test.ts test/api.test.ts test/steady-state.test.ts test/simd-flavour.test.ts
 exit "$status"

@@ -1,8 +1,8 @@
 //! Bench-only exports: kernels run in a loop inside wasm, so that timings measure the
 //! kernels and not the per-call costs of the public API (JS validation, a fresh
 //! zero-filled output, wasm-bindgen crossings: 20–50 µs a call, comparable to a whole
-//! 7×7 layer). Not part of the TypeScript API; scripts import the generated glue directly
-//! (`bench/gemm.mjs`). Kept small (no formatting, no libm): it ships in the module.
+//! 7×7 layer). Feature `testing` only (never shipped): `bench/gemm.mjs` loads the build
+//! in `target/testing/`.
 
 use std::cell::RefCell;
 

@@ -16,7 +16,10 @@ use inception_kernels::{batchnorm, concat, conv, linear, pool, weyl};
 use wasm_bindgen::prelude::*;
 
 mod memory;
+#[cfg(feature = "testing")]
 mod bench;
+#[cfg(feature = "testing")]
+mod testing;
 #[cfg(feature = "threads")]
 mod threads;
 

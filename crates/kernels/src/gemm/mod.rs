@@ -53,6 +53,8 @@ use crate::alloc::{self, OutOfMemory};
 mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod twins;
 
 /// Rows of `A` per microkernel tile. 4×8 was the fastest tile measured on this machine
 /// kind (38–41 GFLOP/s in cache, `../shared/TOOLCHAIN.md`): two `f32x4` columns × four
@@ -68,8 +70,21 @@ const TAIL_NR: usize = 4;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use simd128::{f32_gemm_4x8__simd128 as kernel_4x8, f32_gemm_8x4__simd128 as kernel_8x4};
+/// The native build's kernels: the scalar ones, unfused (one rounding per multiply and
+/// per add, as simd128's).
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-use scalar::{f32_gemm_4x8__scalar as kernel_4x8, f32_gemm_8x4__scalar as kernel_8x4};
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn kernel_4x8<const COPY_B: bool>(k: usize, a: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, mr: usize, nr: usize, tile: &Tile<MR>, b_copy: *mut f32) {
+    scalar::f32_gemm_4x8__scalar::<COPY_B, false>(k, a, b, ldb, c, ldc, mr, nr, tile, b_copy)
+}
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn kernel_8x4(k: usize, a0: *const f32, a1: *const f32, b: *const f32, ldb: usize, c: *mut f32, ldc: usize, mr: usize, nr: usize, tile: &Tile<TAIL_MR>) {
+    scalar::f32_gemm_8x4__scalar::<false>(k, a0, a1, b, ldb, c, ldc, mr, nr, tile)
+}
 
 /// `A` (`m × k`, row-major) packed into panels of `MR` rows: panel `p` holds, for each
 /// `kk`, the `MR` values `A[p·MR + r][kk]` side by side (rows past `m` are zero), so the

@@ -1,7 +1,8 @@
 //! The portable microkernels: the native build's kernels and the arithmetic every SIMD
 //! kernel reproduces (each output is `Σ_kk a·b` in `kk` order, one multiply and one add
 //! per term, then `+ bias`, then ReLU) — bit for bit in simd128 builds; relaxed-SIMD
-//! builds fuse each multiply-add (one rounding per term instead of two).
+//! builds fuse each multiply-add (one rounding per term instead of two), which the
+//! `FUSED` twins reproduce with `mul_add` (`twins.rs` compares them on wasm).
 
 use super::{store_tile, Tile, MR, NR, TAIL_MR, TAIL_NR};
 
@@ -15,7 +16,7 @@ use super::{store_tile, Tile, MR, NR, TAIL_MR, TAIL_NR};
 /// is writable for `k·NR` floats and overlaps none of the others.
 #[allow(non_snake_case, clippy::too_many_arguments)]
 #[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
-pub(super) unsafe fn f32_gemm_4x8__scalar<const COPY_B: bool>(
+pub(super) unsafe fn f32_gemm_4x8__scalar<const COPY_B: bool, const FUSED: bool>(
     k: usize,
     a: *const f32,
     b: *const f32,
@@ -36,7 +37,7 @@ pub(super) unsafe fn f32_gemm_4x8__scalar<const COPY_B: bool>(
         let acol = core::slice::from_raw_parts(a.add(kk * MR), MR);
         for r in 0..MR {
             for j in 0..NR {
-                acc[r][j] += acol[r] * brow[j];
+                acc[r][j] = madd::<FUSED>(acol[r], brow[j], acc[r][j]);
             }
         }
     }
@@ -52,7 +53,7 @@ pub(super) unsafe fn f32_gemm_4x8__scalar<const COPY_B: bool>(
 /// `kk < k`; `c + r·ldc` is writable for `nr ≤ TAIL_NR` floats for every `r < mr ≤ TAIL_MR`.
 #[allow(non_snake_case, clippy::too_many_arguments)]
 #[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
-pub(super) unsafe fn f32_gemm_8x4__scalar(
+pub(super) unsafe fn f32_gemm_8x4__scalar<const FUSED: bool>(
     k: usize,
     a0: *const f32,
     a1: *const f32,
@@ -71,12 +72,22 @@ pub(super) unsafe fn f32_gemm_8x4__scalar(
         for r in 0..TAIL_MR {
             let av = if r < MR { lo[r] } else { hi[r - MR] };
             for j in 0..TAIL_NR {
-                acc[r][j] += av * brow[j];
+                acc[r][j] = madd::<FUSED>(av, brow[j], acc[r][j]);
             }
         }
     }
     finish(&mut acc, tile);
     store_tile(&acc, c, ldc, mr, nr);
+}
+
+/// `acc + a·b`, with one rounding when `FUSED`.
+#[inline(always)]
+fn madd<const FUSED: bool>(a: f32, b: f32, acc: f32) -> f32 {
+    if FUSED {
+        a.mul_add(b, acc)
+    } else {
+        acc + a * b
+    }
 }
 
 /// Bias, then ReLU (`v < 0 → 0`, so NaN stays NaN, like the simd128 kernels' `pmax`).
