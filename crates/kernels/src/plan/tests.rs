@@ -241,3 +241,69 @@ fn the_profile_reports_every_stage_and_task_of_alternating_serial_and_threaded_r
         }
     }
 }
+
+/// One conv of each kind a plan splits differently — a 1×1 on a 7×7 map (few pixel
+/// strips: split by strips × row panels), a 3×3 on 14×14 (Winograd, one tile block: split
+/// by output channels), a 5×5 (im2col: split by strips) — compiled for 1, 2, 3 and 7
+/// threads: the task counts differ, the outputs do not (run on the test team under the
+/// `threads` feature), and they match the reference.
+#[test]
+fn gemm_strip_and_panel_and_winograd_channel_splits_give_the_same_results_for_every_thread_count() {
+    #[cfg(feature = "threads")]
+    assert_eq!(crate::testutil::team(), 2, "the plans must run threaded");
+    let layer = |c_in, c_out, k: usize, salt| {
+        let spec = ConvSpec { c_in, c_out, kh: k, kw: k, sh: 1, sw: 1, ph: k / 2, pw: k / 2 };
+        let (w, b) = (data(c_out * spec.k(), salt), data(c_out, salt + 1));
+        (Arc::new(Conv2d::new(spec, &w, Some(&b))), spec, w, b)
+    };
+    let cases = [(layer(256, 96, 1, 1), 7), (layer(32, 48, 3, 3), 14), (layer(8, 16, 5, 5), 12)];
+    for ((conv, spec, w, b), hw) in cases {
+        let n = 1; // one image: every thread's share comes from splitting it
+        let x = data(n * spec.c_in * hw * hw, 9);
+        let want = reference::conv2d(&x, n, &spec.with_input(hw, hw), &w, Some(&b), true);
+        let mut outs = Vec::new();
+        let mut tasks = Vec::new();
+        for threads in [1, 2, 3, 7] {
+            let mut pb = PlanBuilder::new(x.len());
+            let y = pb.value(n * spec.c_out * hw * hw);
+            pb.push(Op::Conv { layer: conv.clone(), n, h: hw, w: hw, relu: true, src: INPUT, dst: Slice::whole(y, spec.c_out) }).unwrap();
+            let plan = pb.build(y, threads).unwrap();
+            tasks.push(plan.tasks[0]);
+            outs.push(run(&plan, &x));
+        }
+        let what = format!("{:?} on {hw}×{hw} ({:?}), tasks per thread count {tasks:?}", (spec.c_in, spec.c_out, spec.kh), conv.algorithm_for(hw, hw));
+        assert!(tasks[0] == 1 && tasks[1] > 1 && tasks[3] > tasks[1], "{what}: the splits must differ");
+        for out in &outs[1..] {
+            assert_eq!(out, &outs[0], "{what}");
+        }
+        assert_close_scaled(&outs[0], &want, spec.k(), 1.0, &what);
+    }
+}
+
+/// Max and average pooling over 261 planes, as plan steps compiled for 1, 2 and 7 threads:
+/// split into different numbers of tasks (of planes), the same outputs, the reference's.
+#[test]
+fn pooling_split_into_tasks_of_planes_gives_the_same_results_for_every_thread_count() {
+    #[cfg(feature = "threads")]
+    assert_eq!(crate::testutil::team(), 2, "the plans must run threaded");
+    let (planes, h, w) = (261, 28, 28);
+    let p = Pool2dParams { kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1, ceil_mode: true };
+    let (oh, ow) = (p.out_h(h), p.out_w(w));
+    let x = data(planes * h * w, 4);
+    for avg in [false, true] {
+        let (mut outs, mut tasks) = (Vec::new(), Vec::new());
+        for threads in [1, 2, 7] {
+            let mut pb = PlanBuilder::new(x.len());
+            let y = pb.value(planes * oh * ow);
+            let op = if avg { Op::AvgPool { p, count_include_pad: true, planes, h, w, src: INPUT, dst: y } } else { Op::MaxPool { p, planes, h, w, src: INPUT, dst: y } };
+            pb.push(op).unwrap();
+            let plan = pb.build(y, threads).unwrap();
+            tasks.push(plan.tasks[0]);
+            outs.push(run(&plan, &x));
+        }
+        assert!(tasks[0] == 1 && tasks[1] > 1 && tasks[2] > tasks[1], "avg={avg}: tasks {tasks:?}");
+        assert!(outs.iter().all(|o| o == &outs[0]), "avg={avg}: outputs differ between splits {tasks:?}");
+        let want = if avg { reference::avg_pool2d(&x, planes, h, w, &p, true) } else { reference::max_pool2d(&x, planes, h, w, &p) };
+        assert_close_scaled(&outs[0], &want, 9, 1.0, &format!("avg={avg}"));
+    }
+}

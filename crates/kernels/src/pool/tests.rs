@@ -48,8 +48,9 @@ fn edge_shapes() {
 }
 
 #[test]
-fn enough_planes_to_split_over_threads() {
-    // planes·oh·w·(kh + kw) ≥ MIN_PARALLEL_WORK, planes not a multiple of the task size
+fn many_planes_in_one_call() {
+    // As a plan's task gets them (planes not a multiple of anything); the split itself is
+    // tested in plan::tests (`pooling_split_into_tasks_of_planes_...`).
     check(pool(3, 1, 1, false), 261, 28, 28);
     check(pool(3, 2, 0, true), 261, 28, 28);
 }
