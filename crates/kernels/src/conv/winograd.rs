@@ -461,8 +461,15 @@ impl Block<'_> {
                 let rows: [[L; TMAX]; 4] = core::array::from_fn(|a| core::array::from_fn(|j| cols[j][a]));
                 for (a, row) in rows.iter().enumerate().take(F::M) {
                     let y = F::at(*row).map(|e| if self.relu { e.add(b).relu() } else { e.add(b) });
-                    let q = core::array::from_fn(|l| plane.add(tiles[l].pixel + a * ow));
-                    let widths = core::array::from_fn(|l| if a < tiles[l].rows { tiles[l].cols } else { 0 });
+                    // Row `a` of a lane's tile exists only for `a < rows`: a bottom tile
+                    // clipped by the output's last row, or a phantom lane, stores nothing
+                    // there and gets `plane` as a placeholder, so that no pointer is formed
+                    // past the row's plane (`pixel + a·ow` is up to (m − 1)·ow floats past
+                    // the last plane's end: out of the caller's allocation when that plane
+                    // is its last).
+                    let exists = |l: usize| a < tiles[l].rows;
+                    let q = core::array::from_fn(|l| if exists(l) { plane.add(tiles[l].pixel + a * ow) } else { plane });
+                    let widths = core::array::from_fn(|l| if exists(l) { tiles[l].cols } else { 0 });
                     L::scatter(&y, F::M, q, widths);
                 }
             }
