@@ -149,6 +149,11 @@ impl PackedA {
         self.m.div_ceil(MR)
     }
 
+    /// Row panel `p`: for each `kk`, the `MR` values of its rows (zero past `m`).
+    pub fn panel_data(&self, p: usize) -> &[f32] {
+        &self.data[p * self.k * MR..(p + 1) * self.k * MR]
+    }
+
     fn panel(&self, p: usize) -> *const f32 {
         self.data[p * self.k * MR..].as_ptr()
     }
