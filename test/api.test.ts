@@ -285,6 +285,16 @@ describe('bad input: typed errors naming the layer, before any WASM call; the in
     expect(() => new Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 1, activation: 'gelu' as never })).toThrow(/activation must be 'relu' or null/);
   });
 
+  it('Conv2d with 0 output channels is a ValueError naming the op and the value (issue 12)', () => {
+    // PyTorch 1.13 builds nn.Conv2d(3, 0, 1) but its forward raises ("expected weight to
+    // be at least 1 at dimension 0"): refused here when the layer is built. 1×1 (the
+    // direct GEMM, whose split panicked on 0 channels in the kernels) and 3×3 alike.
+    for (const kernelSize of [1, 3]) {
+      expect(() => new Conv2d({ inChannels: 3, outChannels: 0, kernelSize })).toThrow(ValueError);
+      expect(() => new Conv2d({ inChannels: 3, outChannels: 0, kernelSize })).toThrow('Error in Conv2d: outChannels must be an integer ≥ 1, but got 0');
+    }
+  });
+
   it('kernel larger than the padded input', () => {
     using c = new Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 5 });
     using x = Tensor.fromArray(rand(9, 1), [1, 1, 3, 3]);

@@ -328,7 +328,9 @@ impl Conv2d {
                 // 1×1 layer), and the weights stream over every strip anyway. Only when
                 // strips run short (7×7 maps: 7) does a 1×1 layer split panels too.
                 let tasks = crate::plan::split(strips * a.panels(), a.k() * MR_WORK * gemm::NR, threads);
-                let panel_groups = if self.spec.is_pointwise() { (tasks / strips).clamp(1, a.panels()) } else { 1 };
+                // At most one group per panel: none for a layer of 0 output channels (no
+                // panels, no tasks; `clamp(1, 0)` panicked on one).
+                let panel_groups = if self.spec.is_pointwise() { (tasks / strips).max(1).min(a.panels()) } else { 1 };
                 tasks.min(strips) * panel_groups
             }
             Packed::Winograd(wino, _) => {
@@ -351,9 +353,11 @@ impl Conv2d {
         let panels = self.spec.c_out.div_ceil(gemm::MR);
         let co_splits = match blocks {
             _ if threads <= 1 || blocks >= 2 * threads => 1,
-            1 => threads.min(panels),
-            _ => (2 * threads).div_ceil(blocks).min(panels),
+            1 => threads,
+            _ => (2 * threads).div_ceil(blocks),
         };
+        // No more splits than panels: none for a layer of 0 output channels.
+        let co_splits = co_splits.min(panels);
         (blocks, co_splits)
     }
 

@@ -484,3 +484,28 @@ fn winograd_falls_back_to_the_gemm_per_block_with_the_same_bits_for_any_split() 
         }
     }
 }
+
+/// Regression (issue 12): a 1×1 layer with 0 output channels panicked when a plan split it
+/// into parts (`clamp(1, 0)`: no row panels). The TypeScript API refuses such a layer
+/// (PyTorch 1.13 builds `Conv2d(3, 0, 1)` but its forward raises), but the kernels must
+/// not panic on one: every kind of layer gives no parts and an empty output, for any
+/// thread count, alone and in a plan.
+#[test]
+fn regression_zero_output_channels() {
+    for (k, algorithm) in [(1, Algorithm::Auto), (3, Algorithm::Gemm), (3, Algorithm::Winograd2), (3, Algorithm::Winograd4), (5, Algorithm::Auto)] {
+        let spec = ConvSpec { c_in: 6, c_out: 0, kh: k, kw: k, sh: 1, sw: 1, ph: k / 2, pw: k / 2 };
+        let layer = std::sync::Arc::new(Conv2d::with_algorithm(spec, &[], None, algorithm));
+        let (n, h, w) = (2, 14, 13);
+        for threads in 1..=8 {
+            assert_eq!(layer.parts(h, w, threads), 0, "k={k} {algorithm:?}, {threads} threads");
+        }
+        let x = data(n * 6 * h * w, 1);
+        layer.forward(&x, n, h, w, true, &mut [], ChannelSlice { channels: 0, channel_offset: 0 }, &mut Workspace::default());
+        for threads in [1, 4] {
+            let mut pb = crate::plan::PlanBuilder::new(x.len());
+            let y = pb.value(0);
+            pb.push(crate::plan::Op::Conv { layer: layer.clone(), n, h, w, relu: false, src: crate::plan::INPUT, dst: crate::plan::Slice::whole(y, 0) }).unwrap();
+            pb.build(y, threads).unwrap().run(&x, &mut [], &mut crate::plan::Context::default()).unwrap();
+        }
+    }
+}
