@@ -151,7 +151,7 @@ impl Op {
                     return Err(format!("{name}: kernel and stride must be positive and padding at most half the kernel"));
                 }
                 let (Some(oh), Some(ow)) = (pool::pool_out_size(*h, p.kh, p.sh, p.ph, p.ceil_mode), pool::pool_out_size(*w, p.kw, p.sw, p.pw, p.ceil_mode)) else {
-                    return Err(format!("{name}: {h}×{w} input is smaller than the {}×{} kernel", p.kh, p.kw));
+                    return Err(format!("{name}: a {h}×{w} input gives no output with a {}×{} kernel, stride {}×{}, padding {}×{}", p.kh, p.kw, p.sh, p.sw, p.ph, p.pw));
                 };
                 expect(*src, size(&[*planes, *h, *w])?, "the input")?;
                 expect(*dst, size(&[*planes, oh, ow])?, "the output")
