@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   bottleneck,
@@ -305,6 +306,16 @@ describe('bad input: typed errors naming the layer, before any WASM call; the in
     expect(() => new Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 1, activation: 'gelu' as never })).toThrow(/activation must be 'relu' or null/);
   });
 
+  it('Conv2d with 0 output channels is a ValueError naming the op and the value (issue 12)', () => {
+    // PyTorch 1.13 builds nn.Conv2d(3, 0, 1) but its forward raises ("expected weight to
+    // be at least 1 at dimension 0"): refused here when the layer is built. 1×1 (the
+    // direct GEMM, whose split panicked on 0 channels in the kernels) and 3×3 alike.
+    for (const kernelSize of [1, 3]) {
+      expect(() => new Conv2d({ inChannels: 3, outChannels: 0, kernelSize })).toThrow(ValueError);
+      expect(() => new Conv2d({ inChannels: 3, outChannels: 0, kernelSize })).toThrow('Error in Conv2d: outChannels must be an integer ≥ 1, but got 0');
+    }
+  });
+
   it('kernel larger than the padded input', () => {
     using c = new Conv2d({ inChannels: 1, outChannels: 1, kernelSize: 5 });
     using x = Tensor.fromArray(rand(9, 1), [1, 1, 3, 3]);
@@ -356,6 +367,87 @@ describe('ops', () => {
       [{ index: 1, value: 5 }, { index: 2, value: 4 }],
     ]);
     expect(() => topk(l, 5)).toThrow(ShapeError);
+  });
+
+  /**
+   * torch.topk(torch.tensor(rows, dtype=torch.float32), k, dim=1) as PyTorch 1.13 returned
+   * it (Debian python3-torch 1.13.1, CPU), values and indices copied from its output.
+   */
+  const TORCH_TOPK: { rows: number[][]; k: number; values: number[][]; indices: number[][] }[] = [
+    { rows: [[1, NaN, 3, 2]], k: 2, values: [[NaN, 3]], indices: [[1, 2]] },
+    { rows: [[1, NaN, 3, 2]], k: 4, values: [[NaN, 3, 2, 1]], indices: [[1, 2, 3, 0]] },
+    { rows: [[-Infinity, Infinity, NaN, 0, -0, 1]], k: 6, values: [[NaN, Infinity, 1, 0, -0, -Infinity]], indices: [[2, 1, 5, 3, 4, 0]] },
+    { rows: [[0.5, -Infinity, 2.5, NaN, -1, Infinity, 3]], k: 3, values: [[NaN, Infinity, 3]], indices: [[3, 5, 6]] },
+    { rows: [[0.5, -Infinity, 2.5, NaN, -1, Infinity, 3]], k: 7, values: [[NaN, Infinity, 3, 2.5, 0.5, -1, -Infinity]], indices: [[3, 5, 6, 2, 0, 4, 1]] },
+    { rows: [[NaN, 1, NaN, 3, NaN, 2]], k: 4, values: [[NaN, NaN, NaN, 3]], indices: [[2, 4, 0, 3]] },
+    { rows: [[NaN, 1, NaN, 3, NaN, 2]], k: 3, values: [[NaN, NaN, NaN]], indices: [[2, 4, 0]] },
+    { rows: [[0, -0, 0, -0]], k: 4, values: [[0, -0, 0, -0]], indices: [[2, 3, 0, 1]] },
+    { rows: [[2, -3, NaN, 5], [Infinity, -Infinity, 0.25, -0]], k: 3, values: [[NaN, 5, 2], [Infinity, 0.25, -0]], indices: [[2, 3, 0], [0, 2, 3]] },
+    { rows: [[1, 1, 1, 1, 1, 1, 1, 1]], k: 3, values: [[1, 1, 1]], indices: [[6, 5, 4]] },
+  ];
+
+  /** Equal as topk ranks them: both NaN, or numerically equal (so -0 equals 0). */
+  const tied = (a: number, b: number) => (Number.isNaN(a) && Number.isNaN(b)) || a === b;
+
+  it('topk ranks like torch.topk in PyTorch 1.13: NaN first, then descending; ties (several NaNs, 0 and -0) lower index first where PyTorch leaves them unordered (issue 12)', () => {
+    for (const t of TORCH_TOPK) {
+      using l = Tensor.fromArray(t.rows.flat(), [t.rows.length, t.rows[0]!.length]);
+      topk(l, t.k).forEach((got, b) => {
+        const row = t.rows[b]!;
+        const what = `topk([${row.join(', ')}], ${t.k})`;
+        got.forEach(({ index, value }, i) => {
+          const want = t.values[b]![i]!;
+          expect(tied(value, want), `${what}: value ${i} is ${value}, PyTorch's ${want}`).toBe(true);
+          const group = row.flatMap((v, j) => (tied(v, want) ? [j] : []));
+          if (group.length === 1) expect([index, Object.is(value, want)], `${what}: entry ${i}`).toEqual([t.indices[b]![i], true]);
+        });
+        // A group of equal values wholly inside the top k: the same indices as PyTorch's,
+        // ours in increasing order (PyTorch's CPU sort leaves them in any order).
+        for (const want of new Set(t.values[b])) {
+          const group = row.flatMap((v, j) => (tied(v, want) ? [j] : []));
+          const mine = got.filter((e) => tied(e.value, want)).map((e) => e.index);
+          const theirs = t.indices[b]!.filter((j) => tied(row[j]!, want));
+          if (theirs.length === group.length) expect(mine, `${what}: the entries equal to ${want}`).toEqual([...theirs].sort((x, y) => x - y));
+        }
+      });
+    }
+  });
+
+  it('topk of a 1000-class row with NaN, +inf and -inf: the order of torch.topk in PyTorch 1.13 for k = 5, 20 (partial sort, selection) and 1000', () => {
+    const row = Array.from({ length: 1000 }, (_, i) => ((i * 7919) % 1000) / 8 - 60);
+    [row[123], row[500], row[7]] = [NaN, Infinity, -Infinity];
+    using l = Tensor.fromArray(row, [1, 1000]);
+    // torch.topk's indices (the first 25 for k = 1000; all values distinct but for none).
+    const torch20 = [123, 500, 321, 642, 963, 284, 605, 926, 247, 568, 889, 210, 531, 852, 173, 494, 815, 136, 457, 778];
+    expect(topk(l, 5)[0]!.map((e) => e.index)).toEqual(torch20.slice(0, 5));
+    expect(topk(l, 20)[0]!.map((e) => e.index)).toEqual(torch20);
+    const all = topk(l, 1000)[0]!;
+    expect(all.slice(0, 25).map((e) => e.index)).toEqual([...torch20, 99, 420, 741, 62, 383]);
+    expect(all.slice(0, 6).map((e) => e.value)).toEqual([NaN, Infinity, 64.875, 64.75, 64.625, 64.5]);
+    expect(all.slice(-3).map((e) => e.value)).toEqual([-59.875, -60, -Infinity]);
+  });
+
+  it('topk equals an explicit sort: NaN first, then larger first, then lower index (fast-check, 200 runs, seed 42)', () => {
+    const value = fc.oneof(fc.constantFrom(NaN, Infinity, -Infinity, 0, -0, 1, -1, 2.5, 3e38), fc.float());
+    const rows = fc.integer({ min: 1, max: 24 }).chain((classes) =>
+      fc.record({ data: fc.array(fc.array(value, { minLength: classes, maxLength: classes }), { minLength: 1, maxLength: 3 }), k: fc.integer({ min: 1, max: classes }) }),
+    );
+    // Sort keys: (0 for NaN, else 1), then −value (−0 and 0 are one key), then the index.
+    const key = (v: number, i: number): [number, number, number] => (Number.isNaN(v) ? [0, 0, i] : [1, -v, i]);
+    const before = (a: [number, number, number], b: [number, number, number]) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0) || a[2] - b[2];
+    fc.assert(
+      fc.property(rows, ({ data, k }) => {
+        using l = Tensor.fromArray(data.flat(), [data.length, data[0]!.length]);
+        const x = l.toArray();
+        const classes = data[0]!.length;
+        const want = data.map((_, b) => {
+          const order = Array.from({ length: classes }, (_, i) => i).sort((i, j) => before(key(x[b * classes + i]!, i), key(x[b * classes + j]!, j)));
+          return order.slice(0, k).map((index) => ({ index, value: x[b * classes + index]! }));
+        });
+        expect(topk(l, k)).toEqual(want);
+      }),
+      { seed: 42, numRuns: 200 },
+    );
   });
 
   it('train()/eval() set the mode recursively; dropout stays the identity', () => {

@@ -184,6 +184,34 @@ describe('Conv2d: Winograd F(2×2,3×3) and F(4×4,3×3) vs GEMM on the same 3×
     }
   }
 
+  it('conv2d x=[1,16,14,13] o=12 k=3 p=1 winograd2/winograd4 regression (issue 12): with ±∞, NaN or 3e38 at corner, edge and interior pixels, outputs are non-finite exactly where the GEMM path\'s are, NaN and ±∞ alike', () => {
+    const [c, o, h, w] = [16, 12, 14, 13];
+    const weight = ref.randomArray(o * c * 9, 7);
+    const bias = ref.randomArray(o, 8);
+    const layer = (algorithm: 'gemm' | 'winograd2' | 'winograd4') => {
+      const conv = new Conv2d({ inChannels: c, outChannels: o, kernelSize: 3, padding: 1, seed: 0, algorithm });
+      conv.loadStateDict({ weight, bias });
+      return conv;
+    };
+    const kind = (v: number) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+inf' : v === -Infinity ? '-inf' : 'finite');
+    const [gemm, f2, f4] = [layer('gemm'), layer('winograd2'), layer('winograd4')];
+    using([gemm, f2, f4], () => {
+      for (const value of [Infinity, -Infinity, NaN, 3e38]) {
+        for (const [ch, y, x] of [[0, 0, 0], [c - 1, h - 1, w - 1], [5, 0, 6], [9, 6, 5], [3, 4, 4]] as const) {
+          const input = ref.randomArray(c * h * w, 9);
+          input[(ch * h + y) * w + x] = value;
+          const xt = Tensor.fromArray(input, [1, c, h, w]);
+          const [want, ...got] = [gemm, f2, f4].map((m) => m.forward(xt));
+          using([xt, want!, ...got], () => {
+            const wantKinds = Array.from(want!.data, kind);
+            expect(wantKinds.filter((k) => k !== 'finite').length, `x[${ch}][${y}][${x}] = ${value}: GEMM non-finite outputs`).toBeLessThanOrEqual(9 * o);
+            got.forEach((g, i) => expect(Array.from(g.data, kind), `${['winograd2', 'winograd4'][i]}: x[${ch}][${y}][${x}] = ${value}`).toEqual(wantKinds));
+          });
+        }
+      }
+    });
+  });
+
   it('the selection table, per input size: 3×3 stride 1 with ≥ 8 channels runs F(4×4) from 11×11 outputs, F(2×2) from 3×3, GEMM below and otherwise', () => {
     const pick = (c: number, k: number, s: number, size: number) => {
       using conv = new Conv2d({ inChannels: c, outChannels: 4, kernelSize: k, stride: s, padding: 1, seed: 0 });

@@ -28,7 +28,26 @@ export function concat(tensors: readonly Tensor[]): Tensor {
   });
 }
 
-/** The `k` largest entries of each row of `[N, classes]` logits, best first. */
+type Ranked = { index: number; value: number };
+
+/**
+ * `torch.topk`'s order: NaN above every number (numpy's convention, which PyTorch
+ * follows), then larger values first, `-0` equal to `0`. Equal values (NaNs among them)
+ * come lower index first; PyTorch 1.13 leaves their order to its unstable CPU sort (four
+ * zeros come back as indices [2, 3, 0, 1], three NaNs as [2, 4, 0]), so ties are the one
+ * place the two may differ, ours being deterministic.
+ */
+function rank(a: Ranked, b: Ranked): number {
+  const [aNaN, bNaN] = [Number.isNaN(a.value), Number.isNaN(b.value)];
+  if (aNaN !== bNaN) return aNaN ? -1 : 1;
+  if (!aNaN && a.value !== b.value) return a.value > b.value ? -1 : 1;
+  return a.index - b.index;
+}
+
+/**
+ * The `k` largest entries of each row of `[N, classes]` logits, best first, as
+ * `torch.topk(logits, k)` ranks them: NaN first, ties by lower index.
+ */
 export function topk(logits: Tensor, k: number): { index: number; value: number }[][] {
   const op = 'topk';
   if (logits.shape.length !== 2) throw new ShapeError(op, `logits must be rank 2 [N, classes], but got rank ${logits.shape.length}`);
@@ -37,6 +56,6 @@ export function topk(logits: Tensor, k: number): { index: number; value: number 
   const data = logits.data;
   return Array.from({ length: n }, (_, b) => {
     const row = Array.from(data.subarray(b * classes, (b + 1) * classes), (value, index) => ({ index, value }));
-    return row.sort((a, c) => c.value - a.value || a.index - c.index).slice(0, k);
+    return row.sort(rank).slice(0, k);
   });
 }

@@ -12,7 +12,12 @@ export interface Pool2dOptions {
   ceilMode?: boolean;
 }
 
-/** PyTorch's pooling output size, including ceil mode's "last window must start inside" rule. */
+/**
+ * PyTorch's pooling output size (ATen's `pooling_output_shape`), including ceil mode's
+ * "last window must start inside" rule. It may be below 1, which PyTorch refuses; the
+ * padded input may be smaller than the kernel (by up to `s − 1` in ceil mode), which it
+ * accepts.
+ */
 export function poolOutSize(len: number, k: number, s: number, pad: number, ceil: boolean): number {
   const span = len + 2 * pad - k;
   let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
@@ -42,11 +47,14 @@ abstract class Pool2d extends Module {
   override outputShape(input: readonly number[]): number[] {
     const [n, c, h, w] = this.checkNCHW(input);
     const [kh, kw] = this.kernelSize;
+    const [sh, sw] = this.stride;
     const [ph, pw] = this.padding;
-    if (h + 2 * ph < kh || w + 2 * pw < kw) {
-      throw new ShapeError(this.op, `input ${h}×${w} (padded ${h + 2 * ph}×${w + 2 * pw}) is smaller than the ${kh}×${kw} kernel`);
+    const [oh, ow] = [poolOutSize(h, kh, sh, ph, this.ceilMode), poolOutSize(w, kw, sw, pw, this.ceilMode)];
+    if (oh < 1 || ow < 1) {
+      const geometry = `kernel ${kh}×${kw}, stride ${sh}×${sw}, padding ${ph}×${pw}${this.ceilMode ? ', ceil mode' : ''}`;
+      throw new ShapeError(this.op, `input ${h}×${w} gives a ${oh}×${ow} output (${geometry}); the output must be at least 1×1`);
     }
-    return [n, c, poolOutSize(h, kh, this.stride[0], ph, this.ceilMode), poolOutSize(w, kw, this.stride[1], pw, this.ceilMode)];
+    return [n, c, oh, ow];
   }
 
   override lower(plan: PlanBuilder, x: Value): Value {

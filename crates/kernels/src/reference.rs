@@ -4,6 +4,15 @@
 use crate::conv::Conv2dParams;
 use crate::pool::Pool2dParams;
 
+/// PyTorch's `relu` when `relu`: `v < 0 → 0`, so NaN stays NaN (`f32::max(NaN, 0)` is 0).
+fn relu_of(v: f32, relu: bool) -> f32 {
+    if relu && v < 0.0 {
+        0.0
+    } else {
+        v
+    }
+}
+
 /// `C = A·B (+bias[row]) (ReLU)`, all row-major and dense.
 pub fn gemm(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, bias: Option<&[f32]>, relu: bool) -> Vec<f32> {
     let mut c = vec![0.0; m * n];
@@ -14,7 +23,7 @@ pub fn gemm(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, bias: Option<&[f
                 acc += a[i * k + kk] * b[kk * n + j];
             }
             acc += bias.map_or(0.0, |b| b[i]);
-            c[i * n + j] = if relu { acc.max(0.0) } else { acc };
+            c[i * n + j] = relu_of(acc, relu);
         }
     }
     c
@@ -43,7 +52,7 @@ pub fn conv2d(x: &[f32], n: usize, p: &Conv2dParams, w: &[f32], bias: Option<&[f
                         }
                     }
                     acc += bias.map_or(0.0, |b| b[o]);
-                    y[((b * p.c_out + o) * oh + oy) * ow + ox] = if relu { acc.max(0.0) } else { acc };
+                    y[((b * p.c_out + o) * oh + oy) * ow + ox] = relu_of(acc, relu);
                 }
             }
         }

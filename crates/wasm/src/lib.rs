@@ -125,6 +125,7 @@ impl Conv2d {
         };
         let spec = conv::ConvSpec { c_in, c_out, kh, kw, sh, sw, ph, pw };
         check(sh > 0 && sw > 0, || "conv2d: stride must be positive".into())?;
+        check(c_in > 0 && c_out > 0 && kh > 0 && kw > 0, || format!("conv2d: channels and kernel must be positive, got {c_in}→{c_out} {kh}×{kw}"))?;
         let weights = &weights.data;
         let expected = product("conv2d", &[c_out, c_in, kh, kw])?;
         check(weights.len() == expected, || format!("conv2d: weights have {} values, expected {expected}", weights.len()))?;

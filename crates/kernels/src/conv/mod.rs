@@ -177,18 +177,24 @@ enum Kernel {
     /// Packed for the GEMM once, at construction: every shape Winograd does not fit, and
     /// forced GEMMs.
     Gemm(PackedA),
-    /// 3×3 stride 1: the OIHW weights (what `weights()` returns: Winograd's transform is
-    /// not exactly invertible in f32), and each algorithm's packed form, made the first
-    /// time an input size needs it ([`Conv2d::prepare`]), so a layer holds only the
-    /// variants its inputs use.
-    Square3x3 { raw: Vec<f32>, forced: Option<Algorithm>, gemm: OnceLock<PackedA>, f2: OnceLock<WinogradWeights>, f4: OnceLock<WinogradWeights> },
+    /// 3×3 stride 1: the weights packed for the GEMM at construction, and each Winograd
+    /// variant's transformed filters, made the first time an input size needs them
+    /// ([`Conv2d::prepare`]), so a layer holds only the variants its inputs use. The GEMM
+    /// packing runs input sizes that select the GEMM and Winograd blocks that fall back
+    /// to it (NaN, ∞ or huge inputs, see [`WinogradWeights::accepts`]), and is what
+    /// `weights()` unpacks (Winograd's transform is not exactly invertible in f32) and
+    /// what the filter transforms read. It replaces the OIHW copy these layers kept
+    /// before, in the same memory (GoogLeNet's 3×3 weights: 12.4 MB), where keeping both
+    /// would have added that much.
+    Square3x3 { gemm: PackedA, forced: Option<Algorithm>, f2: OnceLock<WinogradWeights>, f4: OnceLock<WinogradWeights> },
 }
 
 /// A layer's weights as one input size runs them.
 #[derive(Clone, Copy)]
 enum Packed<'a> {
     Gemm(&'a PackedA),
-    Winograd(&'a WinogradWeights),
+    /// The transformed filters, and the GEMM's packing for blocks Winograd cannot take.
+    Winograd(&'a WinogradWeights, &'a PackedA),
 }
 
 /// Where a convolution writes: image `b`'s output channels start at channel
@@ -229,15 +235,12 @@ impl Conv2d {
             assert_eq!(b.len(), spec.c_out, "conv2d: bias length");
         }
         assert!(spec.sh > 0 && spec.sw > 0, "conv2d: stride 0");
+        let gemm = PackedA::try_pack(weights, spec.c_out, spec.k())?;
         let kernel = match algorithm {
-            Algorithm::Auto | Algorithm::Winograd2 | Algorithm::Winograd4 if Algorithm::winograd_fits(&spec) => Kernel::Square3x3 {
-                raw: alloc::copied(weights)?,
-                forced: (algorithm != Algorithm::Auto).then_some(algorithm),
-                gemm: OnceLock::new(),
-                f2: OnceLock::new(),
-                f4: OnceLock::new(),
-            },
-            _ => Kernel::Gemm(PackedA::try_pack(weights, spec.c_out, spec.k())?),
+            Algorithm::Auto | Algorithm::Winograd2 | Algorithm::Winograd4 if Algorithm::winograd_fits(&spec) => {
+                Kernel::Square3x3 { gemm, forced: (algorithm != Algorithm::Auto).then_some(algorithm), f2: OnceLock::new(), f4: OnceLock::new() }
+            }
+            _ => Kernel::Gemm(gemm),
         };
         let bias = bias.map(alloc::copied).transpose()?;
         Ok(Self { spec, kernel, bias })
@@ -257,16 +260,17 @@ impl Conv2d {
     }
 
     /// Makes the packed weights an `h × w` input needs (a Winograd variant's transformed
-    /// filters, on its first use): plans call this when they are compiled, so that a run
-    /// never allocates. A failed allocation leaves the layer as it was (nothing is half
-    /// made: each variant is set only once complete), so a later call can try again.
+    /// filters, on its first use; the GEMM's, which Winograd falls back to, exist from
+    /// construction): plans call this when they are compiled, so that a run never
+    /// allocates. A failed allocation leaves the layer as it was (nothing is half made:
+    /// each variant is set only once complete), so a later call can try again.
     pub fn prepare(&self, h: usize, w: usize) -> Result<(), OutOfMemory> {
-        let s = &self.spec;
-        if let Kernel::Square3x3 { raw, gemm, f2, f4, .. } = &self.kernel {
+        let bias = self.bias.as_deref();
+        if let Kernel::Square3x3 { gemm, f2, f4, .. } = &self.kernel {
             match self.algorithm_for(h, w) {
-                Algorithm::Winograd2 => init_once(f2, || WinogradWeights::new(&winograd::F2, raw, s.c_out, s.c_in))?,
-                Algorithm::Winograd4 => init_once(f4, || WinogradWeights::new(&winograd::F4, raw, s.c_out, s.c_in))?,
-                _ => init_once(gemm, || PackedA::try_pack(raw, s.c_out, s.k()))?,
+                Algorithm::Winograd2 => init_once(f2, || WinogradWeights::new(&winograd::F2, gemm, bias))?,
+                Algorithm::Winograd4 => init_once(f4, || WinogradWeights::new(&winograd::F4, gemm, bias))?,
+                _ => {}
             }
         }
         Ok(())
@@ -280,9 +284,9 @@ impl Conv2d {
         match &self.kernel {
             Kernel::Gemm(a) => Packed::Gemm(a),
             Kernel::Square3x3 { gemm, f2, f4, .. } => match self.algorithm_for(h, w) {
-                Algorithm::Winograd2 => Packed::Winograd(f2.get().expect(ready)),
-                Algorithm::Winograd4 => Packed::Winograd(f4.get().expect(ready)),
-                _ => Packed::Gemm(gemm.get().expect(ready)),
+                Algorithm::Winograd2 => Packed::Winograd(f2.get().expect(ready), gemm),
+                Algorithm::Winograd4 => Packed::Winograd(f4.get().expect(ready), gemm),
+                _ => Packed::Gemm(gemm),
             },
         }
     }
@@ -294,8 +298,7 @@ impl Conv2d {
     /// The weights in `OIHW` order (unpacked; for saving, not for the hot path).
     pub fn weights(&self) -> Result<Vec<f32>, OutOfMemory> {
         match &self.kernel {
-            Kernel::Gemm(a) => a.unpack(),
-            Kernel::Square3x3 { raw, .. } => alloc::copied(raw),
+            Kernel::Gemm(a) | Kernel::Square3x3 { gemm: a, .. } => a.unpack(),
         }
     }
 
@@ -325,10 +328,12 @@ impl Conv2d {
                 // 1×1 layer), and the weights stream over every strip anyway. Only when
                 // strips run short (7×7 maps: 7) does a 1×1 layer split panels too.
                 let tasks = crate::plan::split(strips * a.panels(), a.k() * MR_WORK * gemm::NR, threads);
-                let panel_groups = if self.spec.is_pointwise() { (tasks / strips).clamp(1, a.panels()) } else { 1 };
+                // At most one group per panel: none for a layer of 0 output channels (no
+                // panels, no tasks; `clamp(1, 0)` panicked on one).
+                let panel_groups = if self.spec.is_pointwise() { (tasks / strips).max(1).min(a.panels()) } else { 1 };
                 tasks.min(strips) * panel_groups
             }
-            Packed::Winograd(wino) => {
+            Packed::Winograd(wino, _) => {
                 let (blocks, co_splits) = self.winograd_split(wino, h, w, threads);
                 blocks * co_splits
             }
@@ -348,9 +353,11 @@ impl Conv2d {
         let panels = self.spec.c_out.div_ceil(gemm::MR);
         let co_splits = match blocks {
             _ if threads <= 1 || blocks >= 2 * threads => 1,
-            1 => threads.min(panels),
-            _ => (2 * threads).div_ceil(blocks).min(panels),
+            1 => threads,
+            _ => (2 * threads).div_ceil(blocks),
         };
+        // No more splits than panels: none for a layer of 0 output channels.
+        let co_splits = co_splits.min(panels);
         (blocks, co_splits)
     }
 
@@ -385,9 +392,9 @@ impl Conv2d {
                 let pixels = strips.start * gemm::NR..(strips.end * gemm::NR).min(ohw);
                 // SAFETY: `out` holds the c_out planes (the caller's contract); this part
                 // writes only channels `panels` × pixels `pixels`, which no other part does.
-                self.forward_gemm_block(x, h, w, relu, panels, pixels, out, ohw, ws);
+                self.gemm_block(a, x, h, w, relu, panels, pixels, out, ohw, ws);
             }
-            Packed::Winograd(wino) => {
+            Packed::Winograd(wino, a) => {
                 let (p, n_tiles, block) = self.winograd_blocks(wino, h, w);
                 let co_splits = parts / n_tiles.div_ceil(block);
                 debug_assert_eq!(n_tiles.div_ceil(block) * co_splits, parts);
@@ -397,9 +404,54 @@ impl Conv2d {
                 let tiles = b * block..((b + 1) * block).min(n_tiles);
                 // SAFETY: `out` holds the c_out planes (the caller's contract); this part
                 // writes only the pixels of `tiles` in planes `co`, which no other part does.
-                winograd::conv_block(x, &p, wino, tiles, co, self.bias.as_deref(), relu, out, &mut ws.winograd);
+                self.winograd_block(wino, a, x, &p, tiles, co, relu, out, ws);
             }
         }
+    }
+
+    /// Output channels `co` of tiles `tiles` of one image on Winograd
+    /// ([`winograd::conv_block`]), or, when their input holds a value the transforms
+    /// cannot take (NaN, ±∞, or beyond the layer's limit, see [`WinogradWeights::accepts`]),
+    /// on the GEMM path (`a`), one run of consecutive pixels at a time: the GEMM layer's
+    /// bits, so a non-finite input makes non-finite exactly the outputs whose window holds
+    /// it, as NaN or ±∞ exactly where the GEMM does. The choice depends on the block's
+    /// input alone, not on how the layer is split into parts: results stay the same for
+    /// every thread count.
+    ///
+    /// The check is one pass over the block's input rows before the transform reads them:
+    /// 0.46 % of the time of GoogLeNet's 18 distinct 3×3 layer shapes (both variants, at
+    /// 224×224), 0.1–1.0 % per layer (measured in wasm, one thread, as a tenth of the
+    /// extra time taken with the check run 11 times instead of once: 21.85 → 22.86 ms).
+    ///
+    /// # Safety
+    /// As [`winograd::conv_block`]: `out` is channel 0 of this image's `c_out` planes, and
+    /// this call alone accesses the pixels of `tiles` in planes `co`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn winograd_block(&self, wino: &WinogradWeights, a: &PackedA, x: &[f32], p: &Conv2dParams, tiles: Range<usize>, co: Range<usize>, relu: bool, out: *mut f32, ws: &mut Workspace) {
+        if wino.accepts(x, p, &tiles) {
+            winograd::conv_block(x, p, wino, tiles, co, self.bias.as_deref(), relu, out, &mut ws.winograd);
+            return;
+        }
+        let (m, ow, ohw) = (wino.variant().m, p.out_w(), p.out_h() * p.out_w());
+        let tw = ow.div_ceil(m);
+        let panels = co.start / gemm::MR..co.end.div_ceil(gemm::MR);
+        // The tiles' pixels, row by row, merged into runs of consecutive pixels (whole tile
+        // rows make one run), each one GEMM block.
+        let mut run = 0..0;
+        for oy in tiles.start / tw * m..((tiles.end - 1) / tw * m + m).min(p.out_h()) {
+            let row0 = oy / m * tw; // first tile of this output row's tile row
+            let (tx0, tx1) = (tiles.start.max(row0) - row0, tiles.end.min(row0 + tw) - row0);
+            let pixels = oy * ow + tx0 * m..oy * ow + (tx1 * m).min(ow);
+            if pixels.start == run.end {
+                run.end = pixels.end;
+                continue;
+            }
+            if !run.is_empty() {
+                self.gemm_block(a, x, p.h, p.w, relu, panels.clone(), run, out, ohw, ws);
+            }
+            run = pixels;
+        }
+        self.gemm_block(a, x, p.h, p.w, relu, panels, run, out, ohw, ws);
     }
 
     /// Runs the convolution on `n` images of `c_in × h × w` in `x`, writing into `out` at
@@ -422,20 +474,21 @@ impl Conv2d {
         assert_eq!(x.len(), n * in_img, "conv2d: input length");
         assert!(dst.channel_offset + p.c_out <= dst.channels, "conv2d: channel slice out of range");
         assert_eq!(out.len(), n * dst.channels * ohw, "conv2d: output length");
-        let bias = self.bias.as_deref();
-        let packed = self.packed_for(h, w);
         for b in 0..n {
             let img = &x[b * in_img..(b + 1) * in_img];
-            if let Packed::Winograd(wino) = packed {
-                let image_out = &mut out[b * dst.channels * ohw..(b + 1) * dst.channels * ohw];
-                winograd::conv2d_image(img, &p, wino, bias, relu, image_out, dst, &mut ws.winograd);
-                continue;
-            }
             let start = (b * dst.channels + dst.channel_offset) * ohw;
-            let planes = &mut out[start..start + p.c_out * ohw];
+            let planes = out[start..start + p.c_out * ohw].as_mut_ptr();
             // SAFETY: `planes` is this image's c_out output planes of ohw floats, borrowed
-            // exclusively.
-            unsafe { self.forward_gemm_block(img, h, w, relu, 0..self.spec.c_out.div_ceil(gemm::MR), 0..ohw, planes.as_mut_ptr(), ohw, ws) };
+            // exclusively; the blocks of a Winograd layer write disjoint pixels.
+            match self.packed_for(h, w) {
+                Packed::Gemm(a) => unsafe { self.gemm_block(a, img, h, w, relu, 0..a.panels(), 0..ohw, planes, ohw, ws) },
+                Packed::Winograd(wino, a) => {
+                    let (_, tiles, block) = self.winograd_blocks(wino, h, w);
+                    for t0 in (0..tiles).step_by(block) {
+                        unsafe { self.winograd_block(wino, a, img, &p, t0..(t0 + block).min(tiles), 0..p.c_out, relu, planes, ws) };
+                    }
+                }
+            }
         }
     }
 
@@ -459,6 +512,16 @@ impl Conv2d {
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn forward_gemm_block(&self, x: &[f32], h: usize, w: usize, relu: bool, panels: Range<usize>, pixels: Range<usize>, out: *mut f32, ld: usize, ws: &mut Workspace) {
         let Packed::Gemm(a) = self.packed_for(h, w) else { panic!("conv2d: forward_gemm_block on a Winograd layer") };
+        self.gemm_block(a, x, h, w, relu, panels, pixels, out, ld, ws);
+    }
+
+    /// [`forward_gemm_block`](Self::forward_gemm_block) with the layer's GEMM packing `a`
+    /// (which Winograd layers have too).
+    ///
+    /// # Safety
+    /// As [`forward_gemm_block`](Self::forward_gemm_block).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_block(&self, a: &PackedA, x: &[f32], h: usize, w: usize, relu: bool, panels: Range<usize>, pixels: Range<usize>, out: *mut f32, ld: usize, ws: &mut Workspace) {
         let p = self.spec.with_input(h, w);
         let ohw = p.out_h() * p.out_w();
         assert_eq!(x.len(), p.c_in * h * w, "conv2d: input length");

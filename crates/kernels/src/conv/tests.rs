@@ -256,7 +256,7 @@ fn winograd_several_blocks_and_channel_passes() {
         let p = conv3x3(c_in, c_out, 1).with_input(h, w);
         for algorithm in WINOGRAD {
             let layer = Conv2d::with_algorithm(conv3x3(c_in, c_out, 1), &data(c_out * c_in * 9, 1), None, algorithm);
-            let Packed::Winograd(wino) = layer.packed_for(h, w) else { unreachable!() };
+            let Packed::Winograd(wino, _) = layer.packed_for(h, w) else { unreachable!() };
             let (th, tw) = winograd::tile_grid(&p, wino.variant());
             let block = winograd::block_tiles(&p, wino);
             assert!(th * tw > block && block % tw != 0, "{p:?} {algorithm:?}: want several blocks, starting mid-row");
@@ -303,7 +303,7 @@ fn check_blocks(spec: ConvSpec, h: usize, w: usize, algorithm: Algorithm, tile_c
     let (oh, ow) = (p.out_h(), p.out_w());
     let (x, wt, b) = (data(spec.c_in * h * w, 11), data(spec.c_out * spec.k(), 12), data(spec.c_out, 13));
     let layer = Conv2d::with_algorithm(spec, &wt, Some(&b), algorithm);
-    let Packed::Winograd(wino) = layer.packed_for(h, w) else { panic!("{algorithm:?} does not fit {spec:?}") };
+    let Packed::Winograd(wino, _) = layer.packed_for(h, w) else { panic!("{algorithm:?} does not fit {spec:?}") };
     let m = wino.variant().m;
     let (th, tw) = winograd::tile_grid(&p, wino.variant());
     let want = reference::conv2d(&x, 1, &p, &wt, Some(&b), false);
@@ -375,5 +375,137 @@ proptest! {
         co_cuts.sort_unstable();
         co_cuts.dedup();
         check_blocks(conv3x3(c_in, c_out, pad), h, w, algorithm, &tile_cuts, &co_cuts);
+    }
+}
+
+/// NaN, +∞, −∞ or finite: what the non-finite-pattern checks compare.
+fn class(v: f32) -> &'static str {
+    match v {
+        _ if v.is_nan() => "NaN",
+        f32::INFINITY => "+inf",
+        f32::NEG_INFINITY => "-inf",
+        _ => "finite",
+    }
+}
+
+/// `forward` of one image into a plain output.
+fn run(layer: &Conv2d, x: &[f32], h: usize, w: usize, relu: bool) -> Vec<f32> {
+    let s = layer.spec();
+    let (oh, ow) = layer.out_size(h, w).unwrap();
+    let mut out = vec![0.0; s.c_out * oh * ow];
+    layer.forward(x, 1, h, w, relu, &mut out, ChannelSlice { channels: s.c_out, channel_offset: 0 }, &mut Workspace::default());
+    out
+}
+
+/// Regression (issue 12): in F(4×4) one ∞ or NaN input turned a whole 4×4 output tile
+/// into NaN (its transform mixes every input of the tile, and ∞ − ∞ = NaN), and a finite
+/// 3e38 overflowed the transforms where the direct sum stays finite. With each value at
+/// corner, edge and interior pixels (tile boundaries included), a Winograd layer's output
+/// must be finite exactly where the reference's is, and its NaN / ±∞ exactly the GEMM
+/// path's.
+#[test]
+fn winograd_non_finite_and_huge_inputs_stay_in_their_receptive_field() {
+    for (c_in, c_out, h, w, pad, relu) in [(9, 6, 14, 13, 1, false), (8, 5, 11, 9, 0, true), (3, 4, 6, 7, 2, false)] {
+        let spec = conv3x3(c_in, c_out, pad);
+        let p = spec.with_input(h, w);
+        let (wt, b) = (data(c_out * spec.k(), 21), data(c_out, 22));
+        let gemm_layer = Conv2d::with_algorithm(spec, &wt, Some(&b), Algorithm::Gemm);
+        let layers = WINOGRAD.map(|a| Conv2d::with_algorithm(spec, &wt, Some(&b), a));
+        let pixels = [(0, 0, 0), (c_in - 1, h - 1, w - 1), (c_in / 2, 0, w / 2), (1, h / 2, 0), (c_in / 2, h / 2, w / 2), (0, 4, 3), (c_in - 1, 3, 4)];
+        for value in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 3e38, -3e38] {
+            for (c, y, xx) in pixels {
+                let mut x = data(c_in * h * w, 23);
+                x[(c * h + y) * w + xx] = value;
+                let want = reference::conv2d(&x, 1, &p, &wt, Some(&b), relu);
+                let gemm = run(&gemm_layer, &x, h, w, relu);
+                for layer in &layers {
+                    let got = run(layer, &x, h, w, relu);
+                    let what = format!("{spec:?} {h}×{w} {:?} relu={relu}, x[{c}][{y}][{xx}] = {value}", layer.algorithm_for(h, w));
+                    for (i, ((&g, &r), &e)) in got.iter().zip(&want).zip(&gemm).enumerate() {
+                        assert_eq!(g.is_finite(), r.is_finite(), "{what}: output {i} is {g}, the reference's {r}");
+                        assert_eq!(class(g), class(e), "{what}: output {i} is {g}, the GEMM path's {e}");
+                        if r.is_finite() {
+                            let tol = 1e-6 * (spec.k() as f32 + 1.0) * 16.0 * (1.0 + r.abs());
+                            assert!((g - r).abs() <= tol, "{what}: output {i} is {g}, the reference's {r}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The fallback for such inputs is per tile block and bit-exact: on a layer of several
+/// blocks with one NaN, every block's outputs equal bit for bit either the GEMM path's
+/// (blocks that read the NaN) or the Winograd outputs of the same input without it (all
+/// others, whose inputs are the same) — both kinds occur — and every split into parts
+/// (`forward_part` for 1 to 4 threads) gives the same bits as `forward`.
+#[test]
+fn winograd_falls_back_to_the_gemm_per_block_with_the_same_bits_for_any_split() {
+    let (c_in, c_out, h, w) = (40, 24, 61, 37);
+    let spec = conv3x3(c_in, c_out, 1);
+    let p = spec.with_input(h, w);
+    let (wt, b) = (data(c_out * spec.k(), 31), data(c_out, 32));
+    let clean = data(c_in * h * w, 33);
+    let mut x = clean.clone();
+    x[(7 * h + 30) * w + 20] = f32::NAN;
+    let gemm = run(&Conv2d::with_algorithm(spec, &wt, Some(&b), Algorithm::Gemm), &x, h, w, true);
+    for algorithm in WINOGRAD {
+        let layer = Conv2d::with_algorithm(spec, &wt, Some(&b), algorithm);
+        let (got, before) = (run(&layer, &x, h, w, true), run(&layer, &clean, h, w, true));
+        let Packed::Winograd(wino, _) = layer.packed_for(h, w) else { unreachable!() };
+        let m = wino.variant().m;
+        let (th, tw) = winograd::tile_grid(&p, wino.variant());
+        let block = winograd::block_tiles(&p, wino);
+        let mut kinds = (0, 0);
+        for t0 in (0..th * tw).step_by(block) {
+            let pixels: Vec<usize> = (t0..(t0 + block).min(th * tw))
+                .flat_map(|t| (0..m * m).map(move |i| ((t / tw) * m + i / m, (t % tw) * m + i % m)))
+                .filter(|&(oy, ox)| oy < p.out_h() && ox < p.out_w())
+                .map(|(oy, ox)| oy * p.out_w() + ox)
+                .collect();
+            let same = |other: &[f32]| (0..c_out).all(|o| pixels.iter().all(|&q| got[o * h * w + q].to_bits() == other[o * h * w + q].to_bits()));
+            match (same(&gemm), same(&before)) {
+                (true, _) => kinds.0 += 1,
+                (false, true) => kinds.1 += 1,
+                (false, false) => panic!("{algorithm:?}: block at tile {t0} matches neither the GEMM nor the clean Winograd bits"),
+            }
+        }
+        assert!(kinds.0 >= 1 && kinds.1 >= 1, "{algorithm:?}: blocks that fell back / did not: {kinds:?}");
+        for threads in 1..=4 {
+            let parts = layer.parts(h, w, threads);
+            let mut split = vec![0.0; c_out * h * w];
+            let mut ws = Workspace::default();
+            for part in 0..parts {
+                // SAFETY: `split` holds the layer's c_out planes; parts run one at a time.
+                unsafe { layer.forward_part(&x, h, w, true, split.as_mut_ptr(), part, parts, &mut ws) };
+            }
+            assert!(split.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()), "{algorithm:?}: {parts} parts for {threads} threads differ from forward");
+        }
+    }
+}
+
+/// Regression (issue 12): a 1×1 layer with 0 output channels panicked when a plan split it
+/// into parts (`clamp(1, 0)`: no row panels). The TypeScript API refuses such a layer
+/// (PyTorch 1.13 builds `Conv2d(3, 0, 1)` but its forward raises), but the kernels must
+/// not panic on one: every kind of layer gives no parts and an empty output, for any
+/// thread count, alone and in a plan.
+#[test]
+fn regression_zero_output_channels() {
+    for (k, algorithm) in [(1, Algorithm::Auto), (3, Algorithm::Gemm), (3, Algorithm::Winograd2), (3, Algorithm::Winograd4), (5, Algorithm::Auto)] {
+        let spec = ConvSpec { c_in: 6, c_out: 0, kh: k, kw: k, sh: 1, sw: 1, ph: k / 2, pw: k / 2 };
+        let layer = std::sync::Arc::new(Conv2d::with_algorithm(spec, &[], None, algorithm));
+        let (n, h, w) = (2, 14, 13);
+        for threads in 1..=8 {
+            assert_eq!(layer.parts(h, w, threads), 0, "k={k} {algorithm:?}, {threads} threads");
+        }
+        let x = data(n * 6 * h * w, 1);
+        layer.forward(&x, n, h, w, true, &mut [], ChannelSlice { channels: 0, channel_offset: 0 }, &mut Workspace::default());
+        for threads in [1, 4] {
+            let mut pb = crate::plan::PlanBuilder::new(x.len());
+            let y = pb.value(0);
+            pb.push(crate::plan::Op::Conv { layer: layer.clone(), n, h, w, relu: false, src: crate::plan::INPUT, dst: crate::plan::Slice::whole(y, 0) }).unwrap();
+            pb.build(y, threads).unwrap().run(&x, &mut [], &mut crate::plan::Context::default()).unwrap();
+        }
     }
 }

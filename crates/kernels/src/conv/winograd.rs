@@ -20,8 +20,8 @@
 //!
 //! Work is split into blocks of tiles × ranges of output channels ([`conv_block`], a
 //! single-threaded function that writes only its own output pixels, for an executor that
-//! runs blocks as tasks); [`conv2d_image`] is the safe single-threaded driver over all
-//! blocks.
+//! runs blocks as tasks). A block whose input holds NaN, ∞ or values too large for the
+//! transforms ([`WinogradWeights::accepts`]) runs on the GEMM path instead (`Conv2d`).
 //!
 //! Accuracy: F(2×2)'s transforms only add and halve; F(4×4)'s scale by up to 8 and 1/24,
 //! which costs a few bits: its worst error is 6–8.5× a naive float32 loop's at 4 to 96
@@ -29,18 +29,27 @@
 //! (`../shared/fixtures/README.md` §4). Worst fixture: `conv3x3` (16 → 32, F4) at 0.31 of
 //! its tolerance, RMS 0.019 (`npm run test:fixtures`).
 
-use super::{ChannelSlice, Conv2dParams};
+use super::Conv2dParams;
 use crate::alloc::{self, OutOfMemory};
 use crate::gemm::{self, Epilogue, MatMut, MatRef, PackedA, MR, NR};
 use core::ops::Range;
 
-/// One F(m×m, 3×3) variant: its tile sizes and filter transform.
+/// One F(m×m, 3×3) variant: its tile sizes, filter transform and transform gains.
 #[derive(Debug)]
 pub struct Variant {
     /// Output tile size.
     pub m: usize,
     /// Input tile size, m + 2.
     t: usize,
+    /// How much the input transform `Bᵀ·d·B`, the filter transform `G·g·Gᵀ` and the output
+    /// transform `Aᵀ·M·A` can magnify: the largest sum of |coefficients| over a row of
+    /// `Bᵀ` (of `G`, of `Aᵀ`), squared for the two passes. The factored forms below
+    /// (`Tile::bt`, `Tile::at`) add up the same coefficients without cancelling terms, so
+    /// every intermediate they compute is bounded by the same sums. See
+    /// [`WinogradWeights::accepts`].
+    b_gain: f64,
+    g_gain: f64,
+    a_gain: f64,
     /// `G·v` for a 3-vector `v` (the first `t` entries), factored: the filter transform
     /// `U = G·g·Gᵀ` applies it to the columns of `g`, then to the rows of the result, in
     /// f64, and `U` is rounded once to f32. On [`PanelLanes`]: the filters of one GEMM panel
@@ -49,11 +58,14 @@ pub struct Variant {
 }
 
 /// F(2×2, 3×3): `G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]`.
-pub const F2: Variant = Variant { m: 2, t: 4, g: g_f2 };
+/// Rows sum to |·| = 2 (`Bᵀ`), 1, 3/2, 3/2, 1 (`G`), 3 (`Aᵀ`).
+pub const F2: Variant = Variant { m: 2, t: 4, b_gain: 2.0 * 2.0, g_gain: 1.5 * 1.5, a_gain: 3.0 * 3.0, g: g_f2 };
 
 /// F(4×4, 3×3) with the interpolation points 0, ±1, ±2, ∞:
 /// `G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1]`.
-pub const F4: Variant = Variant { m: 4, t: 6, g: g_f4 };
+/// Rows sum to |·| = 10, 10, 10, 6, 6, 10 (`Bᵀ`), ¼, ½, ½, 7/24, 7/24, 1 (`G`), 5, 6, 10,
+/// 19 (`Aᵀ`).
+pub const F4: Variant = Variant { m: 4, t: 6, b_gain: 10.0 * 10.0, g_gain: 1.0, a_gain: 19.0 * 19.0, g: g_f4 };
 
 fn g_f2([a, b, c]: [PanelLanes; 3]) -> [PanelLanes; TMAX] {
     let s = a + c;
@@ -113,10 +125,28 @@ pub struct WinogradWeights {
     c_out: usize,
     c_in: usize,
     u: Vec<PackedA>,
+    /// The largest |input| this layer's transforms take: inputs up to it keep every
+    /// transformed value within `TRANSFORM_MAX`, so (for finite filters and bias) the
+    /// outputs are finite. Blocks with inputs beyond it run on the GEMM path instead
+    /// (`Conv2d`): one NaN or ∞ would poison its whole tile — the transforms mix every
+    /// input of the tile, with coefficients of both signs (∞ − ∞ = NaN), where the direct
+    /// sum multiplies it into only the outputs whose 3×3 window holds it — and huge finite
+    /// inputs can overflow the transforms where the direct sum does not. For He-initialised
+    /// filters of 16 to 192 input channels it is 2.3·10³²–7.6·10³² (F4) and
+    /// 1.0·10³⁵–3.4·10³⁵ (F2).
+    input_limit: f32,
 }
 
+/// What the transforms and their GEMMs may reach, `f32::MAX / 4`: the bounds below hold
+/// for exact arithmetic; rounding adds at most a factor (1 + 2⁻²⁴)ⁿ over the n ≤ c_in + 20
+/// operations a value goes through (< 1.001 for any layer of GoogLeNet's size), and the
+/// bias (≤ `f32::MAX / 2`, or the layer never runs Winograd) is added after; the sum stays
+/// below `f32::MAX`.
+const TRANSFORM_MAX: f64 = f32::MAX as f64 / 4.0;
+
 impl WinogradWeights {
-    /// `weights` in OIHW with 3×3 kernels. `U = (G·g)·Gᵀ` per filter with the factored
+    /// `weights`: the layer's 3×3 filters packed for the GEMM (`c_out × c_in·9`, as
+    /// `PackedA::pack` packs OIHW); `bias` the layer's. `U = (G·g)·Gᵀ` per filter with the factored
     /// `G` (3 + t applications of a few adds, in f64), written straight into the t² packed
     /// matrices. GoogLeNet has ~350 k 3×3 filters, transformed when a plan first needs a
     /// variant (its first forward, part of the cold start), so the order matters: one
@@ -125,23 +155,31 @@ impl WinogradWeights {
     /// of the packed layout and every `U_ξ` is written once, front to back, with no
     /// zero-fill first (one filter at a time in f64 scalars, into zeroed matrices, took
     /// 80 ms of GoogLeNet's first forward; this takes ~45, measured in Node, about half of
-    /// it the first-touch page faults of the 40 MB it fills).
-    pub fn new(variant: &'static Variant, weights: &[f32], c_out: usize, c_in: usize) -> Result<Self, OutOfMemory> {
-        assert_eq!(weights.len(), c_out * c_in * 9, "winograd: weights length");
-        let t = variant.t;
+    /// it the first-touch page faults of the 40 MB it fills). The filters are read from
+    /// the GEMM packing, where one input channel's `MR` filters are 36 consecutive floats
+    /// (reading them from OIHW rows `c_in·9` floats apart, GoogLeNet's ten 3×3 layers
+    /// took 41.9 ms to build and run once, ConvBench in wasm; now 39.5, the limit below
+    /// included).
+    pub fn new(variant: &'static Variant, weights: &PackedA, bias: Option<&[f32]>) -> Result<Self, OutOfMemory> {
+        assert_eq!(weights.k() % 9, 0, "winograd: weights are not 3×3 filters");
+        let (t, c_out, c_in) = (variant.t, weights.m(), weights.k() / 9);
         let len = PackedA::packed_len(c_out, c_in);
         let mut u: Vec<Vec<f32>> = (0..t * t).map(|_| alloc::with_capacity(len)).collect::<Result<_, _>>()?;
+        // max over output channels o of Σ_c max_j |g[o][c][j]|, for `input_limit`.
+        let mut w_gain = 0.0f64;
         for panel in 0..c_out.div_ceil(MR) {
-            let rows = panel * MR..((panel + 1) * MR).min(c_out);
-            for ic in 0..c_in {
-                // The panel's filters of input channel `ic`, lane by lane (lanes past
-                // c_out stay zero, as the packing's padding rows).
-                let mut f = [PanelLanes::default(); 9];
-                for (lane, oc) in rows.clone().enumerate() {
-                    for (fj, &w) in f.iter_mut().zip(&weights[(oc * c_in + ic) * 9..][..9]) {
-                        fj.0[lane] = w as f64;
-                    }
+            let mut sums = PanelLanes::default();
+            // The panel's filters of one input channel at a time, lane by lane: element `j`
+            // of filter `r` is at `j·MR + r` (lanes past c_out are the packing's zero
+            // padding rows).
+            for filters in weights.panel_data(panel).chunks_exact(9 * MR) {
+                let (mut f, mut max_bits) = ([PanelLanes::default(); 9], [0u32; MR]);
+                for (fj, w) in f.iter_mut().zip(filters.chunks_exact(MR)) {
+                    let w: &[f32; MR] = w.try_into().expect("chunks of MR");
+                    fj.0 = w.map(f64::from);
+                    max_bits = core::array::from_fn(|r| max_bits[r].max(w[r].to_bits() & 0x7fff_ffff)); // see `max_abs_bits`
                 }
+                sums = sums + PanelLanes(max_bits.map(|b| f32::from_bits(b) as f64));
                 let mut gf = [[PanelLanes::default(); 3]; TMAX]; // G·f, t × 3
                 for b in 0..3 {
                     let col = (variant.g)([f[b], f[3 + b], f[6 + b]]);
@@ -155,9 +193,32 @@ impl WinogradWeights {
                     }
                 }
             }
+            w_gain = sums.0.iter().fold(w_gain, |m, &s| if s > m || s.is_nan() { s } else { m });
         }
         let u = u.into_iter().map(|data| PackedA::from_packed(c_out, c_in, data)).collect();
-        Ok(Self { variant, c_out, c_in, u })
+        let bias_max = bias.unwrap_or(&[]).iter().fold(0.0f32, |m, b| if b.abs() > m || b.is_nan() { b.abs() } else { m });
+        // Inputs up to `limit` keep every transformed value within TRANSFORM_MAX: |V| ≤
+        // b_gain·limit; |U_ξ[o][c]| ≤ g_gain·max_j |g[o][c][j]|, so every partial sum of
+        // the GEMM has |M| ≤ g_gain·w_gain·|V|; |Y| ≤ a_gain·|M|. (Summing |U| as it is
+        // made would give a limit 1.5 (F4) to 3.3 (F2) times higher, for ~6 ms more of
+        // GoogLeNet's first forward, a fifth of its filter transforms.) NaN or ∞ in the
+        // filters or bias, or a bias above f32::MAX / 2: -1, no input qualifies. A layer
+        // of zeros (w_gain = 0) still refuses ∞ and NaN.
+        let limit = TRANSFORM_MAX / (variant.b_gain * variant.g_gain * w_gain * variant.a_gain);
+        let input_limit = if w_gain.is_finite() && bias_max <= f32::MAX / 2.0 { limit.min(f32::MAX as f64) as f32 } else { -1.0 };
+        Ok(Self { variant, c_out, c_in, u, input_limit })
+    }
+
+    /// Whether tiles `tiles` of image `x` can run on Winograd: every value of the input
+    /// rows they read is within `input_limit` (NaN is not). Reads whole rows, a superset
+    /// of the tiles' inputs when a block starts or ends inside a tile row.
+    pub fn accepts(&self, x: &[f32], p: &Conv2dParams, tiles: &Range<usize>) -> bool {
+        assert_eq!(x.len(), p.c_in * p.h * p.w, "winograd: input length");
+        let (top, len) = staged_rows(p, self.variant.m, self.variant.t, tiles);
+        let lo = top.clamp(0, p.h as isize) as usize;
+        let hi = (top + len as isize).clamp(lo as isize, p.h as isize) as usize;
+        let max = (0..p.c_in).map(|c| max_abs_bits(&x[(c * p.h + lo) * p.w..(c * p.h + hi) * p.w])).max().unwrap_or(0);
+        f32::from_bits(max) <= self.input_limit
     }
 
     pub fn variant(&self) -> &'static Variant {
@@ -168,6 +229,21 @@ impl WinogradWeights {
 /// The output tile grid of `p`: `(tile rows, tile columns)`; tiles are numbered row-major.
 pub fn tile_grid(p: &Conv2dParams, v: &Variant) -> (usize, usize) {
     (p.out_h().div_ceil(v.m), p.out_w().div_ceil(v.m))
+}
+
+/// The input rows tiles `tiles` of m×m outputs read (t = m + 2 per tile row): the first
+/// (`-ph ..` at the top; negative in the padding) and how many, padding included.
+fn staged_rows(p: &Conv2dParams, m: usize, t: usize, tiles: &Range<usize>) -> (isize, usize) {
+    let tw = p.out_w().div_ceil(m);
+    let (ty0, ty1) = (tiles.start / tw, (tiles.end - 1) / tw);
+    ((m * ty0) as isize - p.ph as isize, m * (ty1 - ty0) + t)
+}
+
+/// The largest `|v|` of `x` as bits (0 for an empty `x`): the bits of non-negative floats
+/// order as their values do, and NaN's (`0x7f80_0001..`) above ∞'s, so one integer max
+/// finds both (and vectorises, where `f32::max` would skip NaN).
+fn max_abs_bits(x: &[f32]) -> u32 {
+    x.iter().fold(0, |m, v| m.max(v.to_bits() & 0x7fff_ffff))
 }
 
 /// Bytes of L2 a block's transformed input and products may fill (this machine kind has
@@ -245,32 +321,6 @@ fn grow<T: Clone + Default>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
         buf.resize(len, T::default());
     }
     &mut buf[..len]
-}
-
-/// One image: `x` (`c_in × h × w`) → the `c_out` channels of `out` at `dst`
-/// (`out` is this image's `dst.channels × oh × ow` block), one block at a time.
-#[allow(clippy::too_many_arguments)]
-pub fn conv2d_image(
-    x: &[f32],
-    p: &Conv2dParams,
-    w: &WinogradWeights,
-    bias: Option<&[f32]>,
-    relu: bool,
-    out: &mut [f32],
-    dst: ChannelSlice,
-    scratch: &mut WinogradScratch,
-) {
-    let ohw = p.out_h() * p.out_w();
-    assert!(dst.channel_offset + p.c_out <= dst.channels, "winograd: channel slice out of range");
-    assert_eq!(out.len(), dst.channels * ohw, "winograd: output length");
-    let planes = out[dst.channel_offset * ohw..].as_mut_ptr();
-    let (th, tw) = tile_grid(p, w.variant);
-    let block = block_tiles(p, w);
-    for t0 in (0..th * tw).step_by(block) {
-        // SAFETY: `planes` starts this layer's `c_out` planes of `oh·ow` floats inside
-        // `out` (checked above), and nothing else accesses `out` meanwhile.
-        unsafe { conv_block(x, p, w, t0..(t0 + block).min(th * tw), 0..p.c_out, bias, relu, planes, scratch) };
-    }
 }
 
 /// Output channels `co` of tiles `tiles` (row-major over [`tile_grid`]) of one image:
@@ -401,9 +451,7 @@ impl Block<'_> {
     /// `tile_offsets` has filled `s` for this layout.
     unsafe fn input_transform<F: Tile>(&self, lay: Layout, s: &mut WinogradScratch) {
         let (p, n, wp) = (self.p, lay.n, lay.wp);
-        let ty0 = self.tiles.start / self.tw;
-        let rows_len = F::M * ((self.tiles.end - 1) / self.tw - ty0) + F::T;
-        let top = (F::M * ty0) as isize - p.ph as isize; // input row of staged row 0
+        let (top, rows_len) = staged_rows(p, F::M, F::T, &self.tiles); // input row of staged row 0
         let staged = grow(&mut s.rows, rows_len * wp);
         let v = grow(&mut s.v, F::T * F::T * lay.v_xi).as_mut_ptr();
         let groups = self.tiles.len().div_ceil(LANES);
@@ -461,8 +509,15 @@ impl Block<'_> {
                 let rows: [[L; TMAX]; 4] = core::array::from_fn(|a| core::array::from_fn(|j| cols[j][a]));
                 for (a, row) in rows.iter().enumerate().take(F::M) {
                     let y = F::at(*row).map(|e| if self.relu { e.add(b).relu() } else { e.add(b) });
-                    let q = core::array::from_fn(|l| plane.add(tiles[l].pixel + a * ow));
-                    let widths = core::array::from_fn(|l| if a < tiles[l].rows { tiles[l].cols } else { 0 });
+                    // Row `a` of a lane's tile exists only for `a < rows`: a bottom tile
+                    // clipped by the output's last row, or a phantom lane, stores nothing
+                    // there and gets `plane` as a placeholder, so that no pointer is formed
+                    // past the row's plane (`pixel + a·ow` is up to (m − 1)·ow floats past
+                    // the last plane's end: out of the caller's allocation when that plane
+                    // is its last).
+                    let exists = |l: usize| a < tiles[l].rows;
+                    let q = core::array::from_fn(|l| if exists(l) { plane.add(tiles[l].pixel + a * ow) } else { plane });
+                    let widths = core::array::from_fn(|l| if exists(l) { tiles[l].cols } else { 0 });
                     L::scatter(&y, F::M, q, widths);
                 }
             }
@@ -757,7 +812,7 @@ mod filter_tests {
         for v in [&F2, &F4] {
             let (c_out, c_in) = (5, 3);
             let wt = data(c_out * c_in * 9, 17);
-            let w = WinogradWeights::new(v, &wt, c_out, c_in).unwrap();
+            let w = WinogradWeights::new(v, &PackedA::pack(&wt, c_out, c_in * 9), None).unwrap();
             let g = g_matrix(v);
             for (i, f) in wt.chunks_exact(9).enumerate() {
                 let (oc, ic) = (i / c_in, i % c_in);
@@ -768,6 +823,96 @@ mod filter_tests {
                     // The factored order rounds differently in f64, never by an f32 ulp more.
                     assert!((got - want as f32).abs() <= f32::EPSILON * (want.abs() as f32).max(1e-3), "F{} U_{xi}[{oc}][{ic}]: {got} vs {want}", v.m);
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+    use crate::testutil::data;
+
+    /// The factored `bt` / `at` against the matrices written in `F23` / `F43`'s docs (unit
+    /// vectors through the lanes), and each variant's gains against the largest row sums
+    /// of |coefficients| of those matrices and of `G` (`F2` / `F4`'s docs).
+    #[test]
+    fn transform_gains_are_the_largest_row_sums_of_bt_and_at() {
+        let bt4: [[f32; 6]; 6] = [[4., 0., -5., 0., 1., 0.], [0., -4., -4., 1., 1., 0.], [0., 4., -4., -1., 1., 0.], [0., -2., -1., 2., 1., 0.], [0., 2., -1., -2., 1., 0.], [0., 4., 0., -5., 0., 1.]];
+        let at4: [[f32; 6]; 4] = [[1., 1., 1., 1., 1., 0.], [0., 1., -1., 2., -2., 0.], [0., 1., 1., 4., 4., 0.], [0., 1., -1., 8., -8., 1.]];
+        let bt2: [[f32; 6]; 4] = [[1., 0., -1., 0., 0., 0.], [0., 1., 1., 0., 0., 0.], [0., -1., 1., 0., 0., 0.], [0., 1., 0., -1., 0., 0.]];
+        let at2: [[f32; 6]; 2] = [[1., 1., 1., 0., 0., 0.], [0., 1., -1., -1., 0., 0.]];
+        let (s, t, w) = (1. / 6., 1. / 12., 1. / 24.);
+        let g2: [[f32; 6]; 4] = [[1., 0., 0., 0., 0., 0.], [0.5, 0.5, 0.5, 0., 0., 0.], [0.5, -0.5, 0.5, 0., 0., 0.], [0., 0., 1., 0., 0., 0.]];
+        let g4: [[f32; 6]; 6] = [[0.25, 0., 0., 0., 0., 0.], [-s, -s, -s, 0., 0., 0.], [-s, s, -s, 0., 0., 0.], [w, t, s, 0., 0., 0.], [w, -t, s, 0., 0., 0.], [0., 0., 1., 0., 0., 0.]];
+        type Transform = fn([L; TMAX]) -> Vec<L>;
+        type Matrix<'a> = &'a [[f32; 6]];
+        let column = |f: Transform, j: usize| -> Vec<f32> {
+            f(core::array::from_fn(|i| L::splat(if i == j { 1.0 } else { 0.0 })))
+                .iter()
+                .map(|v| {
+                    let mut lanes = [0.0f32; LANES];
+                    // SAFETY: `lanes` holds 4 floats.
+                    unsafe { v.store(lanes.as_mut_ptr()) };
+                    lanes[0]
+                })
+                .collect()
+        };
+        let gain = |rows: &[[f32; 6]]| rows.iter().map(|r| r.iter().map(|c| c.abs() as f64).sum::<f64>()).fold(0.0, f64::max).powi(2);
+        let variants: [(&Variant, Matrix, Matrix, Matrix, Transform, Transform); 2] = [
+            (&F2, &bt2, &g2, &at2, |d| F23::bt(d)[..4].to_vec(), |m| F23::at(m)[..2].to_vec()),
+            (&F4, &bt4, &g4, &at4, |d| F43::bt(d).to_vec(), |m| F43::at(m).to_vec()),
+        ];
+        for (v, bt, g, at, bt_fn, at_fn) in variants {
+            for j in 0..v.t {
+                assert_eq!(column(bt_fn, j), bt.iter().map(|r| r[j]).collect::<Vec<_>>(), "F{} Bᵀ column {j}", v.m);
+                assert_eq!(column(at_fn, j), at.iter().map(|r| r[j]).collect::<Vec<_>>(), "F{} Aᵀ column {j}", v.m);
+            }
+            // The largest row sums (2, 3/2, 3; 10, 1, 19) are exact in f32.
+            assert_eq!((v.b_gain, v.g_gain, v.a_gain), (gain(bt), gain(g), gain(at)), "F{} gains", v.m);
+        }
+    }
+
+    /// He-initialised 3×3 filters (uniform, bound √(6 / fan_in)), `c_out × c_in`.
+    fn he_filters(c_out: usize, c_in: usize, salt: u32) -> PackedA {
+        let bound = (6.0 / (9 * c_in) as f32).sqrt();
+        let w: Vec<f32> = data(c_out * c_in * 9, salt).iter().map(|v| v * bound).collect();
+        PackedA::pack(&w, c_out, c_in * 9)
+    }
+
+    /// Inputs up to the limit are accepted and, even all at ±limit, give finite outputs;
+    /// the next float above it, ∞ and NaN are refused; so is every input when the filters
+    /// or the bias could not give finite outputs anyway.
+    #[test]
+    fn input_limit_admits_exactly_the_inputs_the_transforms_take() {
+        let (c_in, c_out, h, w) = (64, 8, 9, 10);
+        let p = Conv2dParams { c_in, c_out, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, h, w };
+        let bias = data(c_out, 3);
+        for v in [&F2, &F4] {
+            let filters = he_filters(c_out, c_in, 2);
+            let wino = WinogradWeights::new(v, &filters, Some(&bias)).unwrap();
+            let limit = wino.input_limit;
+            assert!(limit > 1e30 && limit < f32::MAX, "F{}: limit {limit}", v.m);
+            let (th, tw) = tile_grid(&p, v);
+            let tiles = 0..th * tw;
+            let signs = data(c_in * h * w, 4);
+            let mut x: Vec<f32> = signs.iter().map(|s| if *s < 0.0 { -limit } else { limit }).collect();
+            assert!(wino.accepts(&x, &p, &tiles), "F{}: ±limit refused", v.m);
+            let mut out = vec![0.0; c_out * h * w];
+            // SAFETY: `out` holds the c_out planes of h·w outputs (padding 1 keeps the size).
+            unsafe { conv_block(&x, &p, &wino, tiles.clone(), 0..c_out, Some(&bias), false, out.as_mut_ptr(), &mut WinogradScratch::default()) };
+            assert!(out.iter().all(|o| o.is_finite()), "F{}: inputs at ±limit overflowed", v.m);
+            for bad in [limit.next_up(), -limit.next_up(), f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+                x[(5 * h + 4) * w + 7] = bad;
+                assert!(!wino.accepts(&x, &p, &tiles), "F{}: {bad} accepted", v.m);
+            }
+            let zeros = vec![0.0; c_in * h * w];
+            let mut broken = filters.unpack().unwrap();
+            broken[17] = f32::INFINITY;
+            let broken = PackedA::pack(&broken, c_out, c_in * 9);
+            let huge_bias = vec![f32::MAX; c_out];
+            for (filters, bias) in [(&broken, &bias[..]), (&filters, &huge_bias[..])] {
+                assert!(!WinogradWeights::new(v, filters, Some(bias)).unwrap().accepts(&zeros, &p, &tiles), "F{}: accepted with a filter or bias out of range", v.m);
             }
         }
     }

@@ -97,9 +97,11 @@ pub struct PackedA {
 }
 
 impl PackedA {
-    /// Packs a row-major `m × k` matrix. Written in the packed order (panel, column,
-    /// row in the panel), so each float is stored once, front to back: reads of `a` jump
-    /// between `MR` rows instead, which the cache absorbs.
+    /// Packs a row-major `m × k` matrix: each row of `a`, read front to back, lands `MR`
+    /// floats apart in its panel of a zeroed buffer (the panel, `k·MR` floats, stays in
+    /// cache for its `MR` rows). Pushing float by float in packed order instead cost ~6 ms
+    /// more than a plain copy for GoogLeNet's 3.1 M 3×3 weights, this ~1 ms (wasm, Node
+    /// 20; natively 4.5 and 1.2 ms).
     pub fn pack(a: &[f32], m: usize, k: usize) -> Self {
         Self::try_pack(a, m, k).expect("PackedA::pack: out of memory")
     }
@@ -107,11 +109,13 @@ impl PackedA {
     /// As [`PackedA::pack`], reporting an allocation failure instead of aborting.
     pub fn try_pack(a: &[f32], m: usize, k: usize) -> Result<Self, OutOfMemory> {
         assert_eq!(a.len(), m * k, "PackedA::pack: a.len() != m*k");
-        let mut data = alloc::with_capacity(Self::packed_len(m, k))?;
-        for panel in 0..m.div_ceil(MR) {
-            for kk in 0..k {
-                for row in panel * MR..(panel + 1) * MR {
-                    data.push(if row < m { a[row * k + kk] } else { 0.0 });
+        let mut data = alloc::filled(Self::packed_len(m, k), 0.0f32)?;
+        if k > 0 {
+            for (panel, dst) in data.chunks_exact_mut(k * MR).enumerate() {
+                for (r, row) in a[panel * MR * k..].chunks(k).take(MR).enumerate() {
+                    for (d, &v) in dst[r..].iter_mut().step_by(MR).zip(row) {
+                        *d = v;
+                    }
                 }
             }
         }
@@ -158,6 +162,11 @@ impl PackedA {
     /// Row panels: `ceil(m / MR)`.
     pub fn panels(&self) -> usize {
         self.m.div_ceil(MR)
+    }
+
+    /// Row panel `p`: for each `kk`, the `MR` values of its rows (zero past `m`).
+    pub fn panel_data(&self, p: usize) -> &[f32] {
+        &self.data[p * self.k * MR..(p + 1) * self.k * MR]
     }
 
     fn panel(&self, p: usize) -> *const f32 {

@@ -151,7 +151,7 @@ impl Op {
                     return Err(format!("{name}: kernel and stride must be positive and padding at most half the kernel"));
                 }
                 let (Some(oh), Some(ow)) = (pool::pool_out_size(*h, p.kh, p.sh, p.ph, p.ceil_mode), pool::pool_out_size(*w, p.kw, p.sw, p.pw, p.ceil_mode)) else {
-                    return Err(format!("{name}: {h}×{w} input is smaller than the {}×{} kernel", p.kh, p.kw));
+                    return Err(format!("{name}: a {h}×{w} input gives no output with a {}×{} kernel, stride {}×{}, padding {}×{}", p.kh, p.kw, p.sh, p.sw, p.ph, p.pw));
                 };
                 expect(*src, size(&[*planes, *h, *w])?, "the input")?;
                 expect(*dst, size(&[*planes, oh, ow])?, "the output")
@@ -198,7 +198,8 @@ impl Op {
     /// this step: im2col's band is at most the padded input image (1×1 stride-1 layers
     /// read their input in place and have none); Winograd stages one input channel's rows
     /// at a time and keeps its transforms and products within a block sized for L2
-    /// (`BLOCK_BYTES`, at least `NR` tiles of `T² · (c_in + CO_CHUNK)`); the GEMM packs a
+    /// (`BLOCK_BYTES`, at least `NR` tiles of `T² · (c_in + CO_CHUNK)`), plus im2col's band
+    /// for blocks that fall back to the GEMM (inputs with NaN, ∞ or huge values); the GEMM packs a
     /// `k × NR` strip; and `Vec` growth may double a buffer. Loose on purpose: it is only
     /// reserved once, to prove the memory is there before a run starts.
     pub fn scratch_floats(&self) -> usize {
@@ -211,7 +212,7 @@ impl Op {
                 let staged = match layer.algorithm_for(*h, *w) {
                     Algorithm::Gemm if s.is_pointwise() => 0.0,
                     Algorithm::Gemm => f(s.c_in) * padded,
-                    _ => padded + 36.0 * f(crate::gemm::NR) * (f(s.c_in) + 64.0) + f(1 << 17),
+                    _ => padded + 36.0 * f(crate::gemm::NR) * (f(s.c_in) + 64.0) + f(1 << 17) + f(s.c_in) * padded,
                 };
                 (2.0 * (staged + f(s.k()) * f(crate::gemm::NR)) + f(1 << 14)) as usize
             }

@@ -4,16 +4,22 @@
 //! Pooling is <1 % of GoogLeNet's time, so these are scalar loops the compiler can
 //! auto-vectorise; the window bounds are hoisted out of the inner loops.
 
-/// PyTorch's pooling output size: `floor((len + 2·pad - k) / s) + 1`, or with `ceil` the
-/// ceiling — minus one if the last window would start past `len + pad` (it must start
-/// inside the input or the left padding). `None` when the kernel does not fit.
+/// PyTorch's pooling output size (ATen's `pooling_output_shape`, dilation 1):
+/// `floor((len + 2·pad − k) / s) + 1`, or with `ceil` the ceiling, minus one if the last
+/// window would start at or past `len + pad`; `None` when that is below 1 (PyTorch's "Output
+/// size is too small"). Rounding towards −∞ matters: the padded input may be smaller than
+/// the kernel (a window then covers all of it), by up to `s − 1` in ceil mode, where
+/// PyTorch runs torchvision's GoogLeNet on a 15×15 input (its 3×3/2 ceil pool meets 2×2
+/// maps, its 2×2/2 one 1×1). Every window then starts inside the input or its left
+/// padding and ends past the input's first element (PyTorch also requires `pad ≤ k / 2`,
+/// checked with the other parameters), so none is empty.
 pub fn pool_out_size(len: usize, k: usize, s: usize, pad: usize, ceil: bool) -> Option<usize> {
-    let span = (len + 2 * pad).checked_sub(k)?;
-    let mut out = if ceil { span.div_ceil(s) } else { span / s } + 1;
+    let (len, k, s, pad) = (len as i64, k as i64, s as i64, pad as i64);
+    let mut out = (len + 2 * pad - k + if ceil { s - 1 } else { 0 }).div_euclid(s) + 1;
     if ceil && (out - 1) * s >= len + pad {
         out -= 1;
     }
-    Some(out)
+    usize::try_from(out).ok().filter(|&out| out >= 1)
 }
 
 /// `MaxPool2d` / `AvgPool2d` geometry.
@@ -30,11 +36,11 @@ pub struct Pool2dParams {
 
 impl Pool2dParams {
     pub fn out_h(&self, h: usize) -> usize {
-        pool_out_size(h, self.kh, self.sh, self.ph, self.ceil_mode).expect("pool: kernel taller than padded input")
+        pool_out_size(h, self.kh, self.sh, self.ph, self.ceil_mode).expect("pool: no output rows")
     }
 
     pub fn out_w(&self, w: usize) -> usize {
-        pool_out_size(w, self.kw, self.sw, self.pw, self.ceil_mode).expect("pool: kernel wider than padded input")
+        pool_out_size(w, self.kw, self.sw, self.pw, self.ceil_mode).expect("pool: no output columns")
     }
 }
 
