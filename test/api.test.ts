@@ -30,16 +30,11 @@ import {
   topk,
   ValueError,
 } from '../ts/index.js';
+import { randomArray } from './reference.js';
 
 beforeAll(() => init());
 
-const rand = (n: number, seed: number) => {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  });
-};
+const rand = randomArray;
 
 describe('init', () => {
   it('is idempotent: later calls after the load resolve without loading again', async () => {

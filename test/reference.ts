@@ -5,6 +5,7 @@
  * (OIHW for convolutions, [out, in] for linear).
  */
 import { expect } from 'vitest';
+import { fillTensor } from './weyl.js';
 
 export type Shape4 = readonly [number, number, number, number];
 export type Pair2 = readonly [number, number];
@@ -235,24 +236,9 @@ export function concatChannels(parts: readonly { data: ArrayLike<number>; shape:
   return out;
 }
 
-/** mulberry32: a tiny deterministic 32-bit PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** `len` deterministic float32 values uniform in [−1, 1). */
+/** `len` deterministic float32 values uniform in [−1, 1): the weyl-fmix32 stream `seed` (the fixtures' generator, test/weyl.ts). */
 export function randomArray(len: number, seed: number): Float32Array {
-  const next = mulberry32(seed);
-  const out = new Float32Array(len);
-  for (let i = 0; i < len; i++) out[i] = next() * 2 - 1;
-  return out;
+  return fillTensor(seed, 0, len, { offset: 0, scale: 1, abs: false });
 }
 
 /**

@@ -23,7 +23,9 @@ pub mod linear;
 pub mod plan;
 pub mod pool;
 pub mod reference;
+pub mod split;
 pub mod weyl;
+pub mod workspace;
 
 #[cfg(test)]
 mod testutil;

@@ -1,15 +1,12 @@
 //! Shared by the kernel tests: deterministic data and a tolerance that scales with the
 //! length of the dot products being compared.
 
-/// `len` values in [-1, 1) from a small LCG; different `salt`s give unrelated streams.
+/// `len` values in [-1, 1): tensor 0 of the weyl-fmix32 stream `salt` (the fixtures'
+/// generator, `crate::weyl`), so every test and bench draws from one generator.
 pub fn data(len: usize, salt: u32) -> Vec<f32> {
-    let mut s = 0x9E37_79B9u32.wrapping_mul(salt.wrapping_add(1));
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            ((s >> 8) as f32 / (1u32 << 23) as f32) - 1.0
-        })
-        .collect()
+    let mut v = vec![0.0; len];
+    crate::weyl::fill(salt, 0, crate::weyl::Rule { offset: 0.0, scale: 1.0, abs: false }, &mut v);
+    v
 }
 
 /// `cases` random cases from a fixed seed: CI runs the same cases every time, and a

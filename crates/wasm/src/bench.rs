@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 
-use inception_kernels::conv;
+use inception_kernels::{conv, weyl, workspace};
 use inception_kernels::gemm::{self, Epilogue, MatMut, MatRef, PackedA};
 use wasm_bindgen::prelude::*;
 
@@ -16,20 +16,16 @@ pub struct ConvBench {
     layer: conv::Conv2d,
     x: Vec<f32>,
     out: Vec<f32>,
-    ws: conv::Workspace,
+    ws: workspace::Workspace,
     h: usize,
     w: usize,
 }
 
-/// `len` values in [-0.1, 0.1) from an LCG (different `salt`s, unrelated streams).
+/// `len` values in [-0.1, 0.1): the weyl-fmix32 stream `salt` (the fixtures' generator).
 fn values(len: usize, salt: u32) -> Vec<f32> {
-    let mut s = salt.wrapping_mul(0x9E37_79B9) | 1;
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            ((s >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.2
-        })
-        .collect()
+    let mut v = vec![0.0; len];
+    weyl::fill(salt, 0, weyl::Rule { offset: 0.0, scale: 0.1, abs: false }, &mut v);
+    v
 }
 
 #[wasm_bindgen]
@@ -55,7 +51,7 @@ impl ConvBench {
             return Err(JsError::new("bench: input smaller than the kernel"));
         };
         let layer = conv::Conv2d::with_algorithm(spec, &values(c_out * spec.k(), 1), Some(&values(c_out, 2)), algorithm);
-        Ok(ConvBench { layer, x: values(c_in * h * w, 3), out: vec![0.0; c_out * oh * ow], ws: conv::Workspace::default(), h, w })
+        Ok(ConvBench { layer, x: values(c_in * h * w, 3), out: vec![0.0; c_out * oh * ow], ws: workspace::Workspace::default(), h, w })
     }
 
     /// The algorithm the layer runs: `"gemm"`, `"winograd2"` or `"winograd4"`.

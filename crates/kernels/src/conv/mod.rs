@@ -16,7 +16,8 @@ use std::sync::OnceLock;
 use crate::alloc::{self, OutOfMemory};
 use crate::gemm::{self, Epilogue, MatRef, PackedA};
 use im2col::Im2col;
-use winograd::{WinogradScratch, WinogradWeights};
+use crate::workspace::Workspace;
+use winograd::WinogradWeights;
 
 /// Output size along one axis: `floor((len + 2·pad - k) / stride) + 1`, or `None` when
 /// the padded input is smaller than the kernel.
@@ -76,25 +77,6 @@ impl Conv2dParams {
 
     pub fn out_w(&self) -> usize {
         conv_out_size(self.w, self.kw, self.sw, self.pw).expect("conv: kernel wider than padded input")
-    }
-}
-
-/// Scratch memory reused across calls (one per thread); it only grows.
-#[derive(Default, Debug)]
-pub struct Workspace {
-    /// im2col's padded input band.
-    band: Vec<f32>,
-    /// The GEMM's packed strip of `B`.
-    strip: Vec<f32>,
-    winograd: WinogradScratch,
-    /// Max pooling's row buffer.
-    pub(crate) pool_row: Vec<f32>,
-}
-
-impl Workspace {
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        (self.band.capacity() + self.strip.capacity() + self.pool_row.capacity()) * size_of::<f32>() + self.winograd.bytes()
     }
 }
 
@@ -327,7 +309,7 @@ impl Conv2d {
                 // panels instead makes every part pack all of B again: 18 % of a 14×14
                 // 1×1 layer), and the weights stream over every strip anyway. Only when
                 // strips run short (7×7 maps: 7) does a 1×1 layer split panels too.
-                let tasks = crate::plan::split(strips * a.panels(), a.k() * MR_WORK * gemm::NR, threads);
+                let tasks = crate::split::split(strips * a.panels(), a.k() * MR_WORK * gemm::NR, threads);
                 // At most one group per panel: none for a layer of 0 output channels (no
                 // panels, no tasks; `clamp(1, 0)` panicked on one).
                 let panel_groups = if self.spec.is_pointwise() { (tasks / strips).max(1).min(a.panels()) } else { 1 };
@@ -387,8 +369,8 @@ impl Conv2d {
                 let strip_groups = parts.min(strips);
                 let panel_groups = parts / strip_groups;
                 let (sg, pg) = (part / panel_groups, part % panel_groups);
-                let strips = crate::plan::share(strips, sg, strip_groups);
-                let panels = crate::plan::share(a.panels(), pg, panel_groups);
+                let strips = crate::split::share(strips, sg, strip_groups);
+                let panels = crate::split::share(a.panels(), pg, panel_groups);
                 let pixels = strips.start * gemm::NR..(strips.end * gemm::NR).min(ohw);
                 // SAFETY: `out` holds the c_out planes (the caller's contract); this part
                 // writes only channels `panels` × pixels `pixels`, which no other part does.
@@ -399,7 +381,7 @@ impl Conv2d {
                 let co_splits = parts / n_tiles.div_ceil(block);
                 debug_assert_eq!(n_tiles.div_ceil(block) * co_splits, parts);
                 let (b, s) = (part / co_splits, part % co_splits);
-                let panels = crate::plan::share(c_out.div_ceil(gemm::MR), s, co_splits);
+                let panels = crate::split::share(c_out.div_ceil(gemm::MR), s, co_splits);
                 let co = panels.start * gemm::MR..(panels.end * gemm::MR).min(c_out);
                 let tiles = b * block..((b + 1) * block).min(n_tiles);
                 // SAFETY: `out` holds the c_out planes (the caller's contract); this part

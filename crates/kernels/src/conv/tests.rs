@@ -311,7 +311,7 @@ fn check_blocks(spec: ConvSpec, h: usize, w: usize, algorithm: Algorithm, tile_c
     let cuts = |inner: &[usize], end: usize| -> Vec<usize> { [0].into_iter().chain(inner.iter().copied()).chain([end]).collect() };
     let (tiles, cos) = (cuts(tile_cuts, th * tw), cuts(co_cuts, spec.c_out));
     let mut covered = vec![0u32; spec.c_out * oh * ow];
-    let mut scratch = winograd::WinogradScratch::default();
+    let mut scratch = crate::workspace::WinogradScratch::default();
     let sentinel = f32::NAN;
     for t in tiles.windows(2) {
         for co in cos.windows(2) {

@@ -11,7 +11,7 @@
 use std::sync::Mutex;
 
 use super::profile::Probe;
-use crate::conv::Workspace;
+use crate::workspace::Workspace;
 
 /// A worker of the thread team died (a panic, or its thread was ended) or stopped making
 /// progress: the run was abandoned and the team retired; later runs use one thread.
@@ -74,7 +74,7 @@ pub mod team {
     use std::time::Duration;
 
     use super::{Probe, WorkerFailed};
-    use crate::conv::Workspace;
+    use crate::workspace::Workspace;
 
     /// How long a waiting thread sleeps before it looks for a failure again.
     const SLICE: Duration = Duration::from_millis(100);

@@ -30,10 +30,10 @@ use std::sync::Mutex;
 pub use exec::{threads, WorkerFailed};
 #[cfg(feature = "threads")]
 pub use exec::team;
-pub use ops::{share, split, Op, Slice};
+pub use ops::{Op, Slice};
 
 use crate::alloc::OutOfMemory;
-use crate::conv::Workspace;
+use crate::workspace::Workspace;
 
 /// A value of a plan being built: an index into the builder's values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use super::schedule::Home;
 use super::ValueId;
 use crate::alloc::OutOfMemory;
-use crate::conv::{Algorithm, Conv2d, Workspace};
+use crate::conv::{Algorithm, Conv2d};
+use crate::workspace::Workspace;
 use crate::linear::Linear;
+use crate::split::{share, split};
 use crate::pool::{self, Pool2dParams};
 
 /// Channels `[offset, offset + c)` of a value seen as `n × channels × plane`: where a
@@ -41,27 +43,6 @@ pub enum Op {
     CopyChannels { n: usize, c: usize, hw: usize, src: ValueId, dst: Slice },
     /// `x·scale[c] + shift[c]` per channel (torchvision's `transform_input`).
     ChannelAffine { scale: Vec<f32>, shift: Vec<f32>, n: usize, hw: usize, src: ValueId, dst: ValueId },
-}
-
-/// Work (multiply-adds, or elements touched) worth a task of its own: a task costs a few
-/// atomic operations (well under a microsecond) to hand out, so ~32 k multiply-adds
-/// (~1 µs at the GEMM's speed) keeps that overhead below a few per cent.
-const MIN_TASK_WORK: usize = 1 << 15;
-
-/// Tasks for `items` independent items of `item_work` each on `threads` threads: 4 per
-/// thread (so uneven tasks balance), never so small that handing them out dominates, and
-/// one on one thread (each kernel blocks for its cache itself).
-pub fn split(items: usize, item_work: usize, threads: usize) -> usize {
-    if threads <= 1 || items <= 1 {
-        return items.min(1);
-    }
-    let worth = (items * item_work / MIN_TASK_WORK).max(1);
-    (4 * threads).min(items).min(worth)
-}
-
-/// Item range of task `t` of `tasks` over `items`: contiguous, sizes differ by at most one.
-pub fn share(items: usize, t: usize, tasks: usize) -> core::ops::Range<usize> {
-    (t * items / tasks)..((t + 1) * items / tasks)
 }
 
 impl Op {
