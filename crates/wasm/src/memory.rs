@@ -22,31 +22,29 @@ fn admit(bytes: usize) -> bool {
     HELD.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| held.checked_add(bytes).filter(|&total| total <= limit)).is_ok()
 }
 
+/// `allocate()` if `layout` is admitted under the limit; its bytes are counted as held
+/// unless the allocation fails.
+fn admitted(layout: Layout, allocate: impl FnOnce() -> *mut u8) -> *mut u8 {
+    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    if !admit(layout.size()) {
+        return std::ptr::null_mut();
+    }
+    let p = allocate();
+    if p.is_null() {
+        HELD.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+    p
+}
+
 // SAFETY: forwards every call to the system allocator; a refused request returns null,
 // which `GlobalAlloc` allows.
 unsafe impl GlobalAlloc for Accounting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        if !admit(layout.size()) {
-            return std::ptr::null_mut();
-        }
-        let p = System.alloc(layout);
-        if p.is_null() {
-            HELD.fetch_sub(layout.size(), Ordering::Relaxed);
-        }
-        p
+        admitted(layout, || System.alloc(layout))
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        if !admit(layout.size()) {
-            return std::ptr::null_mut();
-        }
-        let p = System.alloc_zeroed(layout);
-        if p.is_null() {
-            HELD.fetch_sub(layout.size(), Ordering::Relaxed);
-        }
-        p
+        admitted(layout, || System.alloc_zeroed(layout))
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
