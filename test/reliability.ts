@@ -12,7 +12,7 @@ import type * as Lib from '../ts/index.js';
 export const RELIABILITY_CAP = 384 * 2 ** 20;
 
 export function reliabilityTests(title: string, lib: typeof Lib): void {
-  const { Conv2d, GoogLeNet, Inception, Linear, MaxPool2d, Sequential, Tensor, memoryInfo, releaseMemory, OutOfMemoryError, ValueError } = lib;
+  const { AdaptiveAvgPool2d, AvgPool2d, Conv2d, Dropout, Flatten, GoogLeNet, Inception, Linear, MaxPool2d, ReLU, Sequential, Tensor, concat, memoryInfo, releaseMemory, rgbToGray, OutOfMemoryError, ValueError } = lib;
 
   /** A fixed Inception 3a (its 3×3 branch runs Winograd F(4×4) at 28×28) and input. */
   let reference: { block: Lib.Inception; x: Lib.Tensor; y: Float32Array };
@@ -30,10 +30,16 @@ export function reliabilityTests(title: string, lib: typeof Lib): void {
   /** The library still works, bit for bit: the reference block again, and a new one of the same seed. */
   function expectUsable(): void {
     using y = reference.block.forward(reference.x);
-    expect(y.toArray()).toEqual(reference.y);
+    expectSameBits(y.toArray(), reference.y);
     using fresh = new Inception(192, 64, 96, 128, 16, 32, 32, { seed: 7 });
     using z = fresh.forward(reference.x);
-    expect(z.toArray()).toEqual(reference.y);
+    expectSameBits(z.toArray(), reference.y);
+  }
+
+  /** Bit for bit (vitest's `toEqual` walks million-element arrays one element at a time). */
+  function expectSameBits(a: Float32Array, b: Float32Array): void {
+    expect(a.length).toBe(b.length);
+    expect(Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength))).toBe(0);
   }
 
   /** `f` throws `type`, holding no more memory afterwards than before (a failed forward may free its arena). */
@@ -175,6 +181,68 @@ export function reliabilityTests(title: string, lib: typeof Lib): void {
       using twin = new Conv2d({ inChannels: 512, outChannels: 512, kernelSize: 3, padding: 1, seed: 5 });
       using b = twin.forward(x);
       expect(a.toArray()).toEqual(b.toArray());
+      expectUsable();
+    });
+  });
+
+  describe(`${title}: every op, with memory filled up to its last 2 MiB`, () => {
+    /** `f` with the heap filled by 1 MiB tensors until one no longer fits, then two freed. */
+    function whenFull<T>(f: () => T): T {
+      const hogs: Lib.Tensor[] = [];
+      try {
+        // 32 MiB tensors first, then 1 MiB ones: few objects, and no 1 MiB hole left.
+        for (const floats of [2 ** 23, 2 ** 18]) {
+          for (;;) {
+            try {
+              hogs.push(Tensor.zeros([floats]));
+            } catch (e) {
+              if (!(e instanceof OutOfMemoryError)) throw e;
+              break;
+            }
+          }
+        }
+        for (const h of hogs.splice(-2)) h.dispose();
+        return f();
+      } finally {
+        for (const h of hogs) h.dispose();
+      }
+    }
+
+    // Each op on an input whose output (or activations) need 4 MiB or more.
+    const input = (shape: number[]) => Tensor.fromArray(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i / 3)), shape);
+    const cases: [string, () => Lib.Module, number[]][] = [
+      ['Conv2d 3×3 (Winograd)', () => new Conv2d({ inChannels: 16, outChannels: 64, kernelSize: 3, padding: 1, seed: 1 }), [1, 16, 128, 128]],
+      ['Conv2d 5×5 (im2col)', () => new Conv2d({ inChannels: 4, outChannels: 64, kernelSize: 5, padding: 2, seed: 2 }), [1, 4, 128, 128]],
+      ['rgbToGray (1×1)', () => rgbToGray(), [4, 3, 512, 512]],
+      ['MaxPool2d', () => new MaxPool2d({ kernelSize: 3, stride: 1, padding: 1 }), [1, 16, 256, 256]],
+      ['AvgPool2d', () => new AvgPool2d({ kernelSize: 3, stride: 1, padding: 1 }), [1, 16, 256, 256]],
+      ['AdaptiveAvgPool2d', () => new AdaptiveAvgPool2d([128, 128]), [1, 64, 128, 128]],
+      ['Linear', () => new Linear({ inFeatures: 16, outFeatures: 4096, seed: 3 }), [512, 16]],
+      ['ReLU', () => new ReLU(), [1, 16, 256, 256]],
+      ['Dropout (inference: identity)', () => new Dropout(0.4), [1, 16, 256, 256]],
+      ['Flatten', () => new Flatten(), [16, 16, 64, 64]],
+      ['Inception', () => new Inception(16, 16, 8, 16, 4, 8, 8, { seed: 4 }), [1, 16, 128, 128]],
+    ];
+    it.each(cases)('%s → OutOfMemoryError, then the same result as a twin when memory is back', (_, make, shape) => {
+      using model = make();
+      using x = input(shape);
+      whenFull(() => {
+        // The first attempt may compile (and keep) the plan; no attempt holds more.
+        expect(() => model.forward(x)).toThrow(OutOfMemoryError);
+        expectRefused(() => model.forward(x), OutOfMemoryError);
+      });
+      using y = model.forward(x);
+      using twin = make();
+      using z = twin.forward(x);
+      expectSameBits(y.toArray(), z.toArray());
+    });
+
+    it('concat → OutOfMemoryError, then the same result', () => {
+      using a = input([1, 64, 128, 128]);
+      using b = input([1, 64, 128, 128]);
+      whenFull(() => expectRefused(() => concat([a, b]), OutOfMemoryError));
+      using y = concat([a, b]);
+      expectSameBits(y.toArray().subarray(0, a.numel), a.toArray());
       expectUsable();
     });
   });

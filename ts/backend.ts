@@ -11,7 +11,7 @@
 import * as single from './wasm/inception_wasm.js';
 import * as threaded from './wasm-threads/inception_wasm.js';
 import { InceptionWasmError, NotInitializedError, OutOfMemoryError, ValueError, WasmFaultError, WorkerError } from './errors.js';
-import { startWorkers, threadSupport } from './threads.js';
+import { type Pool, startWorkers, threadSupport } from './threads.js';
 import { isNode } from './runtime.js';
 
 /** Where a `.wasm` comes from. */
@@ -75,6 +75,8 @@ interface Instance {
   heapLimit: number;
   /** Set when a call trapped: every later call fails until `init()` starts a new instance. */
   fault?: string;
+  /** The threaded build's workers. */
+  pool?: Pool;
 }
 
 let active: Instance | undefined;
@@ -145,12 +147,13 @@ async function load(options: InitOptions): Promise<void> {
       const limit = Math.min(THREADED_MAX_BYTES, maximumMemory ?? Infinity);
       const memory = sharedMemory(limit);
       if (memory instanceof WebAssembly.Memory) {
+        let pool: Pool;
         try {
-          reinstantiate(threaded as unknown as Glue, () => threaded.initSync({ module, memory }));
-          const workers = await startWorkers(threaded, module, memory, threads);
+          reinstantiate(() => threaded.initSync({ module, memory }));
+          pool = await startWorkers(threaded, module, memory, threads);
           // Fault injection for the tests (test/threads-faults*.test.ts): not part of the API.
           Object.defineProperty(globalThis, Symbol.for('inception-wasm.testing'), {
-            value: { workers, injectWorkerFault: (kind: number, after: number) => threaded.__injectWorkerFault(kind, after) },
+            value: { workers: pool.workers, injectWorkerFault: (kind: number, after: number) => threaded.__injectWorkerFault(kind, after) },
             configurable: true,
           });
         } catch (e) {
@@ -159,7 +162,7 @@ async function load(options: InitOptions): Promise<void> {
           threaded.__resetInstance();
           throw e;
         }
-        activate(threaded as unknown as Glue, memory, threads, chosen.simd, limit);
+        activate(threaded as unknown as Glue, memory, threads, chosen.simd, limit, pool);
         return;
       }
       console.warn(`inception-wasm: using 1 thread instead of ${threads}: ${memory}`);
@@ -172,7 +175,7 @@ async function load(options: InitOptions): Promise<void> {
   // it was asynchronous): the glue's async path reads `globalThis.Response` (see `compile`).
   const chosen = source(options.wasm, 'wasm', relaxed);
   const module = await compile(await chosen.source);
-  const exports = reinstantiate(single, () => single.initSync({ module }));
+  const exports = reinstantiate(() => single.initSync({ module }));
   activate(single, exports.memory, 1, chosen.simd, Math.min(ENGINE_MAX_BYTES, maximumMemory ?? Infinity));
 }
 
@@ -190,20 +193,25 @@ function sharedMemory(limit: number): WebAssembly.Memory | string {
 }
 
 /**
- * Instantiates through the glue's `initSync`, first clearing a faulted instance it holds
- * (the glue keeps one instance per JavaScript realm and would return that one).
+ * Instantiates through a glue's `initSync`, first clearing a faulted instance (its glue
+ * keeps one instance per JavaScript realm and would return that one) and ending its
+ * workers.
  */
-function reinstantiate<T>(glue: Glue, instantiate: () => T): T {
-  if (active?.fault !== undefined) (glue as unknown as { __resetInstance(): void }).__resetInstance();
+function reinstantiate<T>(instantiate: () => T): T {
+  if (active?.fault !== undefined) {
+    active.glue.__resetInstance();
+    // The faulted instance's workers would wait for its forwards forever.
+    active.pool?.stop();
+  }
   return instantiate();
 }
 
-function activate(glue: Glue, memory: WebAssembly.Memory, threads: number, simd: SimdFlavour, limit: number): void {
+function activate(glue: Glue, memory: WebAssembly.Memory, threads: number, simd: SimdFlavour, limit: number, pool?: Pool): void {
   // The heap starts after the module's stack and static data, which the memory's initial
   // size covers (plus the initial heap: a slight over-count, on the safe side).
   const heapLimit = Math.max(0, limit - memory.buffer.byteLength);
   glue.setHeapLimit(Math.min(heapLimit, ENGINE_MAX_BYTES - 1));
-  active = { glue, memory, threads, simd, generation: ++generations, limit, heapLimit };
+  active = { glue, memory, threads, simd, generation: ++generations, limit, heapLimit, pool };
 }
 
 /**

@@ -48,7 +48,14 @@ export interface PoolWorker {
  * thread runs, and a browser worker cannot even load a nested worker's script while its
  * parent is blocked — so the workers must be loaded and listening before that.
  */
-export async function startWorkers(glue: typeof threaded, module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): Promise<PoolWorker[]> {
+/** A started pool: its workers, and how to end them (after the instance faulted). */
+export interface Pool {
+  readonly workers: readonly PoolWorker[];
+  /** Ends every worker; their ending is then no news to the team (it is gone with its instance). */
+  stop(): void;
+}
+
+export async function startWorkers(glue: typeof threaded, module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): Promise<Pool> {
   const url = new URL('./worker.js', import.meta.url);
   let spawn: () => { worker: PoolWorker; ready: Promise<void> };
   if (isNode) {
@@ -79,9 +86,10 @@ export async function startWorkers(glue: typeof threaded, module: WebAssembly.Mo
     };
   }
   let started = false;
+  let stopped = false;
   /** A pool worker's thread ended (terminated, or a trap in it): forwards go on with one thread. */
   const lost = (): void => {
-    if (!started || glue.threadCount() === 1) return;
+    if (!started || stopped || glue.threadCount() === 1) return;
     glue.abandonThreads();
     console.warn('inception-wasm: a worker of the thread pool ended; computing on 1 thread from now on');
   };
@@ -99,7 +107,14 @@ export async function startWorkers(glue: typeof threaded, module: WebAssembly.Mo
     if (typeof glue.initThreadPool !== 'function') throw new TypeError('inception-wasm: the threaded module has no initThreadPool (is `threadedWasm` the single-threaded build?)');
     glue.initThreadPool(threads);
     started = true;
-    return pool.map((p) => p.worker);
+    const workers = pool.map((p) => p.worker);
+    return {
+      workers,
+      stop: () => {
+        stopped = true;
+        for (const worker of workers) void worker.terminate();
+      },
+    };
   } catch (e) {
     // A failed start leaves no worker behind: `init` may be called again.
     for (const { worker } of pool) void worker.terminate();

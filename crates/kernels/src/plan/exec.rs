@@ -63,7 +63,7 @@ pub mod team {
     //! thread), or its Web Worker / `worker_threads` thread terminated. A forward must then
     //! fail, not hang: a panic in a worker marks the team dead at once (the panic hook);
     //! the loader marks it dead when it sees a worker's thread end ([`abandon`]); and a
-    //! forward in which no thread finished a task for [`STALL_SLICES`] × [`SLICE`] (10 s)
+    //! forward in which no thread took a new task for [`STALL_SLICES`] × [`SLICE`] (10 s)
     //! takes the missing worker for dead. The run returns [`WorkerFailed`], the team is
     //! retired and later runs use the calling thread alone. (A single task running 10 s —
     //! a part of one image's layer of ~400 GFLOP — would be taken for a dead worker.)
@@ -78,7 +78,7 @@ pub mod team {
 
     /// How long a waiting thread sleeps before it looks for a failure again.
     const SLICE: Duration = Duration::from_millis(100);
-    /// Slices without a finished task after which a missing worker is taken for dead.
+    /// Slices without a task taken after which a missing worker is taken for dead.
     const STALL_SLICES: u32 = 100;
     /// Spins before sleeping, ~1 ms in wasm: longer than the uneven end of most stages
     /// (a waking thread costs more here: with 2^16 spins, ~50 µs, GoogLeNet at 2 threads
@@ -100,10 +100,9 @@ pub mod team {
         tasks: &'a [usize],
         workspaces: &'a [Mutex<Workspace>],
         task: &'a (dyn Fn(usize, usize, &mut Workspace) + Sync),
-        /// The current stage's next task.
+        /// The current stage's next task; also the progress the stall detector watches
+        /// (it moves whenever a thread takes a task: no counter of its own to contend for).
         next: AtomicUsize,
-        /// Tasks finished in this forward: the progress the stall detector watches.
-        finished: AtomicUsize,
         barrier: Barrier,
         #[cfg(feature = "profile")]
         probes: Mutex<Vec<(usize, Probe)>>,
@@ -200,7 +199,6 @@ pub mod team {
             workspaces,
             task,
             next: AtomicUsize::new(0),
-            finished: AtomicUsize::new(0),
             barrier: Barrier::new(team.threads),
             #[cfg(feature = "profile")]
             probes: Mutex::new(Vec::new()),
@@ -331,7 +329,6 @@ pub mod team {
                             let start = probe.task_start();
                             (job.task)(step, i, &mut ws);
                             probe.task_end(start);
-                            job.finished.fetch_add(1, Ordering::Relaxed);
                             break;
                         }
                         i -= job.tasks[step];
@@ -393,7 +390,7 @@ pub mod team {
         }
 
         fn sleep(&self, gen: u32, job: &Job, team: &Team) -> Result<(), WorkerFailed> {
-            let (mut progress, mut stalled) = (job.finished.load(Ordering::Relaxed), 0);
+            let (mut progress, mut stalled) = (job.next.load(Ordering::Relaxed), 0);
             let mut guard: MutexGuard<()> = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
             while self.generation.load(Ordering::SeqCst) == gen {
                 if team.dead.load(Ordering::Acquire) {
@@ -402,7 +399,7 @@ pub mod team {
                 let (g, timeout) = self.wake.wait_timeout(guard, SLICE).unwrap_or_else(PoisonError::into_inner);
                 guard = g;
                 if timeout.timed_out() {
-                    let now = job.finished.load(Ordering::Relaxed);
+                    let now = job.next.load(Ordering::Relaxed);
                     stalled = if now == progress { stalled + 1 } else { 0 };
                     progress = now;
                     if stalled >= STALL_SLICES {
