@@ -100,12 +100,23 @@ pub mod team {
         tasks: &'a [usize],
         workspaces: &'a [Mutex<Workspace>],
         task: &'a (dyn Fn(usize, usize, &mut Workspace) + Sync),
+        /// What every thread writes during the forward, on cache lines of its own.
+        shared: Shared,
+        #[cfg(feature = "profile")]
+        probes: Mutex<Vec<(usize, Probe)>>,
+    }
+
+    /// A forward's counters, aligned to a cache line (64 bytes), so that the job's
+    /// read-only fields (read at every task: `stages`, `tasks`, `task`) do not share the
+    /// line the threads' `fetch_add`s keep moving between cores. (rayon's `broadcast`,
+    /// before the team, kept them apart the same way: the closure's captures on the
+    /// caller's stack, the counters in their own struct.)
+    #[repr(align(64))]
+    struct Shared {
         /// The current stage's next task; also the progress the stall detector watches
         /// (it moves whenever a thread takes a task: no counter of its own to contend for).
         next: AtomicUsize,
         barrier: Barrier,
-        #[cfg(feature = "profile")]
-        probes: Mutex<Vec<(usize, Probe)>>,
     }
 
     pub struct Team {
@@ -198,8 +209,7 @@ pub mod team {
             tasks,
             workspaces,
             task,
-            next: AtomicUsize::new(0),
-            barrier: Barrier::new(team.threads),
+            shared: Shared { next: AtomicUsize::new(0), barrier: Barrier::new(team.threads) },
             #[cfg(feature = "profile")]
             probes: Mutex::new(Vec::new()),
         };
@@ -318,7 +328,7 @@ pub mod team {
             for stage in job.stages {
                 let total: usize = stage.iter().map(|&s| job.tasks[s]).sum();
                 loop {
-                    let mut i = job.next.fetch_add(1, Ordering::Relaxed);
+                    let mut i = job.shared.next.fetch_add(1, Ordering::Relaxed);
                     if i >= total {
                         break;
                     }
@@ -334,7 +344,7 @@ pub mod team {
                         i -= job.tasks[step];
                     }
                 }
-                job.barrier.wait(job, self)?;
+                job.shared.barrier.wait(job, self)?;
                 probe.stage_end();
             }
             Ok(probe)
@@ -365,7 +375,7 @@ pub mod team {
             let gen = self.generation.load(Ordering::Acquire);
             if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
                 self.arrived.store(0, Ordering::Relaxed);
-                job.next.store(0, Ordering::Relaxed);
+                job.shared.next.store(0, Ordering::Relaxed);
                 // SeqCst on the generation and `sleepers` (here and in the sleeper): each side
                 // stores then loads the other's word, which only SeqCst keeps from both
                 // missing the other's store (a sleeper that would never be woken).
@@ -390,7 +400,7 @@ pub mod team {
         }
 
         fn sleep(&self, gen: u32, job: &Job, team: &Team) -> Result<(), WorkerFailed> {
-            let (mut progress, mut stalled) = (job.next.load(Ordering::Relaxed), 0);
+            let (mut progress, mut stalled) = (job.shared.next.load(Ordering::Relaxed), 0);
             let mut guard: MutexGuard<()> = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
             while self.generation.load(Ordering::SeqCst) == gen {
                 if team.dead.load(Ordering::Acquire) {
@@ -399,7 +409,7 @@ pub mod team {
                 let (g, timeout) = self.wake.wait_timeout(guard, SLICE).unwrap_or_else(PoisonError::into_inner);
                 guard = g;
                 if timeout.timed_out() {
-                    let now = job.next.load(Ordering::Relaxed);
+                    let now = job.shared.next.load(Ordering::Relaxed);
                     stalled = if now == progress { stalled + 1 } else { 0 };
                     progress = now;
                     if stalled >= STALL_SLICES {
