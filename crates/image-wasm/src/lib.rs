@@ -1,0 +1,76 @@
+//! wasm-bindgen glue over `inception-image`, built into its own `.wasm`
+//! (`ts/wasm-image/`), which the TypeScript API loads on the first image call: the
+//! inference module stays free of the decoders. Stateless between calls, so a trap here
+//! never harms the inference module: the loader simply makes a new instance.
+//!
+//! Errors are `JsError`s whose message starts with `ImageError::code()` (`truncated: …`);
+//! ts/image.ts turns that into `ImageError.reason`.
+
+use inception_image::decode::{self, Options};
+use inception_image::transform::{Resize, Transform};
+use inception_image::{ImageError, Rgb};
+use wasm_bindgen::prelude::*;
+
+fn js(e: ImageError) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// A decoded (or handed-over) image, RGB, in this module's memory.
+#[wasm_bindgen]
+pub struct Image(Rgb);
+
+#[wasm_bindgen]
+impl Image {
+    /// Decodes JPEG or PNG bytes to RGB; larger than `max_pixels` is refused from the header.
+    pub fn decode(bytes: &[u8], max_pixels: f64, exif_orientation: bool) -> Result<Image, JsError> {
+        let options = Options { max_pixels: max_pixels as u64, exif_orientation };
+        decode::decode(bytes, &options).map(Image).map_err(js)
+    }
+
+    /// Raw interleaved pixels of 1–4 channels (gray, gray + alpha, RGB, RGBA), made RGB.
+    #[wasm_bindgen(js_name = fromPixels)]
+    pub fn from_pixels(data: &[u8], width: usize, height: usize, channels: usize) -> Result<Image, JsError> {
+        Rgb::from_pixels(data, width, height, channels).map(Image).map_err(js)
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn width(&self) -> usize {
+        self.0.width
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn height(&self) -> usize {
+        self.0.height
+    }
+
+    /// A copy of the RGB bytes (HWC).
+    pub fn rgb(&self) -> Vec<u8> {
+        self.0.data.clone()
+    }
+
+    /// torchvision's `Resize` → `CenterCrop` → `ToTensor` → `Normalize`, as CHW floats.
+    /// `resize`: 0 none, 1 shorter side to `a`, 2 exactly `a` high and `b` wide; a crop of
+    /// 0 × 0 is none. Sizes and statistics are validated by the caller (ts/image.ts).
+    #[allow(clippy::too_many_arguments)]
+    pub fn transform(&self, resize: u32, a: usize, b: usize, crop_h: usize, crop_w: usize, mean: &[f32], std: &[f32]) -> Result<Vec<f32>, JsError> {
+        let resize = match resize {
+            0 => Resize::Keep,
+            1 => Resize::ShortSide(a),
+            _ => Resize::Exact { height: a, width: b },
+        };
+        let crop = (crop_h > 0).then_some((crop_h, crop_w));
+        let stat = |v: &[f32]| -> [f32; 3] { [v[0], v[1], v[2]] };
+        let t = Transform { resize, crop, mean: stat(mean), std: stat(std) };
+        let (h, w) = t.output(self.0.width, self.0.height);
+        let mut out = inception_image_alloc(3 * h * w)?;
+        t.apply(&self.0, &mut out).map_err(js)?;
+        Ok(out)
+    }
+}
+
+fn inception_image_alloc(len: usize) -> Result<Vec<f32>, JsError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| js(ImageError::OutOfMemory { bytes: len * 4 }))?;
+    v.resize(len, 0.0);
+    Ok(v)
+}
