@@ -43,6 +43,8 @@ export default process.env.PROFILE_DIST ? profile : defineConfig([{
     for (const folder of ['wasm', 'wasm-relaxed', 'wasm-threads', 'wasm-threads-relaxed']) {
       cpSync(`ts/${folder}/inception_wasm_bg.wasm`, `dist/${folder}/inception_wasm_bg.wasm`);
     }
+    // The image module: its glue is bundled, its .wasm is fetched on the first image call.
+    cpSync('ts/wasm-image/inception_image_bg.wasm', 'dist/wasm-image/inception_image_bg.wasm');
   },
 }, {
   // The threaded build's worker: loaded by URL (`new Worker(new URL('./worker.js', …))`),

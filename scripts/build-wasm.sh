@@ -18,12 +18,14 @@ cd "$(dirname "$0")/.."
 export PATH="/usr/bin:$HOME/.cargo/bin:$PATH"
 export RUSTC_BOOTSTRAP=1   # -Z build-std on a stable compiler
 
-# build <out dir> <rustflags> <extra cargo args...>
+# build <out dir> <rustflags> <extra cargo args...>: the inference module (crates/wasm).
+# CRATE / NAME / SOURCES select another one (the image module, below).
 build() {
-  local out=$1 flags=$2
+  local out=$1 flags=$2 crate=${CRATE:-crates/wasm} name=${NAME:-inception_wasm}
   shift 2
-  local wasm="$out/inception_wasm_bg.wasm"
-  if [[ -f "$wasm" && -z "$(find Cargo.toml Cargo.lock crates scripts/build-wasm.sh -newer "$wasm" -print -quit 2>/dev/null)" ]]; then
+  local wasm="$out/${name}_bg.wasm"
+  # shellcheck disable=SC2086 # SOURCES is a list of paths
+  if [[ -f "$wasm" && -z "$(find Cargo.toml Cargo.lock ${SOURCES:-crates/kernels crates/wasm} scripts/build-wasm.sh -newer "$wasm" -print -quit 2>/dev/null)" ]]; then
     echo "build:wasm: $out up to date ($(stat -c %s "$wasm") bytes)"
     return
   fi
@@ -34,16 +36,16 @@ build() {
   # --mode force: wasm-pack's target check asks rustc for a wasm32 sysroot, which
   # Debian's toolchain does not have (std comes from -Z build-std instead).
   RUSTFLAGS="$flags" CARGO_TARGET_DIR="$PWD/target/$(basename "$out")" \
-    wasm-pack --quiet build crates/wasm --release --target web --mode force \
-    --out-dir "$PWD/$out" --out-name inception_wasm --no-pack \
+    wasm-pack --quiet build "$crate" --release --target web --mode force \
+    --out-dir "$PWD/$out" --out-name "$name" --no-pack \
     -- -Z build-std=std,panic_abort "$@"
   rm -f "$out/.gitignore"
   # After a trap the loader starts a new instance (ts/backend.ts `reinstantiate`), but the
   # glue keeps one instance per realm and `initSync` returns it while it is set: give the
   # loader a way to clear it. Checked, so a glue of another shape fails the build here.
-  grep -q '^let wasmModule, wasmInstance, wasm;$' "$out/inception_wasm.js" || { echo "build:wasm: unexpected wasm-bindgen glue in $out" >&2; exit 1; }
-  printf '\n/** Added by scripts/build-wasm.sh: forgets a faulted instance, so that initSync makes a new one. */\nexport function __resetInstance() { wasm = undefined; wasmModule = undefined; wasmInstance = undefined; }\n' >> "$out/inception_wasm.js"
-  printf 'export function __resetInstance(): void;\n' >> "$out/inception_wasm.d.ts"
+  grep -q '^let wasmModule, wasmInstance, wasm;$' "$out/$name.js" || { echo "build:wasm: unexpected wasm-bindgen glue in $out" >&2; exit 1; }
+  printf '\n/** Added by scripts/build-wasm.sh: forgets a faulted instance, so that initSync makes a new one. */\nexport function __resetInstance() { wasm = undefined; wasmModule = undefined; wasmInstance = undefined; }\n' >> "$out/$name.js"
+  printf 'export function __resetInstance(): void;\n' >> "$out/$name.d.ts"
   # -ocimfs 100: binaryen inlines every function that has one caller, whatever its size,
   # which merged all the kernels a plan runs into one 36 KB function; V8 compiles that
   # one far worse (conv2 64×56×56→192: 346 M instructions per forward instead of 288 M,
@@ -82,6 +84,9 @@ if [[ "${WASM_BUILDS:-all}" == testing ]]; then
   exit 0
 fi
 build ts/wasm "-C target-feature=+simd128"
+# The image module (decoders, resize): its own .wasm, loaded on the first image call.
+CRATE=crates/image-wasm NAME=inception_image SOURCES="crates/image crates/image-wasm" \
+  build ts/wasm-image "-C target-feature=+simd128"
 [[ "${WASM_BUILDS:-all}" == single ]] && exit 0
 build ts/wasm-relaxed "-C target-feature=+simd128,+relaxed-simd"
 build ts/wasm-threads "-C target-feature=$threads_features$threads_link" --features threads

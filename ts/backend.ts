@@ -55,6 +55,15 @@ export interface InitOptions {
    * @defaultValue no cap beyond the engine's: 4 GiB (2 GiB for the threaded build)
    */
   maximumMemory?: number;
+  /**
+   * The image module (`decodeImage`, `preprocess`, `classify`): decoders and the resize,
+   * a `.wasm` of its own that is compiled on the first image call, never before. Pass it
+   * where the runtime cannot compile fetched bytes (Cloudflare Workers: import the `.wasm`
+   * as a module).
+   * @defaultValue the package's `wasm-image/inception_image_bg.wasm`, read from disk in
+   * Node and fetched relative to this file elsewhere.
+   */
+  imageWasm?: WasmSource | Promise<WasmSource>;
 }
 
 /** Which SIMD build runs: `'relaxed'` (relaxed SIMD, fused multiply-add) or `'simd128'`. */
@@ -81,6 +90,8 @@ interface Instance {
 
 let active: Instance | undefined;
 let pending: Promise<void> | undefined;
+/** `init({ imageWasm })` of the call that loaded the instance (see ts/image/module.ts). */
+let imageSource: InitOptions['imageWasm'];
 let generations = 0;
 
 /** Engine limits: 65,536 pages for a 32-bit memory; the threaded build is linked with 2 GiB. */
@@ -101,10 +112,11 @@ export function relaxedSimdSupported(): boolean {
   return WebAssembly.validate(RELAXED_PROBE);
 }
 
-type Folder = 'wasm' | 'wasm-relaxed' | 'wasm-threads' | 'wasm-threads-relaxed';
+type Folder = 'wasm' | 'wasm-relaxed' | 'wasm-threads' | 'wasm-threads-relaxed' | 'wasm-image';
 
-async function defaultSource(folder: Folder): Promise<WasmSource> {
-  const url = new URL(`./${folder}/inception_wasm_bg.wasm`, import.meta.url);
+/** The package's own `.wasm` in `folder` (read from disk in Node, else a URL to fetch). */
+export async function defaultSource(folder: Folder, file = 'inception_wasm_bg.wasm'): Promise<WasmSource> {
+  const url = new URL(`./${folder}/${file}`, import.meta.url);
   if (!isNode) return url;
   // A variable specifier keeps browser bundlers from trying to resolve a Node built-in.
   const fsModule = 'node:fs/promises';
@@ -117,7 +129,7 @@ async function defaultSource(folder: Folder): Promise<WasmSource> {
  * and modules are recognised before `Request`/`Response` are even looked at: in Node the
  * first read of those globals loads its fetch implementation (undici), ~28 ms of start-up.
  */
-async function compile(source: WasmSource): Promise<WebAssembly.Module> {
+export async function compile(source: WasmSource): Promise<WebAssembly.Module> {
   if (source instanceof WebAssembly.Module) return source;
   if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return WebAssembly.compile(source);
   if (typeof Response !== 'undefined' && source instanceof Response) return WebAssembly.compileStreaming(source);
@@ -131,6 +143,7 @@ function source(given: InitOptions['wasm'], folder: 'wasm' | 'wasm-threads', rel
 }
 
 async function load(options: InitOptions): Promise<void> {
+  imageSource = options.imageWasm;
   const threads = options.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1) throw new ValueError('init', `threads must be a positive integer, but got ${threads}`);
   const maximumMemory = options.maximumMemory;
@@ -228,6 +241,11 @@ export function init(options: InitOptions = {}): Promise<void> {
     throw e;
   });
   return pending;
+}
+
+/** The image module `init` was given, if any. */
+export function imageWasmOption(): InitOptions['imageWasm'] {
+  return imageSource;
 }
 
 /** True once {@link init} has finished. */

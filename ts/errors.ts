@@ -50,7 +50,7 @@ export function checkInt(op: string, what: string, v: unknown, min = 1, max = 2 
     const want = min === 0 ? 'a non-negative integer' : `an integer ≥ ${min}`;
     throw new ValueError(op, `${what} must be ${want}, but got ${String(v)}`);
   }
-  if (v > max) throw new ValueError(op, `${what} must be at most 2^30, but got ${v}`);
+  if (v > max) throw new ValueError(op, `${what} must be at most ${max === 2 ** 30 ? '2^30' : max}, but got ${v}`);
   return v;
 }
 
@@ -97,3 +97,36 @@ export class WasmFaultError extends InceptionWasmError {}
  * returned); the library rebuilt the pool, or fell back to one thread, and stays usable.
  */
 export class WorkerError extends InceptionWasmError {}
+
+/** Why an image was refused: see {@link ImageError.reason}. */
+export type ImageErrorReason =
+  | 'empty'
+  | 'unknown-format'
+  | 'too-large'
+  | 'truncated'
+  | 'corrupt'
+  | 'unsupported'
+  | 'out-of-memory'
+  | 'invalid-input'
+  | 'unreadable';
+
+/**
+ * An image that cannot be read: no bytes, a format other than JPEG or PNG, a truncated
+ * or malformed file, more pixels than `maxPixels` (a decompression bomb, refused from the
+ * header before anything is allocated), raw pixels that do not match their size, an
+ * element that has not loaded. Thrown (or rejected) before the network sees anything.
+ */
+export class ImageError extends InceptionWasmError {
+  /**
+   * `'empty'`, `'unknown-format'`, `'too-large'`, `'truncated'`, `'corrupt'`,
+   * `'unsupported'` (a valid file this decoder does not read: lossless JPEG),
+   * `'out-of-memory'`, `'invalid-input'` (not an image the API takes), `'unreadable'`
+   * (a path or URL that could not be read).
+   */
+  readonly reason: ImageErrorReason;
+
+  constructor(op: string, reason: ImageErrorReason, message: string) {
+    super(op, message);
+    this.reason = reason;
+  }
+}

@@ -14,6 +14,8 @@ export {
 export {
   DataTypeError,
   DisposedError,
+  ImageError,
+  type ImageErrorReason,
   InceptionWasmError,
   NotInitializedError,
   OutOfMemoryError,
@@ -55,3 +57,8 @@ export { bottleneck, convWeightCount, GRAY_WEIGHTS, rgbToGray, spindle, type Two
 export { summary, type Summary } from './summary.js';
 export { loadSafetensors, readSafetensors, type SafetensorsContents, SafetensorsError, saveSafetensors } from './safetensors.js';
 export { concat, topk } from './ops.js';
+export { decodeImage, type DecodedImage, type DecodeOptions } from './image/decode.js';
+export { IMAGENET_MEAN, IMAGENET_STD, preprocess, type PreprocessOptions, type Size } from './image/preprocess.js';
+export type { EncodedImage, ImageInput, RawImage } from './image/source.js';
+export { classify, type ClassifyOptions, type Prediction, softmax } from './classify.js';
+export { IMAGENET_CLASSES } from './imagenet-classes.js';

@@ -8,6 +8,8 @@
  * row-major arrays only when loading or saving, never during `forward`.
  */
 import { call, canFree, checkGeneration, generation } from '../backend.js';
+import { classify, type ClassifyOptions, type Prediction } from '../classify.js';
+import type { ImageInput } from '../image/source.js';
 import { checkInt, DisposedError, ShapeError, StateDictError } from '../errors.js';
 import { compile, type PlanBuilder, type Value } from '../plan.js';
 import { reserveForWeights } from './init.js';
@@ -119,6 +121,16 @@ export abstract class Module {
     const shape = this.checkInput(x);
     const plan = this.plan(`forward ${x.shape.join(',')}`, x.shape, (b, v) => this.lower(b, v));
     return produce(shape, (out) => this.run(plan, x, out));
+  }
+
+  /**
+   * Classifies an image (or an array of images) with this model: see {@link classify}
+   * (torchvision's ImageNet transform, softmax, top-5 with ImageNet names by default).
+   */
+  classify(image: ImageInput, options?: ClassifyOptions): Promise<Prediction[]>;
+  classify(image: readonly ImageInput[], options?: ClassifyOptions): Promise<Prediction[][]>;
+  classify(image: ImageInput | readonly ImageInput[], options?: ClassifyOptions): Promise<Prediction[] | Prediction[][]> {
+    return classify(this, image as ImageInput, options);
   }
 
   /** Runs a compiled plan of this module's on `x` into `out` (typed errors, see `backend.call`). */

@@ -1,0 +1,75 @@
+/**
+ * The image module: JPEG/PNG decoders and the PIL-exact resize (crates/image), a `.wasm`
+ * of its own so that inference alone never downloads or compiles them. Compiled on the
+ * first image call and kept; instantiated again whenever needed:
+ *
+ * - after a trap (a decoder bug on a hostile file, or its heap exhausted): the module is
+ *   stateless between calls, so a fresh instance is as good as the old one, and the
+ *   inference module, a separate instance, is never touched;
+ * - after a call that grew its memory past {@link KEEP_BYTES} (a 12-megapixel photo
+ *   takes ~80 MB to decode): WebAssembly memory never shrinks, so the instance is dropped
+ *   for the garbage collector rather than held for the life of the page.
+ */
+import * as glue from '../wasm-image/inception_image.js';
+import { compile, defaultSource, imageWasmOption, isInitialized } from '../backend.js';
+import { ImageError, type ImageErrorReason, NotInitializedError } from '../errors.js';
+
+export type ImageGlue = typeof glue;
+
+/** Memory kept between calls; above it the instance is dropped after the call. */
+const KEEP_BYTES = 64 * 2 ** 20;
+
+let compiled: Promise<WebAssembly.Module> | undefined;
+let memory: WebAssembly.Memory | undefined;
+
+/** The image module, compiled on first use; {@link NotInitializedError} before `init()`. */
+export async function imageModule(op: string): Promise<ImageGlue> {
+  if (!isInitialized()) throw new NotInitializedError(op, 'the WebAssembly module is not loaded yet: call `await init()` first');
+  compiled ??= (async () => compile(await (imageWasmOption() ?? defaultSource('wasm-image', 'inception_image_bg.wasm'))))();
+  let module: WebAssembly.Module;
+  try {
+    module = await compiled;
+  } catch (e) {
+    compiled = undefined;
+    throw e;
+  }
+  memory ??= glue.initSync({ module }).memory;
+  return glue;
+}
+
+/** How crates/image-wasm reports a refused image: `<reason>: <message>`. */
+const REFUSED = /^(empty|unknown-format|too-large|truncated|corrupt|unsupported|out-of-memory): ([\s\S]*)$/;
+
+/**
+ * Runs `f` on the image module with typed errors: a refusal becomes an {@link ImageError}
+ * with its reason; a trap drops the instance (the next call makes a new one).
+ */
+export function imageCall<T>(op: string, f: (g: ImageGlue) => T): T {
+  try {
+    return f(glue);
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) {
+      drop();
+      throw new ImageError(op, 'corrupt', `the image module failed on this input (${e.message}: malformed data, or its memory ran out); it was restarted`);
+    }
+    const refused = e instanceof Error ? REFUSED.exec(e.message) : null;
+    if (refused !== null) throw new ImageError(op, refused[1] as ImageErrorReason, refused[2]!);
+    throw e;
+  } finally {
+    if (memory !== undefined && memory.buffer.byteLength > KEEP_BYTES) drop();
+  }
+}
+
+/** Frees an object of the image module; after a trap its instance is gone, and so is the object. */
+export function release(obj: { free(): void }): void {
+  try {
+    obj.free();
+  } catch {
+    // The instance trapped (imageCall drops it): nothing left to free.
+  }
+}
+
+function drop(): void {
+  glue.__resetInstance();
+  memory = undefined;
+}
