@@ -1,12 +1,16 @@
 /**
- * The PyTorch fixture suite: every case listed in `index.json` of `$FIXTURES_DIR`
- * (default: the project's copy in test/fixtures). Each case's layer or network is built
+ * The PyTorch fixture suite over `$FIXTURES_DIR` (default: the project's copy in
+ * test/fixtures): the network cases of `index.json`, and the photo cases of
+ * `images/index.json` (test/image-cases.ts). Each index is optional, and a case the
+ * library cannot run is reported and not registered, never counted as a skipped pass.
+ *
+ * Network cases: Each case's layer or network is built
  * from the case file alone, its weights and input are regenerated with weyl-fmix32 (and
  * checked against the recorded checksums), and every stored output is compared with the
  * case's tolerance rule `|got - ref| ≤ abs + rel·|ref|` (full outputs elementwise;
  * sampled ones at their 256 indices plus the whole-tensor statistics).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +29,7 @@ import {
 } from '../ts/index.js';
 import { checksum32 } from './weyl.js';
 import { type Case, caseInput, caseParams, compareOutput } from './fixture-format.js';
+import { registerImageCases } from './image-cases.js';
 
 const dir = process.env.FIXTURES_DIR ? path.resolve(process.env.FIXTURES_DIR) : fileURLToPath(new URL('./fixtures', import.meta.url));
 
@@ -36,8 +41,8 @@ interface Runner {
 
 const pair = (v: number | number[]) => (Array.isArray(v) ? (v as [number, number]) : v);
 
-/** How to run each case type; `{ skip }` = the library cannot run it yet (reported as skipped). */
-const runners: Record<string, Runner | { skip: string }> = {
+/** How to run each case type. */
+const runners: Record<string, Runner> = {
   conv2d: { build: ({ model: m }) => new Conv2d({
     inChannels: m.in_channels, outChannels: m.out_channels, kernelSize: pair(m.kernel_size),
     stride: pair(m.stride), padding: pair(m.padding), bias: m.bias,
@@ -84,22 +89,32 @@ const runners: Record<string, Runner | { skip: string }> = {
   },
 };
 
-const index = JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')) as { cases: { case: string; file: string }[] };
+const index = existsSync(path.join(dir, 'index.json'))
+  ? (JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')) as { cases: { case: string; file: string }[] })
+  : undefined;
+const imageIndex = path.join(dir, 'images', 'index.json');
 const worstRatios: [string, number][] = [];
+
+it('finds at least one fixture index', () => {
+  expect(index !== undefined || existsSync(imageIndex), `no index.json or images/index.json in ${dir}`).toBe(true);
+});
 
 beforeAll(() => init());
 afterAll(() => {
+  if (worstRatios.length === 0) return;
   const lines = worstRatios.map(([k, r]) => `  ${k.padEnd(40)} ${r.toFixed(4)}`);
   console.log(`fixtures from ${dir}: worst error/tolerance per output\n${lines.join('\n')}`);
 });
 
-describe(`PyTorch fixtures (${dir})`, () => {
+if (existsSync(imageIndex)) registerImageCases(path.dirname(imageIndex));
+
+if (index) describe(`PyTorch fixtures (${dir})`, () => {
   for (const entry of index.cases) {
     const c = JSON.parse(readFileSync(path.join(dir, entry.file), 'utf8')) as Case;
     const runner = runners[c.type];
     const title = `${c.case} (${c.type}) x=[${c.input.shape.join(',')}]`;
-    if (runner === undefined || 'skip' in runner) {
-      it.skip(`${title} — skipped: ${runner ? runner.skip : `unknown case type "${c.type}"`}`, () => {});
+    if (runner === undefined) {
+      console.warn(`fixtures: ${title} not run: unknown case type "${c.type}"`);
       continue;
     }
     const build = runner.build;
