@@ -107,6 +107,8 @@ afterAll(() => {
 });
 
 if (existsSync(imageIndex)) registerImageCases(path.dirname(imageIndex));
+// This project's own photo cases (16-bit, interlaced, CMYK, EXIF, hostile files): always.
+registerImageCases(fileURLToPath(new URL('./fixtures/images-extra', import.meta.url)));
 
 if (index) describe(`PyTorch fixtures (${dir})`, () => {
   for (const entry of index.cases) {

@@ -23,6 +23,8 @@ export interface ImageCase {
   tolerance?: { max_levels: number; mean_levels: number };
   expect_error?: boolean;
   pil_error?: string;
+  /** Options for `decodeImage` / `preprocess` (this project's extra cases: `exifOrientation`). */
+  options?: { exifOrientation?: boolean };
 }
 
 /** Max and mean difference in 8-bit levels between a `[1, 3, h, w]` input and RGB pixels (HWC). */
@@ -62,7 +64,7 @@ export function registerImageCases(dir: string): void {
       }
       it(`${c.name} (${c.format} ${c.mode} ${c.width}×${c.height}) within ${c.tolerance!.max_levels} / ${c.tolerance!.mean_levels} levels`, async () => {
         const bytes = read(c.file);
-        const image = await decodeImage(bytes);
+        const image = await decodeImage(bytes, c.options);
         expect([image.width, image.height]).toEqual([c.width, c.height]);
         expect(image.data.length).toBe(c.width! * c.height! * 3);
         if (c.decoded) {
@@ -70,7 +72,7 @@ export function registerImageCases(dir: string): void {
           expect(Buffer.from(image.data).equals(Buffer.from(pil.data)), 'the full-size decode equals PIL\'s').toBe(true);
         }
         const expected = await decodeImage(read(c.expected!));
-        using x = await preprocess(bytes);
+        using x = await preprocess(bytes, c.options);
         expect(x.shape).toEqual([1, 3, expected.height, expected.width]);
         const { max, mean } = levelDiff(x.data, expected.data);
         console.log(`${c.name}: max ${max.toFixed(3)} mean ${mean.toFixed(4)} levels`);
