@@ -82,7 +82,9 @@ export class Tensor {
     if (!(data instanceof Float32Array)) {
       if (!Array.isArray(data)) {
         const kind = ArrayBuffer.isView(data) ? (data as object).constructor.name : typeof data;
-        throw new DataTypeError(op, `data must be a Float32Array or an array of numbers, but got ${kind}`);
+        // Pixel bytes are the usual mistake: point at the function that makes an input of them.
+        const hint = data instanceof Uint8Array || data instanceof Uint8ClampedArray ? '; for image pixels or bytes, use `await preprocess(image)`' : '';
+        throw new DataTypeError(op, `data must be a Float32Array or an array of numbers, but got ${kind}${hint}`);
       }
       if (!data.every((v) => typeof v === 'number')) throw new DataTypeError(op, 'data must hold only numbers');
     }

@@ -69,6 +69,11 @@ export function release(obj: { free(): void }): void {
   }
 }
 
+/** @internal Bytes of the image module's memory now (0 when no instance is alive), for tests. */
+export function imageMemoryBytes(): number {
+  return memory?.buffer.byteLength ?? 0;
+}
+
 function drop(): void {
   glue.__resetInstance();
   memory = undefined;

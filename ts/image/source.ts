@@ -37,7 +37,8 @@ export async function encodedBytes(op: string, input: unknown): Promise<Uint8Arr
 }
 
 /** A path (Node) or URL: read from disk in Node (paths and `file:` URLs), else fetched. */
-async function read(op: string, where: string | URL): Promise<Uint8Array> {
+async function read(op: string, given: string | URL): Promise<Uint8Array> {
+  const where = typeof given === 'string' && /^file:/i.test(given) ? new URL(given) : given;
   const local = isNode && (where instanceof URL ? where.protocol === 'file:' : !/^(https?|data|blob):/i.test(where));
   try {
     if (local) {
