@@ -1,6 +1,6 @@
 /** `decodeImage`: JPEG or PNG bytes to RGB pixels, in every runtime (the decoders are WebAssembly). */
 import { checkInt, ImageError, ValueError } from '../errors.js';
-import { imageCall, imageModule, release } from './module.js';
+import { imageCall, imageModule } from './module.js';
 import { describe, type EncodedImage, encodedBytes } from './source.js';
 
 /** PIL's `Image.MAX_IMAGE_PIXELS`, past which it refuses an image as a decompression bomb. */
@@ -62,10 +62,8 @@ export async function decodeImage(bytes: EncodedImage, options: DecodeOptions = 
   const g = await imageModule(op);
   return imageCall(op, () => {
     const image = g.Image.decode(data, maxPixels, exifOrientation);
-    try {
-      return { data: image.rgb(), width: image.width, height: image.height };
-    } finally {
-      release(image);
-    }
+    const { width, height } = image;
+    // `intoRgb` consumes the object (its memory is freed once the bytes are copied out).
+    return { data: image.intoRgb(), width, height };
   });
 }

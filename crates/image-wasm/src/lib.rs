@@ -28,9 +28,13 @@ impl Image {
     }
 
     /// Raw interleaved pixels of 1–4 channels (gray, gray + alpha, RGB, RGBA), made RGB.
+    /// Takes the buffer the glue copied the pixels into: RGB is kept as it is.
     #[wasm_bindgen(js_name = fromPixels)]
-    pub fn from_pixels(data: &[u8], width: usize, height: usize, channels: usize) -> Result<Image, JsError> {
-        Rgb::from_pixels(data, width, height, channels).map(Image).map_err(js)
+    pub fn from_pixels(data: Vec<u8>, width: usize, height: usize, channels: usize) -> Result<Image, JsError> {
+        if channels == 3 && width.checked_mul(height).and_then(|p| p.checked_mul(3)) == Some(data.len()) {
+            return Ok(Image(Rgb { width, height, data }));
+        }
+        Rgb::from_pixels(&data, width, height, channels).map(Image).map_err(js)
     }
 
     #[wasm_bindgen(getter)]
@@ -43,9 +47,10 @@ impl Image {
         self.0.height
     }
 
-    /// A copy of the RGB bytes (HWC).
-    pub fn rgb(&self) -> Vec<u8> {
-        self.0.data.clone()
+    /// The RGB bytes (HWC), handed over: the glue copies them out once and frees them.
+    #[wasm_bindgen(js_name = intoRgb)]
+    pub fn into_rgb(self) -> Vec<u8> {
+        self.0.data
     }
 
     /// torchvision's `Resize` → `CenterCrop` → `ToTensor` → `Normalize`, as CHW floats.
