@@ -1,57 +1,73 @@
-// The main job (`npm run demo`): builds the default GoogLeNet, prints its summary, runs a
-// forward pass on a generated 224×224 image and prints the top-5 classes, timing each
-// step. Uses the built package (dist/), exactly as a user would.
-import { GoogLeNet, init, summary, Tensor, topk } from '../dist/index.js';
+// The main job (`npm run demo`): photos in, ImageNet labels out, timing each step, with the
+// built package (dist/) exactly as a user would use it.
+//
+//   npm run demo                                   # the sample photos, random weights
+//   npm run demo -- photo.jpg other.png            # your photos
+//   npm run demo -- --weights googlenet.safetensors photo.jpg
+//
+// Weights: torchvision's GoogLeNet as safetensors (scripts/export_torchvision_googlenet.py
+// writes it wherever PyTorch has the pretrained weights; no model hub is reachable here).
+// Without weights the network is GoogLeNet with seeded random weights: the pipeline and the
+// timings are real, the labels mean nothing.
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { GoogLeNet, init, loadSafetensors, preprocess, softmax, summary, topk, IMAGENET_CLASSES } from '../dist/index.js';
 
-const ms = (t0) => `${(performance.now() - t0).toFixed(1)} ms`;
-const step = (label, t0) => console.log(`${label.padEnd(34)} ${ms(t0)}`);
+const { values: opts, positionals } = parseArgs({ allowPositionals: true, options: { weights: { type: 'string' } } });
+const samples = ['chelsea_q90.jpg', 'coffee_progressive.jpg', 'astronaut_png.png', 'horse_rgba_png.png'].map((f) => new URL(`../test/fixtures/images/${f}`, import.meta.url).pathname);
+const photos = positionals.length > 0 ? positionals : samples;
+
+const ms = (t0) => performance.now() - t0;
+const line = (label, t) => console.log(`${label.padEnd(40)} ${t.toFixed(1).padStart(7)} ms`);
 
 let t0 = performance.now();
 await init();
-step('init (load + compile .wasm)', t0);
+line('init (load + compile the .wasm)', ms(t0));
 
 t0 = performance.now();
-const model = new GoogLeNet({ numClasses: 1000, seed: 0 });
-step('build GoogLeNet (init + pack weights)', t0);
-
-t0 = performance.now();
-const s = summary(model, [1, 3, 224, 224]);
-console.log(`\n${s.toString()}\n`);
-step('summary', t0);
-
-// A synthetic RGB image: colour gradients with a bright disc, normalised with the
-// ImageNet mean/std as torchvision's transforms do.
-t0 = performance.now();
-const [H, W] = [224, 224];
-const mean = [0.485, 0.456, 0.406];
-const std = [0.229, 0.224, 0.225];
-const pixels = new Float32Array(3 * H * W);
-for (let y = 0; y < H; y++) {
-  for (let x = 0; x < W; x++) {
-    const disc = (x - 140) ** 2 + (y - 90) ** 2 < 40 ** 2 ? 0.5 : 0;
-    const rgb = [x / W, y / H, Math.min(1, 0.5 * (1 - x / W) + disc)];
-    for (let c = 0; c < 3; c++) pixels[(c * H + y) * W + x] = (rgb[c] - mean[c]) / std[c];
-  }
+let model;
+if (opts.weights) {
+  // torchvision's pretrained weights expect transform_input=True (see the export script).
+  model = new GoogLeNet({ variant: 'torchvision', transformInput: true });
+  model.loadStateDict(loadSafetensors(fs.readFileSync(opts.weights)), { ignoreAux: true });
+  line(`build GoogLeNet + load ${opts.weights}`, ms(t0));
+} else {
+  model = new GoogLeNet({ seed: 0 });
+  line('build GoogLeNet (seeded random weights)', ms(t0));
 }
-const input = Tensor.fromArray(pixels, [1, 3, H, W]);
-step('make 1×3×224×224 input', t0);
+const s = summary(model, [1, 3, 224, 224]);
+console.log(`  ${s.totalParams.toLocaleString('en')} parameters, ${(s.totalMacs / 1e9).toFixed(2)} G multiply-adds per image`);
+if (!opts.weights) {
+  console.log('\n  NOTE: random weights — the labels below are meaningless. Give real ones with');
+  console.log('        npm run demo -- --weights googlenet.safetensors   (scripts/export_torchvision_googlenet.py)');
+}
 
-t0 = performance.now();
-let logits = model.forward(input);
-step('forward (first)', t0);
-
-const times = [];
-for (let i = 0; i < 5; i++) {
-  logits.dispose();
+for (const photo of photos) {
+  console.log(`\n${photo}`);
   t0 = performance.now();
-  logits = model.forward(input);
-  times.push(performance.now() - t0);
+  const x = await preprocess(photo); // decode, Resize(256), CenterCrop(224), normalise: as torchvision
+  const tPre = ms(t0);
+  t0 = performance.now();
+  const logits = model.forward(x);
+  const tFwd = ms(t0);
+  const probs = softmax(logits);
+  for (const { index, value } of topk(probs, 5)[0]) {
+    const bar = '█'.repeat(Math.round(value * 30)).padEnd(30, '·');
+    console.log(`  ${bar} ${(100 * value).toFixed(1).padStart(5)} %  ${IMAGENET_CLASSES[index]} (${index})`);
+  }
+  console.log(`  preprocess ${tPre.toFixed(1)} ms, forward ${tFwd.toFixed(1)} ms`);
+  for (const t of [x, logits, probs]) t.dispose();
+}
+
+// Steady-state forward time (the first forward of a shape also compiles its plan).
+const x = await preprocess(photos[0]);
+const times = [];
+for (let i = 0; i < 7; i++) {
+  t0 = performance.now();
+  model.forward(x).dispose();
+  times.push(ms(t0));
 }
 times.sort((a, b) => a - b);
-console.log(`${'forward (median of 5)'.padEnd(34)} ${times[2].toFixed(1)} ms (min ${times[0].toFixed(1)}, max ${times[4].toFixed(1)}; ${((2 * s.totalMacs) / times[2] / 1e6).toFixed(1)} GFLOP/s)`);
-
-console.log('\ntop-5 (class index: logit) — random weights, so the classes mean nothing yet:');
-for (const { index, value } of topk(logits, 5)[0]) console.log(`  ${String(index).padStart(4)}: ${value.toFixed(4)}`);
-logits.dispose();
-input.dispose();
+console.log(`\nforward, median of 7: ${times[3].toFixed(1)} ms (min ${times[0].toFixed(1)}, max ${times[6].toFixed(1)}; ${((2 * s.totalMacs) / times[3] / 1e6).toFixed(1)} GFLOP/s)`);
+x.dispose();
 model.dispose();

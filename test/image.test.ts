@@ -218,7 +218,7 @@ describe('damaged files (fuzz)', () => {
           try {
             const image = await decodeImage(input);
             expect(image.data.length).toBe(image.width * image.height * 3);
-            outcomes.decoded++;
+            outcomes.decoded = (outcomes.decoded ?? 0) + 1;
           } catch (e) {
             if (!(e instanceof ImageError)) throw e;
             outcomes[e.reason] = (outcomes[e.reason] ?? 0) + 1;

@@ -2,7 +2,7 @@
 import { ShapeError, ValueError } from './errors.js';
 import { IMAGENET_CLASSES } from './imagenet-classes.js';
 import { checkKeys } from './image/decode.js';
-import { preprocess, type PreprocessOptions } from './image/preprocess.js';
+import { preprocessFor, type PreprocessOptions } from './image/preprocess.js';
 import type { ImageInput } from './image/source.js';
 import type { Module } from './nn/module.js';
 import { topk } from './ops.js';
@@ -72,7 +72,7 @@ export async function classify(model: Module, image: ImageInput | readonly Image
   if (labels !== undefined && (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string'))) {
     throw new ValueError(op, 'labels must be an array of strings');
   }
-  const input = await preprocess(image, transform);
+  const input = await preprocessFor(op, image, transform);
   let logits: Tensor | undefined;
   let probabilities: Tensor | undefined;
   const training = model.training;

@@ -11,7 +11,7 @@
  * tolerance, then stops workerd.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -99,6 +99,24 @@ describe('workerd: the example worker (examples/cloudflare-worker)', () => {
       console.log(`workerd: ${name} (${(request.length / 1e6).toFixed(1)} MB request) answered in ${ms.toFixed(0)} ms, worst error/tolerance ${worst.toFixed(4)}`);
     });
   }
+
+  it('POST /classify: a photo through decodeImage/preprocess/classify in workerd gives Node\'s answer', async () => {
+    const photo = readFileSync(`${root}test/fixtures/images/chelsea_q90.jpg`);
+    const response = await fetch(`${origin}/classify`, { method: 'POST', body: photo });
+    expect(response.status, await response.clone().text().then((t) => t.slice(0, 300))).toBe(200);
+    const body = await response.json() as { predictions: { index: number; label: string; probability: number }[]; ms: number };
+    const m = await import('../../dist/index.js');
+    await m.init();
+    const model = new m.GoogLeNet({ seed: 0 });
+    const node = await model.classify(photo);
+    model.dispose();
+    // The same .wasm builds in both runtimes: the same pixels, the same probabilities.
+    expect(body.predictions).toEqual(node);
+    console.log(`workerd: classify of a 451×300 JPEG in ${body.ms.toFixed(0)} ms (first call: builds GoogLeNet's plan), top-1 ${node[0]!.label}`);
+    const refused = await fetch(`${origin}/classify`, { method: 'POST', body: photo.subarray(0, 5000) });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toEqual({ error: 'ImageError', message: 'Error in classify: the JPEG data ends before the image does' });
+  });
 
   it('a bad request gets the typed error, and the worker keeps working', async () => {
     const c = loadCase('inception_3a_relu');

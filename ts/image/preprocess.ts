@@ -115,8 +115,12 @@ function outputSize(width: number, height: number, args: TransformArgs): [number
  * {@link ValueError} for bad options. The caller owns (and disposes) the tensor.
  */
 export async function preprocess(image: ImageInput | readonly ImageInput[], options: PreprocessOptions = {}): Promise<Tensor> {
-  const op = 'preprocess';
-  checkKeys(op, options, KEYS);
+  checkKeys('preprocess', options, KEYS);
+  return preprocessFor('preprocess', image, options);
+}
+
+/** @internal {@link preprocess} with errors naming `op` (`classify` calls it). */
+export async function preprocessFor(op: string, image: ImageInput | readonly ImageInput[], options: PreprocessOptions): Promise<Tensor> {
   const resize = size(op, 'resize', options.resize, 256);
   const args: TransformArgs = {
     resize,

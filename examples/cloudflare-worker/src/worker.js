@@ -6,6 +6,11 @@
  * workerd config (workerd.capnp) declares it as a `wasm` module — and handed to init().
  *
  *   GET  /          a smoke test: one Inception 3a block with seeded weights
+ *   POST /classify  body: a JPEG or PNG photo; answer: the top-5 ImageNet classes as JSON
+ *                   ({ predictions: [{ index, label, probability }], ms }). The decoders
+ *                   are the package's second .wasm, imported and handed to init() too.
+ *                   GoogLeNet here has seeded random weights: load real ones (R2, KV, an
+ *                   asset) for labels that mean something.
  *   POST /forward   body: a safetensors file with the model's weights (state-dict names),
  *                   the input tensor `input`, and in `__metadata__` a JSON `model` spec
  *                   ({"type":"googlenet","numClasses":1000,"variant":"relu"} or
@@ -18,9 +23,13 @@
  */
 import { GoogLeNet, Inception, init, readSafetensors, saveSafetensors, Tensor } from 'inception-wasm';
 import wasm from 'inception-wasm/inception_wasm_bg.wasm';
+import imageWasm from 'inception-wasm/inception_image_bg.wasm';
 
 // Instantiating a precompiled module is synchronous and cheap; do it once per isolate.
-const ready = init({ wasm });
+const ready = init({ wasm, imageWasm });
+
+// The classifier, built on the first /classify of this isolate and kept.
+let classifier;
 
 function buildModel(spec) {
   switch (spec.type) {
@@ -68,6 +77,13 @@ export default {
         const body = { ok: true, runtime: globalThis.navigator?.userAgent, block: 'inception3a', outputShape: y.shape, first: Array.from(y.data.subarray(0, 4)) };
         for (const t of [block, x, y]) t.dispose();
         return Response.json(body);
+      }
+      if (request.method === 'POST' && pathname === '/classify') {
+        const photo = new Uint8Array(await request.arrayBuffer());
+        classifier ??= new GoogLeNet({ seed: 0 });
+        const t0 = performance.now();
+        const predictions = await classifier.classify(photo);
+        return Response.json({ predictions, ms: performance.now() - t0 });
       }
       if (request.method === 'POST' && pathname === '/forward') {
         const answer = forward(new Uint8Array(await request.arrayBuffer()));
