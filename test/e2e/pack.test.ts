@@ -41,7 +41,7 @@ afterAll(() => {
 
 describe('npm pack', () => {
   it('holds the built package and nothing else', () => {
-    for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/wasm/inception_wasm_bg.wasm']) {
+    for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/wasm/inception_wasm_bg.wasm', 'dist/wasm-image/inception_image_bg.wasm']) {
       expect(files, f).toContain(f);
     }
     expect(files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(f))).toEqual([]);
@@ -59,7 +59,7 @@ describe('npm pack', () => {
   it('@arethetypeswrong/cli: no problems in any resolution mode', () => {
     // The .wasm subpath is a binary asset (imported by edge bundlers as a compiled
     // module), not a JavaScript entry point with types: attw cannot judge it.
-    const args = [tarball, '--exclude-entrypoints', './inception_wasm_bg.wasm'];
+    const args = [tarball, '--exclude-entrypoints', './inception_wasm_bg.wasm', './inception_image_bg.wasm'];
     const table = run(bin('attw'), args, work);
     console.log(table.out.trim());
     expect(table.status, table.out).toBe(0);
@@ -91,7 +91,10 @@ function buildModel(spec) {
     writeFileSync(file.replace('.safetensors', '.${format}.answer'), lib.saveSafetensors(new Map([[metadata.output, { shape: y.shape, data: y.toArray() }]])));
     for (const t of [model, x, y]) t.dispose();
   }
-  console.log(JSON.stringify({ resolved: String(resolved), initialized: lib.isInitialized() }));
+  // The image module: found next to the bundle (dist/wasm-image/) from either format.
+  const [top] = await lib.classify(new lib.GoogLeNet({ seed: 0 }), readFileSync(${JSON.stringify(`${root}test/fixtures/images/chelsea_q90.jpg`)}));
+  const { width, height } = await lib.decodeImage(readFileSync(${JSON.stringify(`${root}test/fixtures/images/horse_rgba_png.png`)}));
+  console.log(JSON.stringify({ resolved: String(resolved), initialized: lib.isInitialized(), top, width, height }));
 })();
 `;
 
@@ -119,7 +122,9 @@ describe('the tarball installed into a fresh project', () => {
       const { status, out } = run(process.execPath, [file, ...CASES.map((n) => `${n}.safetensors`)], consumer);
       const ms = performance.now() - t0;
       expect(status, out).toBe(0);
-      const report = JSON.parse(out.trim().split('\n').at(-1)!) as { resolved: string; initialized: boolean };
+      const report = JSON.parse(out.trim().split('\n').at(-1)!) as { resolved: string; initialized: boolean; top: { label: string }; width: number; height: number };
+      expect([report.width, report.height]).toEqual([400, 328]);
+      expect(report.top.label).toBe('oboe'); // GoogLeNet({ seed: 0 })'s top-1 for this photo, as in Node from dist/
       const resolved = report.resolved.startsWith('file:') ? new URL(report.resolved).pathname : report.resolved;
       expect(resolved).toBe(path.join(consumer, 'node_modules/inception-wasm', entry));
       expect(report.initialized).toBe(true);
