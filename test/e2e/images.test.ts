@@ -151,11 +151,17 @@ describe('preprocess in Chromium: the photo fixtures', () => {
       });
     }
 
-    it('an <img> that has not loaded: an ImageError \'invalid-input\'', async () => {
-      const error = await page.evaluate(() => (globalThis as any).preprocessUnloaded());
-      expect(error.name).toBe('ImageError');
-      expect(error.reason).toBe('invalid-input');
-      expect(error.message).toMatch(/has not loaded.*img\.decode\(\)/);
+    it('an <img> with no src, still loading, or broken: an ImageError \'invalid-input\' saying which', async () => {
+      const errors = await page.evaluate(() => (globalThis as any).preprocessUnloaded());
+      for (const error of errors) {
+        expect(error.name).toBe('ImageError');
+        expect(error.reason).toBe('invalid-input');
+      }
+      expect(errors.map((e: { message: string }) => e.message)).toEqual([
+        expect.stringMatching(/the <img> has no src$/),
+        expect.stringMatching(/has not loaded yet \(src .*astronaut_png\.png\?pending\): await img\.decode\(\) first/),
+        expect.stringMatching(/the <img> failed to load \(src data:image\/png;base64,AAAA\)/),
+      ]);
     });
   });
 

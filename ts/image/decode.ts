@@ -16,7 +16,9 @@ export interface DecodeOptions {
   /**
    * Turn the image upright by its EXIF orientation tag (as PIL's `ImageOps.exif_transpose`).
    * Off by default because PIL's `Image.open` and torchvision ignore the tag: models were
-   * trained on images as stored.
+   * trained on images as stored. Encoded bytes only: browsers hand over `<img>` and
+   * bitmaps already turned by the tag (Chromium does so even with
+   * `imageOrientation: 'none'`), so elements always arrive upright.
    * @defaultValue false
    */
   exifOrientation?: boolean;

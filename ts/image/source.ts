@@ -91,7 +91,10 @@ function isElement(input: unknown): input is CanvasImageSource {
  */
 async function elementPixels(op: string, source: CanvasImageSource): Promise<RawImage & { channels: number }> {
   if (typeof HTMLImageElement !== 'undefined' && source instanceof HTMLImageElement && !(source.complete && source.naturalWidth > 0)) {
-    throw new ImageError(op, 'invalid-input', `the <img> has not loaded (src ${source.currentSrc || source.src || 'empty'}): await img.decode() first`);
+    const src = source.currentSrc || source.src;
+    // Complete with no size and a src: the browser gave up on it (a broken file or URL).
+    const why = !src ? 'the <img> has no src' : source.complete ? `the <img> failed to load (src ${src})` : `the <img> has not loaded yet (src ${src}): await img.decode() first`;
+    throw new ImageError(op, 'invalid-input', why);
   }
   let bitmap: ImageBitmap;
   try {

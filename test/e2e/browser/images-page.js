@@ -66,7 +66,14 @@ globalThis.preprocessFixture = async (file, type, via, options) => {
 };
 
 /** `preprocess` of an <img> with no image yet: the error. */
-globalThis.preprocessUnloaded = () => preprocess(new Image()).then(() => undefined, errorInfo);
+globalThis.preprocessUnloaded = async () => {
+  const pending = new Image();
+  pending.src = '/images/astronaut_png.png?pending'; // arrives in a later task than the call below
+  const broken = new Image();
+  broken.src = 'data:image/png;base64,AAAA';
+  await broken.decode().catch(() => {});
+  return Promise.all([new Image(), pending, broken].map((img) => preprocess(img).then(() => undefined, errorInfo)));
+};
 
 /** A PNG (the expected images) decoded by the package: exact for PNG. */
 globalThis.decodeFixture = async (file) => decodeImage(await fixtureBytes(file));
