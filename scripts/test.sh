@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-echo "== cargo test (inception-kernels, native; then with rayon threads; then the thread profiler's own test)"
+echo "== cargo test (inception-kernels, native; then with rayon threads; then the thread profiler's own test; inception-image)"
 cargo test --quiet -p inception-kernels
 cargo test --quiet -p inception-kernels --features threads
 cargo test --quiet -p inception-kernels --features profile profile
+cargo test --quiet -p inception-image
 
 status=0
 # vitest <title> <files...>: one run, then its 'N passed, N failed' line.

@@ -1,8 +1,10 @@
-//! The photo fixtures (`../shared/fixtures/images/`, from `make_images.py`): what
-//! torchvision 0.14 + PIL 9.4 make of each photo, within each case's tolerance in 8-bit
-//! levels; PIL's full-size decode of the lossless ones exactly; the error cases refused.
-//! `IMAGE_FIXTURES=dir1:dir2` adds other folders of the same layout (e.g. the hidden set
-//! that `make_images.py OUT --set hidden` writes).
+//! The photo fixtures, natively: this project's copies of the shared set
+//! (`test/fixtures/images`, from `make_images.py`) and its own cases
+//! (`test/fixtures/images-extra`) — what torchvision 0.14 + PIL 9.4 make of each photo,
+//! within each case's tolerance in 8-bit levels; PIL's full-size decode of the lossless
+//! ones exactly; the error cases refused. `FIXTURES_DIR` (its `images/`) and
+//! `IMAGE_FIXTURES=dir1:dir2` add folders of the same layout (e.g. the hidden set that
+//! `make_images.py OUT --set hidden` writes).
 
 use std::path::{Path, PathBuf};
 
@@ -13,12 +15,15 @@ use inception_image::Rgb;
 const IMAGENET: Transform = Transform { resize: Resize::ShortSide(256), crop: Some((224, 224)), mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 fn folders() -> Vec<PathBuf> {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/images");
-    let mut dirs: Vec<PathBuf> = [shared].into_iter().filter(|d| d.join("index.json").exists()).collect();
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test/fixtures");
+    let mut dirs = vec![project.join("images"), project.join("images-extra")];
+    if let Ok(dir) = std::env::var("FIXTURES_DIR") {
+        dirs.push(Path::new(&dir).join("images"));
+    }
     if let Ok(extra) = std::env::var("IMAGE_FIXTURES") {
         dirs.extend(extra.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
     }
-    dirs
+    dirs.into_iter().filter(|d| d.join("index.json").exists()).collect()
 }
 
 fn png_rgb(path: &Path) -> Rgb {
@@ -28,14 +33,15 @@ fn png_rgb(path: &Path) -> Rgb {
 #[test]
 fn photos_match_torchvision() {
     let dirs = folders();
-    assert!(!dirs.is_empty(), "no fixture folder: ../shared/fixtures/images is missing");
+    assert!(dirs.len() >= 2, "the project's photo fixtures (test/fixtures/images, images-extra) are missing");
     let mut checked = 0;
     for dir in dirs {
         let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
         for case in index["cases"].as_array().unwrap() {
             let name = case["name"].as_str().unwrap();
             let bytes = std::fs::read(dir.join(case["file"].as_str().unwrap())).unwrap();
-            let decoded = decode(&bytes, &Options::default());
+            let exif_orientation = case["options"]["exifOrientation"].as_bool().unwrap_or(false);
+            let decoded = decode(&bytes, &Options { exif_orientation, ..Options::default() });
             if case["expect_error"].as_bool() == Some(true) {
                 let e = decoded.expect_err(name);
                 println!("{name}: refused ({e})");
