@@ -15,7 +15,8 @@
  *   weights file through its "Load .safetensors weights" picker.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GoogLeNet, IMAGENET_MEAN, IMAGENET_STD, init, saveSafetensors } from '../../ts/index.js';
@@ -27,6 +28,14 @@ const CHROMIUM = '/usr/bin/chromium';
 const IMAGES = `${root}test/fixtures/images/`;
 const index = JSON.parse(readFileSync(`${IMAGES}index.json`, 'utf8')) as { cases: ImageCase[] };
 const photos = index.cases.filter((c) => !c.expect_error);
+/**
+ * Another photo set of the same layout, `$FIXTURES_DIR/images` (as `npm run test:fixtures`
+ * picks it up in Node), served under /extra-images/ and run through the bytes path too.
+ */
+const extraDir = process.env.FIXTURES_DIR ? path.resolve(process.env.FIXTURES_DIR, 'images') : undefined;
+const extra = extraDir && existsSync(path.join(extraDir, 'index.json')) && realpathSync(extraDir) !== realpathSync(IMAGES)
+  ? (JSON.parse(readFileSync(path.join(extraDir, 'index.json'), 'utf8')) as { cases: ImageCase[] }).cases
+  : [];
 const MIME: Record<string, string> = { PNG: 'image/png', JPEG: 'image/jpeg' };
 /** The float32 round trip of `levelDiff` (1e-3 level), not a tolerance of the pipeline. */
 const ROUND_TRIP = 1e-3;
@@ -51,6 +60,7 @@ function toLevels(x: Float32Array): Uint8Array {
 
 /** Why each refused fixture is refused. */
 const REASONS: Record<string, string> = { truncated_png: 'truncated', not_an_image: 'unknown-format' };
+const ALL_REASONS = ['empty', 'unknown-format', 'too-large', 'truncated', 'corrupt', 'unsupported'];
 
 let browser: Browser;
 const pageErrors: string[] = [];
@@ -84,8 +94,8 @@ describe('preprocess in Chromium: the photo fixtures', () => {
 
   type Via = 'bytes' | 'img' | 'imagedata' | 'bitmap';
   /** `preprocess` of a fixture on the page; its max/mean difference from torchvision's, printed. */
-  async function measure(c: ImageCase, via: Via): Promise<{ max: number; mean: number }> {
-    const r = await page.evaluate(([f, t, v]) => (globalThis as any).preprocessFixture(f, t, v), [c.file, MIME[c.format!], via]);
+  async function measure(c: ImageCase, via: Via, prefix = ''): Promise<{ max: number; mean: number }> {
+    const r = await page.evaluate(([f, t, v]) => (globalThis as any).preprocessFixture(f, t, v), [prefix + c.file, MIME[c.format!], via]);
     expect(r.error, `${c.name} via ${via}`).toBeUndefined();
     expect(r.shape).toEqual([1, 3, 224, 224]);
     const d = levelDiff(r.data, expected.get(c.name)!);
@@ -95,7 +105,7 @@ describe('preprocess in Chromium: the photo fixtures', () => {
 
   beforeAll(async () => {
     server = await startStaticServer({
-      dirs: { '/dist/': `${root}dist`, '/images/': IMAGES },
+      dirs: { '/dist/': `${root}dist`, '/images/': IMAGES, ...(extra.length > 0 ? { '/extra-images/': `${extraDir}/` } : {}) },
       files: {
         '/': `${root}test/e2e/browser/index.html`,
         '/page.js': `${root}test/e2e/browser/images-page.js`,
@@ -109,6 +119,26 @@ describe('preprocess in Chromium: the photo fixtures', () => {
       const png = await page.evaluate((f) => (globalThis as any).decodeFixture(f), c.expected!);
       expect([png.width, png.height], c.expected).toEqual([224, 224]);
       expected.set(c.name, png.data);
+    }
+    for (const c of extra.filter((e) => !e.expect_error)) {
+      expected.set(`extra/${c.name}`, (await page.evaluate((f) => (globalThis as any).decodeFixture(f), `../extra-images/${c.expected!}`)).data);
+    }
+  });
+
+  // $FIXTURES_DIR/images, when given: the same bytes-path checks as below, for every case.
+  if (extra.length > 0) describe(`bytes: ${extraDir}`, () => {
+    for (const c of extra) {
+      it(c.expect_error ? `${c.name}: refused with an ImageError` : `${c.name} (${c.format} ${c.mode}) within ${c.tolerance!.max_levels} / ${c.tolerance!.mean_levels} levels`, async () => {
+        if (c.expect_error) {
+          const r = await page.evaluate((f) => (globalThis as any).preprocessFixture(f, 'application/octet-stream', 'bytes'), `../extra-images/${c.file}`);
+          expect(r.error?.name).toBe('ImageError');
+          expect(ALL_REASONS).toContain(r.error?.reason);
+          return;
+        }
+        const { max, mean } = await measure({ ...c, name: `extra/${c.name}` }, 'bytes', '../extra-images/');
+        expect(max).toBeLessThanOrEqual(c.tolerance!.max_levels + ROUND_TRIP);
+        expect(mean).toBeLessThanOrEqual(c.tolerance!.mean_levels);
+      });
     }
   });
 
