@@ -110,6 +110,17 @@ describe('decodeImage', () => {
   });
 });
 
+it('a call that drops the image module\'s instance does not break a call awaiting its input meanwhile', async () => {
+  // The 24-megapixel decode drops the instance (memory past 64 MiB) while the Blob's bytes
+  // are being read; the Blob's preprocess must then make a new instance, not call into none.
+  const big = makePng(6000, 4000, () => [1, 2, 3]);
+  using alone = await preprocess(jpeg);
+  const [decoded, fromBlob] = await Promise.all([decodeImage(big), preprocess(new Blob([jpeg]))]);
+  expect(decoded.width).toBe(6000);
+  expect(fromBlob.toArray()).toEqual(alone.toArray());
+  fromBlob.dispose();
+});
+
 describe('preprocess', () => {
   it('gives raw pixels (RGB, RGBA, gray, ImageData-like) the same input as the encoded file', async () => {
     const { data, width, height } = await decodeImage(png);

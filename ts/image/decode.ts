@@ -61,8 +61,8 @@ export async function decodeImage(bytes: EncodedImage, options: DecodeOptions = 
   if (data === undefined) {
     throw new ImageError(op, 'invalid-input', `expected encoded JPEG/PNG bytes (Uint8Array, ArrayBuffer, Buffer, Blob) or a path or URL, but got ${describe(bytes)}`);
   }
-  const g = await imageModule(op);
-  return imageCall(op, () => {
+  await imageModule(op);
+  return imageCall(op, (g) => {
     const image = g.Image.decode(data, maxPixels, exifOrientation);
     const { width, height } = image;
     // `intoRgb` consumes the object (its memory is freed once the bytes are copied out).

@@ -19,22 +19,24 @@ export type ImageGlue = typeof glue;
 /** Memory kept between calls; above it the instance is dropped after the call. */
 const KEEP_BYTES = 64 * 2 ** 20;
 
-let compiled: Promise<WebAssembly.Module> | undefined;
+let compiling: Promise<WebAssembly.Module> | undefined;
+let compiled: WebAssembly.Module | undefined;
 let memory: WebAssembly.Memory | undefined;
 
-/** The image module, compiled on first use; {@link NotInitializedError} before `init()`. */
-export async function imageModule(op: string): Promise<ImageGlue> {
+/**
+ * Compiles the image module on first use (later calls wait for the same compile);
+ * {@link NotInitializedError} before `init()`. Instantiating is {@link imageCall}'s job:
+ * another call may drop the instance while this one awaits its input.
+ */
+export async function imageModule(op: string): Promise<void> {
   if (!isInitialized()) throw new NotInitializedError(op, 'the WebAssembly module is not loaded yet: call `await init()` first');
-  compiled ??= (async () => compile(await (imageWasmOption() ?? defaultSource('wasm-image', 'inception_image_bg.wasm'))))();
-  let module: WebAssembly.Module;
+  compiling ??= (async () => compile(await (imageWasmOption() ?? defaultSource('wasm-image', 'inception_image_bg.wasm'))))();
   try {
-    module = await compiled;
+    compiled = await compiling;
   } catch (e) {
-    compiled = undefined;
+    compiling = undefined;
     throw e;
   }
-  memory ??= glue.initSync({ module }).memory;
-  return glue;
 }
 
 /** How crates/image-wasm reports a refused image: `<reason>: <message>`. */
@@ -45,7 +47,10 @@ const REFUSED = /^(empty|unknown-format|too-large|truncated|corrupt|unsupported|
  * with its reason; a trap drops the instance (the next call makes a new one).
  */
 export function imageCall<T>(op: string, f: (g: ImageGlue) => T): T {
+  if (compiled === undefined) throw new Error('imageCall before imageModule');
   try {
+    // Synchronous from here to the end of `f`: no other call can drop the instance meanwhile.
+    memory ??= glue.initSync({ module: compiled }).memory;
     return f(glue);
   } catch (e) {
     if (e instanceof WebAssembly.RuntimeError) {

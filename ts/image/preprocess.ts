@@ -7,7 +7,7 @@
 import { checkInt, ImageError, ValueError } from '../errors.js';
 import { produce, type Tensor } from '../tensor.js';
 import { checkKeys, type DecodeOptions, decodeOptions } from './decode.js';
-import { type ImageGlue, imageCall, imageModule, release } from './module.js';
+import { imageCall, imageModule, release } from './module.js';
 import { type ImageInput, resolve } from './source.js';
 
 /** torchvision's ImageNet statistics (`transforms.Normalize`). */
@@ -62,9 +62,9 @@ function stats(op: string, what: string, v: readonly number[] | undefined, fallb
  * One image's CHW floats; the image module's objects are freed before returning, and a
  * refusal names the image's place in a batch.
  */
-async function transformOne(op: string, g: ImageGlue, input: unknown, args: TransformArgs): Promise<{ data: Float32Array; height: number; width: number }> {
+async function transformOne(op: string, input: unknown, args: TransformArgs): Promise<{ data: Float32Array; height: number; width: number }> {
   const source = await resolve(op, input);
-  return imageCall(op, () => {
+  return imageCall(op, (g) => {
     let image;
     if (source.kind === 'bytes') {
       image = g.Image.decode(source.bytes, args.maxPixels, args.exifOrientation);
@@ -78,9 +78,9 @@ async function transformOne(op: string, g: ImageGlue, input: unknown, args: Tran
     try {
       const [kind, a, b] = args.resize === null ? [0, 0, 0] : args.resizeIsShortSide ? [1, args.resize[0], 0] : [2, args.resize[0], args.resize[1]];
       const [ch, cw] = args.crop ?? [0, 0];
-      const data = image.transform(kind, a, b, ch, cw, args.mean, args.std);
-      const [height, width] = args.crop ?? outputSize(image.width, image.height, args);
-      return { data, height, width };
+      const out = image.transform(kind, a, b, ch, cw, args.mean, args.std);
+      const { height, width } = out;
+      return { data: out.intoData(), height, width };
     } finally {
       release(image);
     }
@@ -95,14 +95,6 @@ interface TransformArgs {
   std: Float32Array;
   maxPixels: number;
   exifOrientation: boolean;
-}
-
-/** `[height, width]` after the resize alone (no crop): torchvision's arithmetic. */
-function outputSize(width: number, height: number, args: TransformArgs): [number, number] {
-  if (args.resize === null) return [height, width];
-  if (!args.resizeIsShortSide) return args.resize;
-  const n = args.resize[0];
-  return width <= height ? [Math.trunc((n * height) / width), n] : [n, Math.trunc((n * width) / height)];
 }
 
 /**
@@ -133,11 +125,11 @@ export async function preprocessFor(op: string, image: ImageInput | readonly Ima
   const batch = Array.isArray(image);
   const images: readonly unknown[] = batch ? image : [image];
   if (images.length === 0) throw new ValueError(op, 'needs at least one image, but got an empty array');
-  const g = await imageModule(op);
+  await imageModule(op);
   const outs: { data: Float32Array; height: number; width: number }[] = [];
   for (const [i, input] of images.entries()) {
     const at = batch ? `${op} (image ${i})` : op;
-    const out = await transformOne(at, g, input, args);
+    const out = await transformOne(at, input, args);
     if (outs.length > 0 && (out.height !== outs[0]!.height || out.width !== outs[0]!.width)) {
       throw new ValueError(at, `makes a ${out.height}×${out.width} input, but image 0 makes ${outs[0]!.height}×${outs[0]!.width}; give a crop to batch images of different shapes`);
     }

@@ -55,9 +55,9 @@ impl Image {
 
     /// torchvision's `Resize` → `CenterCrop` → `ToTensor` → `Normalize`, as CHW floats.
     /// `resize`: 0 none, 1 shorter side to `a`, 2 exactly `a` high and `b` wide; a crop of
-    /// 0 × 0 is none. Sizes and statistics are validated by the caller (ts/image.ts).
+    /// 0 × 0 is none. Sizes and statistics are validated by the caller (ts/image/preprocess.ts).
     #[allow(clippy::too_many_arguments)]
-    pub fn transform(&self, resize: u32, a: usize, b: usize, crop_h: usize, crop_w: usize, mean: &[f32], std: &[f32]) -> Result<Vec<f32>, JsError> {
+    pub fn transform(&self, resize: u32, a: usize, b: usize, crop_h: usize, crop_w: usize, mean: &[f32], std: &[f32]) -> Result<Transformed, JsError> {
         let resize = match resize {
             0 => Resize::Keep,
             1 => Resize::ShortSide(a),
@@ -66,10 +66,37 @@ impl Image {
         let crop = (crop_h > 0).then_some((crop_h, crop_w));
         let stat = |v: &[f32]| -> [f32; 3] { [v[0], v[1], v[2]] };
         let t = Transform { resize, crop, mean: stat(mean), std: stat(std) };
-        let (h, w) = t.output(self.0.width, self.0.height);
-        let mut out = inception_image_alloc(3 * h * w)?;
-        t.apply(&self.0, &mut out).map_err(js)?;
-        Ok(out)
+        let (height, width) = t.output(self.0.width, self.0.height);
+        let mut data = inception_image_alloc(3 * height * width)?;
+        t.apply(&self.0, &mut data).map_err(js)?;
+        Ok(Transformed { data, height, width })
+    }
+}
+
+/// What [`Image::transform`] makes: `3 × height × width` floats, CHW.
+#[wasm_bindgen]
+pub struct Transformed {
+    data: Vec<f32>,
+    height: usize,
+    width: usize,
+}
+
+#[wasm_bindgen]
+impl Transformed {
+    #[wasm_bindgen(getter)]
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The floats, handed over (copied out once, then freed).
+    #[wasm_bindgen(js_name = intoData)]
+    pub fn into_data(self) -> Vec<f32> {
+        self.data
     }
 }
 
