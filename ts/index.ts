@@ -59,6 +59,6 @@ export { loadSafetensors, readSafetensors, type SafetensorsContents, Safetensors
 export { concat, topk } from './ops.js';
 export { decodeImage, type DecodedImage, type DecodeOptions } from './image/decode.js';
 export { IMAGENET_MEAN, IMAGENET_STD, preprocess, type PreprocessOptions, type Size } from './image/preprocess.js';
-export type { EncodedImage, ImageInput, RawImage } from './image/source.js';
+export type { BrowserImage, EncodedImage, ImageInput, RawImage } from './image/source.js';
 export { classify, type ClassifyOptions, type Prediction, softmax } from './classify.js';
 export { IMAGENET_CLASSES } from './imagenet-classes.js';

@@ -18,11 +18,18 @@ export interface RawImage {
 export type EncodedImage = Uint8Array | ArrayBuffer | DataView | Blob | string | URL;
 
 /**
+ * A browser image: `HTMLImageElement`, `HTMLCanvasElement`, `OffscreenCanvas`,
+ * `ImageBitmap`, `HTMLVideoElement`, `VideoFrame`. Described by shape rather than by the DOM
+ * types, so that the declarations compile without the DOM library (Node, Workers).
+ */
+export type BrowserImage = { readonly width: number; readonly height: number } | { readonly displayWidth: number; readonly displayHeight: number };
+
+/**
  * What `preprocess` and `classify` take: encoded bytes, a path or URL, raw pixels, or in
  * browsers an element or bitmap (`HTMLImageElement`, `HTMLCanvasElement`,
  * `OffscreenCanvas`, `ImageBitmap`, `VideoFrame`).
  */
-export type ImageInput = EncodedImage | RawImage | CanvasImageSource;
+export type ImageInput = EncodedImage | RawImage | BrowserImage;
 
 export type Resolved = { kind: 'bytes'; bytes: Uint8Array } | { kind: 'pixels'; pixels: RawImage & { channels: number } };
 
