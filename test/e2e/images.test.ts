@@ -26,6 +26,7 @@ import { type StaticServer, startStaticServer } from './static-server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const IMAGES = `${root}test/fixtures/images/`;
+const EXTRA = `${root}test/fixtures/images-extra/`;
 const index = JSON.parse(readFileSync(`${IMAGES}index.json`, 'utf8')) as { cases: ImageCase[] };
 const photos = index.cases.filter((c) => !c.expect_error);
 /**
@@ -105,7 +106,7 @@ describe('preprocess in Chromium: the photo fixtures', () => {
 
   beforeAll(async () => {
     server = await startStaticServer({
-      dirs: { '/dist/': `${root}dist`, '/images/': IMAGES, ...(extra.length > 0 ? { '/extra-images/': `${extraDir}/` } : {}) },
+      dirs: { '/dist/': `${root}dist`, '/images/': IMAGES, '/images-extra/': EXTRA, ...(extra.length > 0 ? { '/extra-images/': `${extraDir}/` } : {}) },
       files: {
         '/': `${root}test/e2e/browser/index.html`,
         '/page.js': `${root}test/e2e/browser/images-page.js`,
@@ -215,6 +216,23 @@ describe('preprocess in Chromium: the photo fixtures', () => {
     expect(vsUpright.mean).toBeLessThanOrEqual(0.3);
     expect(offVsUpright).toEqual(vsUpright);
     expect(vsStored.mean).toBeGreaterThan(10);
+  });
+
+  // An ICC profile that swaps red and blue (test/fixtures/images-extra/make_extra.py): PIL
+  // ignores embedded profiles, and so must the element path (colorSpaceConversion 'none'),
+  // or the colours the network sees would be the profile's, not the file's.
+  it('an <img> of a JPEG whose ICC profile swaps red and blue: the profile is ignored, as PIL ignores it', async () => {
+    const extraCase = (JSON.parse(readFileSync(`${EXTRA}index.json`, 'utf8')) as { cases: ImageCase[] }).cases.find((c) => c.name === 'chelsea_swapped_icc_jpg')!;
+    expected.set('icc', (await page.evaluate((f) => (globalThis as any).decodeFixture(f), `../images-extra/${extraCase.expected!}`)).data);
+    for (const via of ['bytes', 'img', 'bitmap'] as const) {
+      const { max, mean } = await measure({ ...extraCase, name: 'icc' }, via, '../images-extra/');
+      expect(max, via).toBeLessThanOrEqual(extraCase.tolerance!.max_levels + ROUND_TRIP);
+      expect(mean, via).toBeLessThanOrEqual(extraCase.tolerance!.mean_levels);
+    }
+    // The control: the same <img> drawn on a canvas by the page (drawImage colour-manages)
+    // is far off (measured max 128, mean 53 levels), so the profile is one Chromium applies.
+    const drawn = await measure({ ...extraCase, name: 'icc' }, 'imagedata', '../images-extra/');
+    expect(drawn.mean).toBeGreaterThan(10);
   });
 
   it('an ImageData (a canvas the <img> was drawn on)', async () => {
