@@ -1,7 +1,7 @@
 /** `softmax`, `classify` / `model.classify` and `IMAGENET_CLASSES`. */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { classify, GoogLeNet, IMAGENET_CLASSES, init, Linear, memoryInfo, preprocess, ShapeError, softmax, Tensor, topk, ValueError } from '../ts/index.js';
+import { classify, Conv2d, GoogLeNet, IMAGENET_CLASSES, init, Linear, memoryInfo, preprocess, ShapeError, softmax, Tensor, topk, ValueError } from '../ts/index.js';
 
 const photo = readFileSync(new URL('./fixtures/images/chelsea_q90.jpg', import.meta.url));
 const other = readFileSync(new URL('./fixtures/images/astronaut_png.png', import.meta.url));
@@ -76,12 +76,25 @@ describe('classify', () => {
     expect(named.reduce((s, r) => s + r.probability, 0)).toBeCloseTo(1, 5);
   });
 
-  it('runs a model in training mode as in eval mode, and leaves it in training mode', async () => {
+  it('runs in eval mode and puts back every module\'s own training flag', async () => {
     using model = new GoogLeNet({ seed: 0 });
     const evalTop = await model.classify(photo);
     model.train();
+    // A mix: the whole in training mode, one block not.
+    for (const [name, m] of model.namedModules()) if (name.startsWith('inception3a')) m.training = false;
+    const flags = () => Array.from(model.namedModules(), ([name, m]) => `${name}:${m.training}`);
+    const before = flags();
     expect(await model.classify(photo)).toEqual(evalTop);
-    expect(model.training).toBe(true);
+    expect(flags()).toEqual(before);
+  });
+
+  it('refuses a model that does not return [N, classes], and frees what it made', async () => {
+    using conv = new Conv2d({ inChannels: 3, outChannels: 4, kernelSize: 1 });
+    const rank4 = /Error in classify: the model must return \[N, classes\] logits, but returned shape \[1, 4, 224, 224\]/;
+    await expect(classify(conv, photo)).rejects.toThrow(rank4); // plans and arena made once
+    const held = memoryInfo().heldBytes;
+    await expect(classify(conv, photo)).rejects.toThrow(rank4);
+    expect(memoryInfo().heldBytes).toBe(held);
   });
 
   it('checks its arguments, names what is wrong, and frees every tensor it made', async () => {

@@ -2,7 +2,7 @@
 import { ShapeError, ValueError } from './errors.js';
 import { IMAGENET_CLASSES } from './imagenet-classes.js';
 import { checkKeys } from './image/decode.js';
-import { preprocessFor, type PreprocessOptions } from './image/preprocess.js';
+import { PREPROCESS_KEYS, preprocessFor, type PreprocessOptions } from './image/preprocess.js';
 import type { ImageInput } from './image/source.js';
 import type { Module } from './nn/module.js';
 import { topk } from './ops.js';
@@ -56,8 +56,8 @@ export interface ClassifyOptions extends PreprocessOptions {
 
 /**
  * Classifies an image (or an array of images): {@link preprocess} (torchvision's ImageNet
- * eval transform, unless options say otherwise), one forward in eval mode (a model in
- * training mode is switched to eval for the call and back), softmax, the top `k`.
+ * eval transform, unless options say otherwise), one forward in eval mode (modules in
+ * training mode are switched to eval for the call, and back), softmax, the top `k`.
  * Returns `[{ index, label, probability }]` best first, or one such array per image when
  * given an array. Every intermediate tensor is freed.
  */
@@ -65,7 +65,7 @@ export async function classify(model: Module, image: ImageInput, options?: Class
 export async function classify(model: Module, image: readonly ImageInput[], options?: ClassifyOptions): Promise<Prediction[][]>;
 export async function classify(model: Module, image: ImageInput | readonly ImageInput[], options: ClassifyOptions = {}): Promise<Prediction[] | Prediction[][]> {
   const op = 'classify';
-  checkKeys(op, options, ['topk', 'labels', 'resize', 'crop', 'mean', 'std', 'maxPixels', 'exifOrientation']);
+  checkKeys(op, options, ['topk', 'labels', ...PREPROCESS_KEYS]);
   if (typeof (model as { forward?: unknown })?.forward !== 'function') throw new ValueError(op, `model must be a Module (e.g. a GoogLeNet), but got ${String(model)}`);
   const { topk: k = 5, labels, ...transform } = options;
   if (!Number.isInteger(k) || k < 1) throw new ValueError(op, `topk must be a positive integer, but got ${String(k)}`);
@@ -75,9 +75,10 @@ export async function classify(model: Module, image: ImageInput | readonly Image
   const input = await preprocessFor(op, image, transform);
   let logits: Tensor | undefined;
   let probabilities: Tensor | undefined;
-  const training = model.training;
+  // Inference runs in eval mode; every module's own flag is put back afterwards.
+  const modes = Array.from(model.namedModules(), ([, m]) => [m, m.training] as const);
   try {
-    if (training) model.eval();
+    for (const [m] of modes) m.training = false;
     logits = model.forward(input);
     if (logits.shape.length !== 2) throw new ShapeError(op, `the model must return [N, classes] logits, but returned shape [${logits.shape.join(', ')}]`);
     const classes = logits.shape[1]!;
@@ -91,7 +92,7 @@ export async function classify(model: Module, image: ImageInput | readonly Image
     );
     return Array.isArray(image) ? ranked : ranked[0]!;
   } finally {
-    if (training) model.train();
+    for (const [m, training] of modes) m.training = training;
     input.dispose();
     logits?.dispose();
     probabilities?.dispose();

@@ -98,17 +98,24 @@ export class WasmFaultError extends InceptionWasmError {}
  */
 export class WorkerError extends InceptionWasmError {}
 
-/** Why an image was refused: see {@link ImageError.reason}. */
-export type ImageErrorReason =
-  | 'empty'
-  | 'unknown-format'
-  | 'too-large'
-  | 'truncated'
-  | 'corrupt'
-  | 'unsupported'
-  | 'out-of-memory'
-  | 'invalid-input'
-  | 'unreadable';
+/**
+ * Why an image was refused: see {@link ImageError.reason}. The first seven are the image
+ * module's own (crates/image `ImageError::code`), the rest the TypeScript side's.
+ */
+export const IMAGE_ERROR_REASONS = [
+  'empty',
+  'unknown-format',
+  'too-large',
+  'truncated',
+  'corrupt',
+  'unsupported',
+  'out-of-memory',
+  'invalid-input',
+  'unreadable',
+  'internal',
+] as const;
+
+export type ImageErrorReason = (typeof IMAGE_ERROR_REASONS)[number];
 
 /**
  * An image that cannot be read: no bytes, a format other than JPEG or PNG, a truncated
@@ -121,7 +128,8 @@ export class ImageError extends InceptionWasmError {
    * `'empty'`, `'unknown-format'`, `'too-large'`, `'truncated'`, `'corrupt'`,
    * `'unsupported'` (a valid file this decoder does not read: lossless JPEG),
    * `'out-of-memory'`, `'invalid-input'` (not an image the API takes), `'unreadable'`
-   * (a path or URL that could not be read).
+   * (a path or URL that could not be read), `'internal'` (the image module trapped: a
+   * bug, please report it with the file; the module was restarted).
    */
   readonly reason: ImageErrorReason;
 

@@ -6,10 +6,17 @@ import { describe, type EncodedImage, encodedBytes } from './source.js';
 /** PIL's `Image.MAX_IMAGE_PIXELS`, past which it refuses an image as a decompression bomb. */
 export const DEFAULT_MAX_PIXELS = 178_956_970;
 
+/**
+ * The largest `maxPixels`: 2^29 pixels (1.5 GiB of RGB, 2 GiB while a CMYK JPEG is
+ * converted) keeps every buffer size exact in WebAssembly's 32-bit arithmetic and within
+ * its 4 GiB memory.
+ */
+const MAX_PIXELS_CAP = 2 ** 29;
+
 export interface DecodeOptions {
   /**
    * Images with more pixels are refused (an {@link ImageError} `'too-large'`) from their
-   * header, before anything is allocated.
+   * header, before anything is allocated. At most 2^29.
    * @defaultValue 178,956,970 (PIL's `Image.MAX_IMAGE_PIXELS`)
    */
   maxPixels?: number;
@@ -33,7 +40,7 @@ export interface DecodedImage {
 
 /** Validates the decode options shared by `decodeImage` and `preprocess`. */
 export function decodeOptions(op: string, options: DecodeOptions): Required<DecodeOptions> {
-  const maxPixels = options.maxPixels === undefined ? DEFAULT_MAX_PIXELS : checkInt(op, 'maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER);
+  const maxPixels = options.maxPixels === undefined ? DEFAULT_MAX_PIXELS : checkInt(op, 'maxPixels', options.maxPixels, 1, MAX_PIXELS_CAP);
   const exifOrientation = options.exifOrientation ?? false;
   if (typeof exifOrientation !== 'boolean') throw new ValueError(op, `exifOrientation must be true or false, but got ${String(exifOrientation)}`);
   return { maxPixels, exifOrientation };

@@ -12,7 +12,7 @@
  */
 import * as glue from '../wasm-image/inception_image.js';
 import { compile, defaultSource, imageWasmOption, isInitialized } from '../backend.js';
-import { ImageError, type ImageErrorReason, NotInitializedError } from '../errors.js';
+import { IMAGE_ERROR_REASONS, ImageError, type ImageErrorReason, NotInitializedError } from '../errors.js';
 
 export type ImageGlue = typeof glue;
 
@@ -40,7 +40,10 @@ export async function imageModule(op: string): Promise<void> {
 }
 
 /** How crates/image-wasm reports a refused image: `<reason>: <message>`. */
-const REFUSED = /^(empty|unknown-format|too-large|truncated|corrupt|unsupported|out-of-memory): ([\s\S]*)$/;
+const REFUSED = new RegExp(`^(${IMAGE_ERROR_REASONS.join('|')}): ([\\s\\S]*)$`);
+
+/** A trap with the memory this close to WebAssembly's 4 GiB was an allocation that failed. */
+const NEAR_FULL_BYTES = 3.5 * 2 ** 30;
 
 /**
  * Runs `f` on the image module with typed errors: a refusal becomes an {@link ImageError}
@@ -54,14 +57,17 @@ export function imageCall<T>(op: string, f: (g: ImageGlue) => T): T {
     return f(glue);
   } catch (e) {
     if (e instanceof WebAssembly.RuntimeError) {
+      const full = (memory?.buffer.byteLength ?? 0) > NEAR_FULL_BYTES;
       drop();
-      throw new ImageError(op, 'corrupt', `the image module failed on this input (${e.message}: malformed data, or its memory ran out); it was restarted`);
+      if (full) throw new ImageError(op, 'out-of-memory', `the image module ran out of memory (${e.message}); it was restarted`);
+      throw new ImageError(op, 'internal', `the image module failed on this input (${e.message}); it was restarted. This is a bug: please report it with the file`);
     }
     const refused = e instanceof Error ? REFUSED.exec(e.message) : null;
     if (refused !== null) throw new ImageError(op, refused[1] as ImageErrorReason, refused[2]!);
     throw e;
   } finally {
-    if (memory !== undefined && memory.buffer.byteLength > KEEP_BYTES) drop();
+    lastCallBytes = memory?.buffer.byteLength ?? 0;
+    if (lastCallBytes > KEEP_BYTES) drop();
   }
 }
 
@@ -74,9 +80,12 @@ export function release(obj: { free(): void }): void {
   }
 }
 
-/** @internal Bytes of the image module's memory now (0 when no instance is alive), for tests. */
-export function imageMemoryBytes(): number {
-  return memory?.buffer.byteLength ?? 0;
+/** The memory's size at the end of the last call, before it was dropped or kept. */
+let lastCallBytes = 0;
+
+/** @internal The image module's memory: now (0 when no instance is alive), and at the end of the last call; for tests. */
+export function imageMemoryBytes(): { now: number; lastCall: number } {
+  return { now: memory?.buffer.byteLength ?? 0, lastCall: lastCallBytes };
 }
 
 function drop(): void {

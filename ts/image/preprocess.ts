@@ -37,7 +37,8 @@ export interface PreprocessOptions extends DecodeOptions {
   std?: readonly number[];
 }
 
-const KEYS = ['resize', 'crop', 'mean', 'std', 'maxPixels', 'exifOrientation'];
+/** The option keys of {@link preprocess} (`classify` takes them too). */
+export const PREPROCESS_KEYS = ['resize', 'crop', 'mean', 'std', 'maxPixels', 'exifOrientation'] as const;
 
 /** Sizes in pixels are capped at 2^16 on a side (a larger resize describes no real input). */
 const MAX_SIDE = 2 ** 16;
@@ -64,15 +65,16 @@ function stats(op: string, what: string, v: readonly number[] | undefined, fallb
  */
 async function transformOne(op: string, input: unknown, args: TransformArgs): Promise<{ data: Float32Array; height: number; width: number }> {
   const source = await resolve(op, input);
+  if (source.kind === 'pixels' && source.pixels.width * source.pixels.height > args.maxPixels) {
+    const { width, height } = source.pixels;
+    throw new ImageError(op, 'too-large', `${width}×${height} = ${width * height} pixels is more than maxPixels (${args.maxPixels})`);
+  }
   return imageCall(op, (g) => {
     let image;
     if (source.kind === 'bytes') {
       image = g.Image.decode(source.bytes, args.maxPixels, args.exifOrientation);
     } else {
       const { data, width, height, channels } = source.pixels;
-      if (width * height > args.maxPixels) {
-        throw new ImageError(op, 'too-large', `${width}×${height} = ${width * height} pixels is more than maxPixels (${args.maxPixels})`);
-      }
       image = g.Image.fromPixels(data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height, channels);
     }
     try {
@@ -107,7 +109,7 @@ interface TransformArgs {
  * {@link ValueError} for bad options. The caller owns (and disposes) the tensor.
  */
 export async function preprocess(image: ImageInput | readonly ImageInput[], options: PreprocessOptions = {}): Promise<Tensor> {
-  checkKeys('preprocess', options, KEYS);
+  checkKeys('preprocess', options, PREPROCESS_KEYS);
   return preprocessFor('preprocess', image, options);
 }
 

@@ -14,7 +14,12 @@ export interface RawImage {
   channels?: number;
 }
 
-/** Encoded JPEG or PNG bytes (a Node `Buffer` is a `Uint8Array`), or a file path / URL to read them from. */
+/**
+ * Encoded JPEG or PNG bytes (a Node `Buffer` is a `Uint8Array`), or a file path / URL to
+ * read them from: in Node a string is a path (or a `file:`, `http(s):`, `data:` URL), in
+ * browsers and workers a URL to fetch. Never pass a string from an untrusted client
+ * straight through on a server: it would read that file or fetch that URL.
+ */
 export type EncodedImage = Uint8Array | ArrayBuffer | DataView | Blob | string | URL;
 
 /**
@@ -22,7 +27,9 @@ export type EncodedImage = Uint8Array | ArrayBuffer | DataView | Blob | string |
  * `ImageBitmap`, `HTMLVideoElement`, `VideoFrame`. Described by shape rather than by the DOM
  * types, so that the declarations compile without the DOM library (Node, Workers).
  */
-export type BrowserImage = { readonly width: number; readonly height: number } | { readonly displayWidth: number; readonly displayHeight: number };
+export type BrowserImage =
+  | { readonly width: number; readonly height: number; readonly data?: never }
+  | { readonly displayWidth: number; readonly displayHeight: number; readonly data?: never };
 
 /**
  * What `preprocess` and `classify` take: encoded bytes, a path or URL, raw pixels, or in
@@ -93,8 +100,10 @@ function isElement(input: unknown): input is CanvasImageSource {
 /**
  * The pixels of an element or bitmap, as the browser decoded them but with no colour
  * management (`colorSpaceConversion: 'none'`: an ICC profile is ignored, as PIL ignores
- * it) and no premultiplication asked for. A 2D canvas stores premultiplied alpha, so
- * partly transparent pixels may come back a level off; opaque ones are exact.
+ * it) and no premultiplication asked for. A 2D canvas stores premultiplied alpha, so a
+ * partly transparent pixel's colour comes back rounded and a fully transparent one's as
+ * black, where PIL's `convert('RGB')` keeps the stored colour: for images with
+ * transparency, pass the file's bytes (or its `Blob`). Opaque pixels are exact.
  */
 async function elementPixels(op: string, source: CanvasImageSource): Promise<RawImage & { channels: number }> {
   if (typeof HTMLImageElement !== 'undefined' && source instanceof HTMLImageElement && !(source.complete && source.naturalWidth > 0)) {

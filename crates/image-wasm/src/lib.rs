@@ -4,7 +4,7 @@
 //! never harms the inference module: the loader simply makes a new instance.
 //!
 //! Errors are `JsError`s whose message starts with `ImageError::code()` (`truncated: …`);
-//! ts/image.ts turns that into `ImageError.reason`.
+//! ts/image/module.ts turns that into `ImageError.reason`.
 
 use inception_image::decode::{self, Options};
 use inception_image::transform::{Resize, Transform};
@@ -66,8 +66,8 @@ impl Image {
         let crop = (crop_h > 0).then_some((crop_h, crop_w));
         let stat = |v: &[f32]| -> [f32; 3] { [v[0], v[1], v[2]] };
         let t = Transform { resize, crop, mean: stat(mean), std: stat(std) };
-        let (height, width) = t.output(self.0.width, self.0.height);
-        let mut data = inception_image_alloc(3 * height * width)?;
+        let (height, width) = t.output(self.0.width, self.0.height).map_err(js)?;
+        let mut data = inception_image::alloc::<f32>(3 * height * width).map_err(js)?;
         t.apply(&self.0, &mut data).map_err(js)?;
         Ok(Transformed { data, height, width })
     }
@@ -98,11 +98,4 @@ impl Transformed {
     pub fn into_data(self) -> Vec<f32> {
         self.data
     }
-}
-
-fn inception_image_alloc(len: usize) -> Result<Vec<f32>, JsError> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| js(ImageError::OutOfMemory { bytes: len * 4 }))?;
-    v.resize(len, 0.0);
-    Ok(v)
 }

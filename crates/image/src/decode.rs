@@ -157,9 +157,13 @@ fn png_size(bytes: &[u8]) -> Result<(usize, usize), ImageError> {
 fn png(bytes: &[u8], options: &Options) -> Result<Decoded, ImageError> {
     let (width, height) = png_size(bytes)?;
     check_pixels(width, height, options)?;
-    // The crate's own cap (64 MiB by default) would refuse photos PIL reads; ours is
-    // `max_pixels`, checked above.
-    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: usize::MAX });
+    // The crate's default limits (64 MiB) bound what it allocates besides the image: line
+    // buffers and the chunks it decompresses. Colour profiles and text are not needed
+    // (PIL's convert ignores them) and are skipped: a 200 KB file can hold an iCCP chunk
+    // that inflates to gigabytes.
+    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    decoder.set_ignore_iccp_chunk(true);
+    decoder.set_ignore_text_chunk(true);
     // Palette to RGB, tRNS to alpha, 1/2/4-bit to 8; 16-bit stays 16 (reduced below).
     decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder.read_info().map_err(png_error)?;

@@ -11,6 +11,8 @@ pub enum ImageError {
     /// More pixels than allowed (PIL's decompression-bomb guard); refused from the header,
     /// before anything is allocated.
     TooLarge { width: usize, height: usize, max_pixels: u64 },
+    /// A resize or an output past the caps of `transform` (`MAX_SIDE`, `MAX_OUTPUT`).
+    OutputTooLarge { width: u64, height: u64, what: &'static str },
     /// The data ends before the image does.
     Truncated(String),
     /// Malformed data (bad marker, bad checksum, inconsistent sizes).
@@ -26,7 +28,7 @@ impl ImageError {
         match self {
             ImageError::Empty => "empty",
             ImageError::UnknownFormat(_) => "unknown-format",
-            ImageError::TooLarge { .. } => "too-large",
+            ImageError::TooLarge { .. } | ImageError::OutputTooLarge { .. } => "too-large",
             ImageError::Truncated(_) => "truncated",
             ImageError::Corrupt(_) => "corrupt",
             ImageError::Unsupported(_) => "unsupported",
@@ -46,6 +48,7 @@ impl fmt::Display for ImageError {
                 "{width}×{height} = {} pixels is more than maxPixels ({max_pixels}); a decompression bomb, or raise maxPixels",
                 (*width as u128) * (*height as u128)
             ),
+            ImageError::OutputTooLarge { width, height, what } => write!(f, "the {what} image would be {width}×{height}, past what a network input can be"),
             ImageError::Truncated(m) | ImageError::Corrupt(m) | ImageError::Unsupported(m) => write!(f, "{m}"),
             ImageError::OutOfMemory { bytes } => write!(f, "a buffer of {bytes} bytes did not fit in memory"),
         }

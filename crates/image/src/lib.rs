@@ -52,7 +52,7 @@ impl Rgb {
 
 /// A zeroed buffer, or [`ImageError::OutOfMemory`] instead of an abort when the heap
 /// cannot hold it (sizes come from the file).
-pub(crate) fn alloc<T: Copy + Default>(len: usize) -> Result<Vec<T>, ImageError> {
+pub fn alloc<T: Copy + Default>(len: usize) -> Result<Vec<T>, ImageError> {
     let mut v = Vec::new();
     v.try_reserve_exact(len).map_err(|_| ImageError::OutOfMemory { bytes: len.saturating_mul(core::mem::size_of::<T>()) })?;
     v.resize(len, T::default());

@@ -16,27 +16,42 @@ use crate::{alloc, ImageError};
 /// `PRECISION_BITS` of Resample.c: 32 − 8 bits of data − 2 bits of headroom.
 const PRECISION_BITS: u32 = 22;
 
-/// The fixed-point filter taps of one axis: output `i` reads `len[i]` input samples from
-/// `start[i]`, weighted by `taps[i · ksize ..]`.
+/// The fixed-point filter taps of one axis for the outputs `first..first + start.len()`:
+/// output `first + i` reads `len[i]` input samples from `start[i]`, weighted by
+/// `taps[i · ksize ..]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Coefficients {
+    pub first: usize,
     pub ksize: usize,
     pub start: Vec<usize>,
     pub len: Vec<usize>,
     pub taps: Vec<i32>,
 }
 
+impl Coefficients {
+    /// The taps of output `xx` (one of those computed) and the first input they weigh.
+    #[inline(always)]
+    fn of(&self, xx: usize) -> (usize, &[i32]) {
+        let i = xx - self.first;
+        (self.start[i], &self.taps[i * self.ksize..][..self.len[i]])
+    }
+}
+
 /// `precompute_coeffs` + `normalize_coeffs_8bpc` for the bilinear filter (support 1),
-/// resizing `in_size` samples to `out_size` over the whole input (PIL's default box).
-pub fn coefficients(in_size: usize, out_size: usize) -> Coefficients {
+/// resizing `in_size` samples to `out_size` over the whole input (PIL's default box), for
+/// the outputs `outputs` only: a 1 × 100,000 photo resized to 256 wide would otherwise
+/// need taps for 25.6 million outputs to keep 224.
+pub fn coefficients(in_size: usize, out_size: usize, outputs: core::ops::Range<usize>) -> Result<Coefficients, ImageError> {
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
     let support = filterscale; // bilinear support (1.0) × filterscale
     let ksize = support.ceil() as usize * 2 + 1;
     let ss = 1.0 / filterscale;
-    let mut c = Coefficients { ksize, start: Vec::with_capacity(out_size), len: Vec::with_capacity(out_size), taps: vec![0; out_size * ksize] };
-    let mut weights = vec![0.0f64; ksize];
-    for xx in 0..out_size {
+    let n = outputs.len();
+    let taps_len = n.checked_mul(ksize).ok_or(ImageError::OutOfMemory { bytes: usize::MAX })?;
+    let mut c = Coefficients { first: outputs.start, ksize, start: alloc(n)?, len: alloc(n)?, taps: alloc(taps_len)? };
+    let mut weights = alloc::<f64>(ksize)?;
+    for (i, xx) in outputs.enumerate() {
         let center = (xx as f64 + 0.5) * scale;
         // C's `(int)` truncates toward zero; both values are ≥ −support > −1 + 0.5 here.
         let xmin = ((center - support + 0.5) as i64).max(0) as usize;
@@ -46,15 +61,15 @@ pub fn coefficients(in_size: usize, out_size: usize) -> Coefficients {
             *w = triangle((x as f64 + xmin as f64 - center + 0.5) * ss);
             ww += *w;
         }
-        for (k, &w) in c.taps[xx * ksize..][..xmax].iter_mut().zip(&weights[..xmax]) {
+        for (k, &w) in c.taps[i * ksize..][..xmax].iter_mut().zip(&weights[..xmax]) {
             let w = if ww != 0.0 { w / ww } else { w };
             let fixed = w * f64::from(1u32 << PRECISION_BITS);
             *k = if w < 0.0 { (-0.5 + fixed) as i32 } else { (0.5 + fixed) as i32 };
         }
-        c.start.push(xmin);
-        c.len.push(xmax);
+        c.start[i] = xmin;
+        c.len[i] = xmax;
     }
-    c
+    Ok(c)
 }
 
 fn triangle(x: f64) -> f64 {
@@ -70,9 +85,7 @@ fn clip8(acc: i32) -> u8 {
 
 const HALF: i32 = 1 << (PRECISION_BITS - 1);
 
-/// The window `[x0, x0 + w) × [y0, y0 + h)` of `src` (RGB, `src_w × src_h`) resized to
-/// `out_w × out_h`, as `PIL.Image.resize((out_w, out_h), BILINEAR)` followed by a crop.
-/// Returns RGB bytes of `w × h`.
+/// A window `[x0, x0 + w) × [y0, y0 + h)` of a resized image.
 pub struct Window {
     pub x0: usize,
     pub y0: usize,
@@ -80,14 +93,23 @@ pub struct Window {
     pub h: usize,
 }
 
+/// The `window` of `src` (RGB, `src_w × src_h`) resized to `out_w × out_h`, as
+/// `PIL.Image.resize((out_w, out_h), BILINEAR)` followed by a crop. Returns RGB bytes of
+/// `window.w × window.h`.
 pub fn resize_rgb(src: &[u8], src_w: usize, src_h: usize, out_w: usize, out_h: usize, window: &Window) -> Result<Vec<u8>, ImageError> {
     debug_assert_eq!(src.len(), src_w * src_h * 3);
     debug_assert!(window.x0 + window.w <= out_w && window.y0 + window.h <= out_h);
-    let (cx, cy) = (coefficients(src_w, out_w), coefficients(src_h, out_h));
     let rows = window.y0..window.y0 + window.h;
     let cols = window.x0..window.x0 + window.w;
+    let (cx, cy) = (coefficients(src_w, out_w, cols.clone())?, coefficients(src_h, out_h, rows.clone())?);
     // Source rows the kept output rows read (PIL's ybox_first..ybox_last).
-    let (first, last) = if window.h == 0 { (0, 0) } else { (cy.start[rows.start], cy.start[rows.end - 1] + cy.len[rows.end - 1]) };
+    let (first, last) = if window.h == 0 {
+        (0, 0)
+    } else {
+        let (s0, k0) = cy.of(rows.start);
+        let (s1, k1) = cy.of(rows.end - 1);
+        (s0.min(s1), (s0 + k0.len()).max(s1 + k1.len()))
+    };
     let need_h = src_w != out_w;
     let need_v = src_h != out_h;
 
@@ -106,10 +128,13 @@ pub fn resize_rgb(src: &[u8], src_w: usize, src_h: usize, out_w: usize, out_h: u
 
     // Vertical pass over the intermediate rows.
     let mut out = alloc::<u8>(window.w * window.h * 3)?;
+    if window.w == 0 {
+        return Ok(out);
+    }
     for (yy, out_row) in rows.zip(out.chunks_exact_mut(window.w * 3)) {
         if need_v {
-            let k = &cy.taps[yy * cy.ksize..][..cy.len[yy]];
-            vertical_row(&mid, mid_row, mid_x0, cy.start[yy] - first, k, out_row);
+            let (start, k) = cy.of(yy);
+            vertical_row(&mid, mid_row, mid_x0, start - first, k, out_row);
         } else {
             let y = yy - first;
             out_row.copy_from_slice(&mid[y * mid_row + mid_x0..][..window.w * 3]);
@@ -121,8 +146,8 @@ pub fn resize_rgb(src: &[u8], src_w: usize, src_h: usize, out_w: usize, out_h: u
 /// One row of the horizontal pass, for output columns `cols`.
 fn horizontal_row(in_row: &[u8], out_row: &mut [u8], c: &Coefficients, cols: core::ops::Range<usize>) {
     for (xx, px) in cols.zip(out_row.chunks_exact_mut(3)) {
-        let k = &c.taps[xx * c.ksize..][..c.len[xx]];
-        let pixels = &in_row[c.start[xx] * 3..][..k.len() * 3];
+        let (start, k) = c.of(xx);
+        let pixels = &in_row[start * 3..][..k.len() * 3];
         let mut acc = [HALF; 3];
         for (&w, p) in k.iter().zip(pixels.chunks_exact(3)) {
             acc[0] += i32::from(p[0]) * w;
@@ -162,7 +187,7 @@ mod tests {
     /// for the windowed, restructured passes above.
     fn pil_resize(src: &[u8], w: usize, h: usize, ow: usize, oh: usize) -> Vec<u8> {
         let pass = |data: &[u8], n_lines: usize, in_len: usize, out_len: usize, at: &dyn Fn(usize, usize) -> usize| {
-            let c = coefficients(in_len, out_len);
+            let c = coefficients(in_len, out_len, 0..out_len).unwrap();
             let mut out = vec![0u8; n_lines * out_len * 3];
             for line in 0..n_lines {
                 for i in 0..out_len {
@@ -199,11 +224,17 @@ mod tests {
     #[test]
     fn coefficients_sum_to_one_and_stay_in_bounds() {
         for (i, o) in [(512, 256), (451, 292), (7, 256), (1000, 256), (256, 256), (3, 1), (1, 5)] {
-            let c = coefficients(i, o);
+            let c = coefficients(i, o, 0..o).unwrap();
             for xx in 0..o {
-                let sum: i64 = c.taps[xx * c.ksize..][..c.len[xx]].iter().map(|&k| i64::from(k)).sum();
-                assert!((sum - (1 << 22)).abs() <= c.len[xx] as i64, "{i}→{o} output {xx}: {sum}");
-                assert!(c.start[xx] + c.len[xx] <= i);
+                let (start, k) = c.of(xx);
+                let sum: i64 = k.iter().map(|&k| i64::from(k)).sum();
+                assert!((sum - (1 << 22)).abs() <= k.len() as i64, "{i}→{o} output {xx}: {sum}");
+                assert!(start + k.len() <= i);
+            }
+            // A window's taps are the same as the whole axis's.
+            let part = coefficients(i, o, o / 3..o / 2 + 1).unwrap();
+            for xx in o / 3..o / 2 + 1 {
+                assert_eq!(part.of(xx), c.of(xx));
             }
         }
     }

@@ -6,6 +6,12 @@
 use crate::resample::{resize_rgb, Window};
 use crate::{alloc, ImageError, Rgb};
 
+/// The longest side a resize may make: 2^31 − 1, so that every coordinate fits a 32-bit
+/// `isize` (only the kept window is computed, so a long side costs nothing by itself).
+pub const MAX_SIDE: u64 = (1 << 31) - 1;
+/// The most values an output may hold: 2^28 floats (1 GiB), far past any network input.
+pub const MAX_OUTPUT: u64 = 1 << 28;
+
 /// `transforms.Resize(size)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resize {
@@ -27,29 +33,40 @@ pub struct Transform {
 }
 
 impl Transform {
-    /// The size after `Resize`, `(width, height)`.
-    pub fn resized(&self, width: usize, height: usize) -> (usize, usize) {
-        match self.resize {
-            Resize::Keep => (width, height),
-            Resize::Exact { height, width } => (width, height),
+    /// The size after `Resize`, `(width, height)`; [`ImageError::OutputTooLarge`] past
+    /// [`MAX_SIDE`] on a side (a 1-pixel-high strip 17 million wide, resized to 256 high).
+    pub fn resized(&self, width: usize, height: usize) -> Result<(usize, usize), ImageError> {
+        let (w, h) = match self.resize {
+            Resize::Keep => (width as u64, height as u64),
+            Resize::Exact { height, width } => (width as u64, height as u64),
             Resize::ShortSide(n) => {
-                // Python's `int(n * long / short)`: one float64 division, truncated.
-                let long = |long: usize, short: usize| ((n * long) as f64 / short as f64) as usize;
-                if width <= height { (n, long(height, width)) } else { (long(width, height), n) }
+                // Python's `int(n * long / short)`: an exact product (< 2^53 here), one
+                // float64 division, truncated.
+                let long = |long: usize, short: usize| ((n as u64 * long as u64) as f64 / short as f64) as u64;
+                if width <= height { (n as u64, long(height, width)) } else { (long(width, height), n as u64) }
             }
+        };
+        if w > MAX_SIDE || h > MAX_SIDE {
+            return Err(ImageError::OutputTooLarge { width: w, height: h, what: "resized" });
         }
+        Ok((w as usize, h as usize))
     }
 
-    /// The output's `(height, width)` for an input of `width × height`.
-    pub fn output(&self, width: usize, height: usize) -> (usize, usize) {
-        let (w, h) = self.resized(width, height);
-        self.crop.unwrap_or((h, w))
+    /// The output's `(height, width)` for an input of `width × height`; at most
+    /// [`MAX_OUTPUT`] values.
+    pub fn output(&self, width: usize, height: usize) -> Result<(usize, usize), ImageError> {
+        let (w, h) = self.resized(width, height)?;
+        let (oh, ow) = self.crop.unwrap_or((h, w));
+        if 3 * oh as u64 * ow as u64 > MAX_OUTPUT {
+            return Err(ImageError::OutputTooLarge { width: ow as u64, height: oh as u64, what: "output" });
+        }
+        Ok((oh, ow))
     }
 
     /// `Resize` then `CenterCrop`: the 8-bit image torchvision hands to `ToTensor`.
     pub fn crop(&self, image: &Rgb) -> Result<Rgb, ImageError> {
-        let (rw, rh) = self.resized(image.width, image.height);
-        let (ch, cw) = self.crop.unwrap_or((rh, rw));
+        let (rw, rh) = self.resized(image.width, image.height)?;
+        let (ch, cw) = self.output(image.width, image.height)?;
         // Output (x, y) is resized pixel (x + sx, y + sy); outside the resized image, the
         // padding's black.
         let (sx, sy) = (crop_start(rw, cw), crop_start(rh, ch));
@@ -117,8 +134,22 @@ mod tests {
     fn resized_sizes_truncate_like_python() {
         // (w, h) → int(256 · long / short) on the long side.
         for ((w, h), want) in [((451, 300), (384, 256)), ((300, 451), (256, 384)), ((1000, 872), (293, 256)), ((7, 5), (358, 256)), ((1200, 150), (2048, 256)), ((224, 224), (256, 256))] {
-            assert_eq!(IMAGENET.resized(w, h), want, "{w}×{h}");
+            assert_eq!(IMAGENET.resized(w, h).unwrap(), want, "{w}×{h}");
         }
+    }
+
+    #[test]
+    fn refuses_sizes_past_the_caps_instead_of_wrapping() {
+        // 256 · 16,777,217 wraps a 32-bit usize to 256: it must be refused, not squashed.
+        assert!(matches!(IMAGENET.resized(16_777_217, 1), Err(ImageError::OutputTooLarge { width: 4_294_967_552, height: 256, .. })));
+        assert_eq!(IMAGENET.resized(8_388_607, 1).unwrap(), (2_147_483_392, 256));
+        let huge = Transform { resize: Resize::Exact { height: 65_536, width: 65_536 }, crop: None, ..IMAGENET };
+        assert!(matches!(huge.output(10, 10), Err(ImageError::OutputTooLarge { what: "output", .. })));
+        // A strip: only the kept window is computed, so this is cheap.
+        let strip = Rgb { width: 1, height: 60_000, data: vec![128; 180_000] };
+        let crop = IMAGENET.crop(&strip).unwrap();
+        assert_eq!((crop.width, crop.height), (224, 224));
+        assert!(crop.data.iter().all(|&v| v == 128));
     }
 
     #[test]

@@ -26,6 +26,26 @@ fn folders() -> Vec<PathBuf> {
     dirs.into_iter().filter(|d| d.join("index.json").exists()).collect()
 }
 
+/// The case's transform: the ImageNet one, or its `options` (preprocess's `resize` and
+/// `crop`: a number, `[height, width]`, or null).
+fn transform(options: &serde_json::Value) -> Transform {
+    let pair = |v: &serde_json::Value| v.as_array().map(|a| (a[0].as_u64().unwrap() as usize, a[1].as_u64().unwrap() as usize));
+    let resize = match &options["resize"] {
+        serde_json::Value::Null if options.get("resize").is_some() => Resize::Keep,
+        serde_json::Value::Null => IMAGENET.resize,
+        v => v.as_u64().map(|n| Resize::ShortSide(n as usize)).unwrap_or_else(|| {
+            let (height, width) = pair(v).unwrap();
+            Resize::Exact { height, width }
+        }),
+    };
+    let crop = match &options["crop"] {
+        serde_json::Value::Null if options.get("crop").is_some() => None,
+        serde_json::Value::Null => IMAGENET.crop,
+        v => v.as_u64().map(|n| (n as usize, n as usize)).or_else(|| pair(v)),
+    };
+    Transform { resize, crop, ..IMAGENET }
+}
+
 fn png_rgb(path: &Path) -> Rgb {
     decode(&std::fs::read(path).unwrap(), &Options::default()).unwrap()
 }
@@ -53,7 +73,7 @@ fn photos_match_torchvision() {
             if let Some(full) = case["decoded"].as_str() {
                 assert!(png_rgb(&dir.join(full)) == image, "{name}: the full-size decode differs from PIL's");
             }
-            let got = IMAGENET.crop(&image).unwrap();
+            let got = transform(&case["options"]).crop(&image).unwrap();
             let want = png_rgb(&dir.join(case["expected"].as_str().unwrap()));
             assert_eq!((got.width, got.height), (want.width, want.height), "{name}");
             let diffs: Vec<u32> = got.data.iter().zip(&want.data).map(|(&a, &b)| u32::from(a.abs_diff(b))).collect();
