@@ -239,6 +239,10 @@ describe('state dicts', () => {
     expect((err as StateDictError).key).toBe('1.bias');
     expect((err as Error).message).toMatch(/missing key "1\.bias"/);
 
+    // A file's bytes, not parsed: at once, with the parser to use (it used to run 93 s, then RangeError).
+    expect(() => m.loadStateDict(Buffer.alloc(30_000_000) as never)).toThrow(/got Buffer bytes, not a state dict: parse the file first with loadSafetensors\(bytes\) \(\.safetensors\) or loadPth\(bytes\)/);
+    expect(() => m.loadStateDict(new ArrayBuffer(8) as never)).toThrow(StateDictError);
+    expect(() => m.loadStateDict(null as never)).toThrow(/expected a Map or an object of tensors, but got null/);
     expect(() => m.loadStateDict({ ...Object.fromEntries(before), extra: new Float32Array(1) })).toThrow(/unexpected key "extra"/);
     m.loadStateDict({ ...Object.fromEntries(before), extra: new Float32Array(1) }, { strict: false });
 

@@ -293,6 +293,12 @@ export abstract class Module {
   loadStateDict(dict: StateDictInput, options: LoadOptions = {}): void {
     const op = `${this.op}.loadStateDict`;
     this.checkLive('loadStateDict');
+    // A file's bytes handed over unparsed: Object.entries would walk every byte (minutes,
+    // then a RangeError). Say which parser to use instead.
+    if (dict instanceof ArrayBuffer || ArrayBuffer.isView(dict)) {
+      throw new StateDictError(op, '', `got ${(dict as object).constructor.name} bytes, not a state dict: parse the file first with loadSafetensors(bytes) (.safetensors) or loadPth(bytes) (PyTorch .pth / .pt)`);
+    }
+    if (typeof dict !== 'object' || dict === null) throw new StateDictError(op, '', `expected a Map or an object of tensors, but got ${describe(dict)}`);
     const entries = dict instanceof Map ? dict : new Map(Object.entries(dict));
     const ignored = (key: string) => key.endsWith('.num_batches_tracked') || (options.ignoreAux === true && AUX_KEY.test(key));
     const perModule = new Map<Module, { prefix: string; values: Map<string, Float32Array> }>();
