@@ -50,6 +50,7 @@ export {
   type GoogLeNetOptions,
   type GoogLeNetOutputs,
   type GoogLeNetVariant,
+  type GoogLeNetWeights,
   INCEPTION_CONFIG,
   InceptionAux,
 } from './nn/googlenet.js';

@@ -1,5 +1,5 @@
 import { call } from '../backend.js';
-import { checkInt, ShapeError, ValueError } from '../errors.js';
+import { checkInt, ShapeError, StateDictError, ValueError } from '../errors.js';
 import type { PlanBuilder, Value } from '../plan.js';
 import { produce, type Tensor } from '../tensor.js';
 import { Dropout, Flatten, ReLU } from './activation.js';
@@ -8,7 +8,7 @@ import { Chain } from './container.js';
 import { Inception } from './inception.js';
 import { deferInit, initDeferred, initNew, takeSeed } from './init.js';
 import { Linear } from './linear.js';
-import { Module } from './module.js';
+import { Module, type StateDictInput, type StateTensor } from './module.js';
 import { AdaptiveAvgPool2d, MaxPool2d } from './pool.js';
 
 /**
@@ -45,7 +45,18 @@ export interface GoogLeNetOptions {
    * @defaultValue false
    */
   transformInput?: boolean;
+  /**
+   * Weights to build the model from, instead of initialising it: the state dict is
+   * loaded as the layers are made, so memory never holds two sets of weights (see
+   * {@link GoogLeNet.fromStateDict}, which also infers the options from the weights).
+   */
+  weights?: StateDictInput;
+  /** With `weights`: as `loadStateDict`'s `strict`. @defaultValue true */
+  strict?: boolean;
 }
+
+/** What {@link GoogLeNet.fromStateDict} reads: a state dict, or a safetensors file's tensors with its metadata. */
+export type GoogLeNetWeights = StateDictInput | { readonly tensors: ReadonlyMap<string, StateTensor>; readonly metadata?: Readonly<Record<string, string>> };
 
 /** `[inChannels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, poolProj]` per block, from the seed (and torchvision). */
 export const INCEPTION_CONFIG = {
@@ -171,7 +182,43 @@ export class GoogLeNet extends Chain {
       this.addModule('fc', new Linear({ inFeatures: 1024, outFeatures: this.numClasses }));
       return aux;
     });
-    initNew(this, { seed: takeSeed(options.seed), weightGain: options.weightGain ?? (activation ? 6 : 3) });
+    if (options.weights === undefined) {
+      initNew(this, { seed: takeSeed(options.seed), weightGain: options.weightGain ?? (activation ? 6 : 3) });
+    } else {
+      // Straight from the weights: no initialisation to replace, so no second set of weights.
+      try {
+        this.loadStateDict(options.weights, { strict: options.strict ?? true, ignoreAux: !options.auxLogits });
+      } catch (e) {
+        this.dispose();
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * A GoogLeNet built from its weights — a state dict from `loadSafetensors`, `loadPth`
+   * or `stateDict()`, or `readSafetensors`' `{ tensors, metadata }` — with the options
+   * they imply: `variant` (`'torchvision'` for torchvision's key names, else `'relu'`;
+   * pass `'seed'` for the seed's network), `numClasses` (from `fc.weight`),
+   * `transformInput` (from the `transform_input` metadata that
+   * scripts/export_torchvision_googlenet.py writes). Options given win; auxiliary heads
+   * in the weights are skipped unless `auxLogits: true`. WebAssembly memory peaks at what
+   * the model holds plus one layer (loading into a `new GoogLeNet()` held two models).
+   */
+  static fromStateDict(weights: GoogLeNetWeights, options: Omit<GoogLeNetOptions, 'weights'> = {}): GoogLeNet {
+    const op = 'GoogLeNet.fromStateDict';
+    const contents = weights as { tensors?: unknown; metadata?: Record<string, string> };
+    const tensors = (contents.tensors instanceof Map ? contents.tensors : weights) as StateDictInput;
+    if (tensors instanceof ArrayBuffer || ArrayBuffer.isView(tensors) || typeof tensors !== 'object' || tensors === null) {
+      throw new StateDictError(op, '', 'expected a state dict (parse a file first with loadSafetensors(bytes) or loadPth(bytes))');
+    }
+    const get = (key: string) => (tensors instanceof Map ? tensors.get(key) : (tensors as Record<string, StateTensor | Float32Array>)[key]);
+    const tv = get('conv1.conv.weight') !== undefined;
+    const fc = get('fc.weight');
+    const fcValues = fc instanceof Float32Array ? fc.length : fc?.data.length;
+    const numClasses = options.numClasses ?? (fcValues !== undefined && fcValues % 1024 === 0 ? fcValues / 1024 : undefined);
+    const transformInput = options.transformInput ?? (tv && contents.metadata?.transform_input === 'true' ? true : undefined);
+    return new GoogLeNet({ ...options, variant: options.variant ?? (tv ? 'torchvision' : 'relu'), numClasses, transformInput, weights: tensors });
   }
 
   /** The main path; the auxiliary heads are not part of it. */

@@ -86,7 +86,7 @@ export function initNew(module: Module, options: InitOptions): void {
 const PACKED_PER_VALUE_BYTES = 12;
 
 /** Grows WebAssembly memory once for the weights `module` is about to pack (see `reserveBytes`). */
-export function reserveForWeights(module: Module): void {
+function reserveForWeights(module: Module): void {
   const values = module.namedStateEntries().reduce((s, [, p]) => s + numelOf(p.shape), 0);
   call('initParameters', (glue) => glue.reserveBytes(values * PACKED_PER_VALUE_BYTES));
 }

@@ -12,7 +12,6 @@ import { classify, type ClassifyOptions, type Prediction } from '../classify.js'
 import type { ImageInput } from '../image/source.js';
 import { checkInt, DisposedError, ShapeError, StateDictError } from '../errors.js';
 import { compile, type PlanBuilder, type Value } from '../plan.js';
-import { reserveForWeights } from './init.js';
 import { numelOf } from '../shape.js';
 import { disposeSymbol, isWasmView, produce, Tensor } from '../tensor.js';
 import type { Plan as NativePlan } from '../wasm/inception_wasm.js';
@@ -340,8 +339,14 @@ export abstract class Module {
         throw new StateDictError(op, key, `"${key}" ${message}`);
       });
     }
-    reserveForWeights(this);
-    for (const [m, { values }] of perModule) {
+    // Largest layers first: each layer's values in transit then fit the hole the previous
+    // one's left, and memory grows only as the packed weights do (GoogLeNet from its state
+    // dict: WebAssembly memory 1.05× what the model holds, against 1.40× in state-dict
+    // order, where later layers are larger). Growing it once up front, as initialisation
+    // does, measured slower here (97 against 58 ms) and 1.2×.
+    const size = ({ values }: { values: Map<string, Float32Array> }) => [...values.values()].reduce((n, v) => n + v.length, 0);
+    const order = [...perModule].sort(([, a], [, b]) => size(b) - size(a));
+    for (const [m, { values }] of order) {
       m._writeState(new Map([...values].map(([name, data]) => [name, Tensor.fromArray(data, [data.length])])));
     }
   }
