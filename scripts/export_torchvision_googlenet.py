@@ -2,10 +2,13 @@
 """Writes torchvision's pretrained GoogLeNet (IMAGENET1K_V1) as a safetensors file that
 inception-wasm loads with no mapping table.
 
-Run it wherever torch, torchvision and their pretrained weights are available:
+You rarely need it: `loadPth(bytes)` reads torchvision's own `.pth` file in JavaScript.
+Where a safetensors file is wanted (smaller, memory-mappable, the format the Hub uses),
+run it wherever torch and torchvision are installed:
 
     pip install torch torchvision safetensors
-    python scripts/export_torchvision_googlenet.py googlenet.safetensors          # without aux heads
+    python scripts/export_torchvision_googlenet.py googlenet.safetensors          # downloads the weights
+    python scripts/export_torchvision_googlenet.py googlenet.safetensors --pth googlenet-1378be20.pth   # a local file
     python scripts/export_torchvision_googlenet.py googlenet-aux.safetensors --aux
 
 then, in JavaScript:
@@ -31,11 +34,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", help="output .safetensors path")
     parser.add_argument("--aux", action="store_true", help="keep the auxiliary heads aux1/aux2 (training only; +6.4 M parameters)")
+    parser.add_argument("--pth", help="a local state-dict file (e.g. torchvision's googlenet-1378be20.pth) instead of downloading")
     args = parser.parse_args()
 
     weights = torchvision.models.GoogLeNet_Weights.IMAGENET1K_V1
-    # aux_logits=True keeps torchvision from dropping the heads' weights while loading
-    model = torchvision.models.googlenet(weights=weights, aux_logits=True).eval()
+    if args.pth:
+        # The same model torchvision builds for its weights, from the local file.
+        model = torchvision.models.googlenet(weights=None, aux_logits=True, transform_input=True, init_weights=False)
+        state = torch.load(args.pth, map_location="cpu")
+        state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
+        model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
+        model.eval()
+    else:
+        # aux_logits=True keeps torchvision from dropping the heads' weights while loading
+        model = torchvision.models.googlenet(weights=weights, aux_logits=True).eval()
     state = {
         k: v.detach().to(torch.float32).contiguous()
         for k, v in model.state_dict().items()
@@ -43,7 +55,7 @@ def main() -> None:
     }
     metadata = {
         "format": "pt",
-        "source": f"torchvision {torchvision.__version__} googlenet {weights.name}",
+        "source": args.pth or f"torchvision {torchvision.__version__} googlenet {weights.name}",
         "transform_input": "true",
         "num_classes": str(model.fc.out_features),
     }

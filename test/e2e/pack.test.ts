@@ -41,7 +41,7 @@ afterAll(() => {
 
 describe('npm pack', () => {
   it('holds the built package and nothing else', () => {
-    for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/wasm/inception_wasm_bg.wasm', 'dist/wasm-image/inception_image_bg.wasm']) {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/wasm/inception_wasm_bg.wasm', 'dist/wasm-image/inception_image_bg.wasm']) {
       expect(files, f).toContain(f);
     }
     expect(files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(f))).toEqual([]);
