@@ -12,15 +12,30 @@ export type WasmSource = string | URL | Request | Response | BufferSource | WebA
 /** The package's builds, by their folder in dist/. */
 export type Build = 'wasm' | 'wasm-relaxed' | 'wasm-threads' | 'wasm-threads-relaxed' | 'wasm-image';
 
+/**
+ * Each build's URL, written as `new URL('./<folder>/<file>', import.meta.url)` with a
+ * literal path: the form bundlers recognise as an asset of the package. Vite and webpack
+ * copy the file into the app's output and rewrite the URL; Vite's dev-server dependency
+ * optimizer points it back into node_modules. A computed path would be resolved at run
+ * time against the bundle's own URL, where nothing copied the file.
+ */
+const URLS: Record<Build, () => URL> = {
+  wasm: () => new URL('./wasm/inception_wasm_bg.wasm', import.meta.url),
+  'wasm-relaxed': () => new URL('./wasm-relaxed/inception_wasm_bg.wasm', import.meta.url),
+  'wasm-threads': () => new URL('./wasm-threads/inception_wasm_bg.wasm', import.meta.url),
+  'wasm-threads-relaxed': () => new URL('./wasm-threads-relaxed/inception_wasm_bg.wasm', import.meta.url),
+  'wasm-image': () => new URL('./wasm-image/inception_image_bg.wasm', import.meta.url),
+};
+
+const WHAT: Record<Build, string> = {
+  wasm: "inception-wasm's WebAssembly module",
+  'wasm-relaxed': "inception-wasm's relaxed-SIMD WebAssembly module",
+  'wasm-threads': "inception-wasm's threaded WebAssembly module",
+  'wasm-threads-relaxed': "inception-wasm's threaded relaxed-SIMD WebAssembly module",
+  'wasm-image': "inception-wasm's image module (decoders)",
+};
+
 interface BuildInfo {
-  /**
-   * The file's URL, written as `new URL('./<folder>/<file>', import.meta.url)` with a
-   * literal path: the form bundlers recognise as an asset of the package. Vite and webpack
-   * copy the file into the app's output and rewrite the URL; Vite's dev-server dependency
-   * optimizer points it back into node_modules. A computed path would be resolved at run
-   * time against the bundle's own URL, where nothing copied the file.
-   */
-  url: () => URL;
   folder: Build;
   file: string;
   /** The `init` option that replaces it. */
@@ -28,28 +43,15 @@ interface BuildInfo {
   what: string;
 }
 
-const BUILDS: Record<Build, BuildInfo> = {
-  wasm: {
-    url: () => new URL('./wasm/inception_wasm_bg.wasm', import.meta.url),
-    folder: 'wasm', file: 'inception_wasm_bg.wasm', option: 'wasm', what: "inception-wasm's WebAssembly module",
-  },
-  'wasm-relaxed': {
-    url: () => new URL('./wasm-relaxed/inception_wasm_bg.wasm', import.meta.url),
-    folder: 'wasm-relaxed', file: 'inception_wasm_bg.wasm', option: 'wasm', what: "inception-wasm's relaxed-SIMD WebAssembly module",
-  },
-  'wasm-threads': {
-    url: () => new URL('./wasm-threads/inception_wasm_bg.wasm', import.meta.url),
-    folder: 'wasm-threads', file: 'inception_wasm_bg.wasm', option: 'threadedWasm', what: "inception-wasm's threaded WebAssembly module",
-  },
-  'wasm-threads-relaxed': {
-    url: () => new URL('./wasm-threads-relaxed/inception_wasm_bg.wasm', import.meta.url),
-    folder: 'wasm-threads-relaxed', file: 'inception_wasm_bg.wasm', option: 'threadedWasm', what: "inception-wasm's threaded relaxed-SIMD WebAssembly module",
-  },
-  'wasm-image': {
-    url: () => new URL('./wasm-image/inception_image_bg.wasm', import.meta.url),
-    folder: 'wasm-image', file: 'inception_image_bg.wasm', option: 'imageWasm', what: "inception-wasm's image module (decoders)",
-  },
-};
+function buildInfo(folder: Build): BuildInfo {
+  const image = folder === 'wasm-image';
+  return {
+    folder,
+    file: image ? 'inception_image_bg.wasm' : 'inception_wasm_bg.wasm',
+    option: image ? 'imageWasm' : folder.startsWith('wasm-threads') ? 'threadedWasm' : 'wasm',
+    what: WHAT[folder],
+  };
+}
 
 /** The README section every hint points to. */
 const SEE = 'See "Bundlers" in the README of inception-wasm.';
@@ -69,7 +71,7 @@ function givenHint(build: BuildInfo): string {
  * `given` source (a replacement for that build).
  */
 export async function compileWasm(op: string, name: Build, given?: WasmSource | Promise<WasmSource>): Promise<WebAssembly.Module> {
-  const build = BUILDS[name];
+  const build = buildInfo(name);
   if (given !== undefined) {
     let source: WasmSource;
     try {
@@ -81,7 +83,7 @@ export async function compileWasm(op: string, name: Build, given?: WasmSource | 
   }
   let url: URL;
   try {
-    url = build.url();
+    url = URLS[name]();
   } catch (e) {
     // No usable import.meta.url: a bundle that is not an ES module (esbuild's iife format).
     throw new WasmLoadError(op, build.what, undefined, `its URL cannot be made relative to this script's (${message(e)})`,
