@@ -1,6 +1,30 @@
-import { cpSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { defineConfig, type Options } from 'tsup';
+
+type Plugin = NonNullable<Options['esbuildPlugins']>[number];
+
+/**
+ * wasm-bindgen's glue locates its `.wasm` with `new URL('<name>_bg.wasm', import.meta.url)`
+ * in `__wbg_init`, a path the package never takes (ts/wasm-source.ts finds and compiles
+ * the module, then calls `initSync`). Left in, dist/index.js would name files next to
+ * itself that do not exist: webpack refuses to build ("Can't resolve
+ * 'inception_wasm_bg.wasm'") and Vite warns. Replaced by a throw; checked, so glue of
+ * another shape fails the build instead of shipping a dangling URL.
+ */
+const glueWithoutDefaultUrl: Plugin = {
+  name: 'glue-without-default-url',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]ts[\\/]wasm(-[a-z-]+)?[\\/]inception_(wasm|image)\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const url = /new URL\('inception_(wasm|image)_bg\.wasm', import\.meta\.url\)/g;
+      const found = source.match(url)?.length ?? 0;
+      if (found !== 1) throw new Error(`${args.path}: expected one default .wasm URL in the wasm-bindgen glue, found ${found}`);
+      const contents = source.replace(url, "(() => { throw new Error('inception-wasm: the module is loaded by init()'); })()");
+      return { contents, loader: 'js' };
+    });
+  },
+};
 
 /**
  * `PROFILE_DIST=1 npx tsup`: the package built into target/profile/dist/ over the
@@ -38,6 +62,7 @@ export default process.env.PROFILE_DIST ? profile : defineConfig([{
   // with wasm-bindgen's classes of the same name, which esbuild would otherwise rename.
   keepNames: true,
   outDir: 'dist',
+  esbuildPlugins: [glueWithoutDefaultUrl],
   async onSuccess() {
     // The relaxed builds ship only their .wasm: their glue is the plain builds' own.
     for (const folder of ['wasm', 'wasm-relaxed', 'wasm-threads', 'wasm-threads-relaxed']) {
@@ -54,4 +79,5 @@ export default process.env.PROFILE_DIST ? profile : defineConfig([{
   target: 'es2022',
   sourcemap: true,
   outDir: 'dist',
+  esbuildPlugins: [glueWithoutDefaultUrl],
 }]);

@@ -4,18 +4,18 @@
  * with workers this module starts) — and `init({ threads })` picks one.
  *
  * The module comes from the package's own `.wasm` (Node: read from disk; browsers:
- * fetched next to this file) or from what the caller passes — bytes, a `Response`, a URL,
- * or a precompiled `WebAssembly.Module` (what edge runtimes such as Cloudflare Workers
- * require).
+ * fetched next to this file, or wherever a bundler copied it) or from what the caller
+ * passes — bytes, a `Response`, a URL, or a precompiled `WebAssembly.Module` (what edge
+ * runtimes such as Cloudflare Workers require); see wasm-source.ts. A load that fails is a
+ * {@link WasmLoadError} naming the URL it tried.
  */
 import * as single from './wasm/inception_wasm.js';
 import * as threaded from './wasm-threads/inception_wasm.js';
-import { InceptionWasmError, NotInitializedError, OutOfMemoryError, ValueError, WasmFaultError, WorkerError } from './errors.js';
+import { InceptionWasmError, NotInitializedError, OutOfMemoryError, ValueError, WasmFaultError, WasmLoadError, WorkerError } from './errors.js';
 import { type Pool, startWorkers, threadSupport } from './threads.js';
-import { isNode } from './runtime.js';
+import { compileWasm, type WasmSource } from './wasm-source.js';
 
-/** Where a `.wasm` comes from. */
-export type WasmSource = string | URL | Request | Response | BufferSource | WebAssembly.Module;
+export type { WasmSource } from './wasm-source.js';
 
 export interface InitOptions {
   /**
@@ -29,9 +29,12 @@ export interface InitOptions {
    */
   threads?: number;
   /**
-   * The single-threaded module.
-   * @defaultValue the package's `wasm/inception_wasm_bg.wasm`, read from disk in Node and
-   * fetched relative to this file elsewhere.
+   * The single-threaded module: a URL to fetch (in Node, a path or `file:` URL is read
+   * from disk), bytes, a `Response`, or a compiled `WebAssembly.Module`. Pass it where the
+   * package's own file is not next to the code that loads it (a bundler that does not
+   * copy assets, such as esbuild; a CDN): e.g. `init({ wasm: '/static/inception_wasm_bg.wasm' })`.
+   * @defaultValue the package's `wasm/inception_wasm_bg.wasm` (or its relaxed-SIMD twin),
+   * read from disk in Node and fetched relative to this file elsewhere.
    */
   wasm?: WasmSource | Promise<WasmSource>;
   /**
@@ -44,7 +47,8 @@ export interface InitOptions {
    * where the runtime validates relaxed SIMD: Chromium does; Node 20 only with
    * `--experimental-wasm-relaxed-simd`. Results differ from the plain build's by rounding
    * only (well inside the fixtures' tolerance). Ignored for modules passed in `wasm` /
-   * `threadedWasm`.
+   * `threadedWasm`. Where the relaxed file cannot be loaded (a copy step or CDN that took
+   * only the plain one), the plain build runs, with one warning.
    * @defaultValue true (where supported)
    */
   relaxedSimd?: boolean;
@@ -112,34 +116,27 @@ export function relaxedSimdSupported(): boolean {
   return WebAssembly.validate(RELAXED_PROBE);
 }
 
-type Folder = 'wasm' | 'wasm-relaxed' | 'wasm-threads' | 'wasm-threads-relaxed' | 'wasm-image';
-
-/** The package's own `.wasm` in `folder` (read from disk in Node, else a URL to fetch). */
-export async function defaultSource(folder: Folder, file = 'inception_wasm_bg.wasm'): Promise<WasmSource> {
-  const url = new URL(`./${folder}/${file}`, import.meta.url);
-  if (!isNode) return url;
-  // A variable specifier keeps browser bundlers from trying to resolve a Node built-in.
-  const fsModule = 'node:fs/promises';
-  const fs = (await import(/* @vite-ignore */ fsModule)) as typeof import('node:fs/promises');
-  return fs.readFile(url);
-}
-
 /**
- * A compiled module from any {@link WasmSource} (workers need the module itself). Bytes
- * and modules are recognised before `Request`/`Response` are even looked at: in Node the
- * first read of those globals loads its fetch implementation (undici), ~28 ms of start-up.
+ * The package's own module of `folder` (`wasm` or `wasm-threads`): its relaxed-SIMD twin
+ * where wanted and supported, else the plain one — also when the relaxed file cannot be
+ * loaded (a bundler, CDN or copy step that took only the plain one), with one warning.
  */
-export async function compile(source: WasmSource): Promise<WebAssembly.Module> {
-  if (source instanceof WebAssembly.Module) return source;
-  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return WebAssembly.compile(source);
-  if (typeof Response !== 'undefined' && source instanceof Response) return WebAssembly.compileStreaming(source);
-  return WebAssembly.compileStreaming(fetch(source as string | URL | Request));
+async function packageModule(folder: 'wasm' | 'wasm-threads', relaxed: boolean): Promise<{ module: WebAssembly.Module; simd: SimdFlavour }> {
+  if (relaxed) {
+    try {
+      return { module: await compileWasm('init', `${folder}-relaxed`), simd: 'relaxed' };
+    } catch (e) {
+      if (!(e instanceof WasmLoadError)) throw e;
+      console.warn(`inception-wasm: the relaxed-SIMD build could not be loaded from ${e.url ?? 'its URL'} (${e.problem}); using the plain simd128 build (same results up to rounding). Copy dist/${folder}-relaxed/ too, or pass init({ relaxedSimd: false }) to load only the plain one.`);
+    }
+  }
+  return { module: await compileWasm('init', folder), simd: 'simd128' };
 }
 
 /** The module to load: the caller's, else the package's (relaxed where wanted and supported). */
-function source(given: InitOptions['wasm'], folder: 'wasm' | 'wasm-threads', relaxed: boolean): { source: Promise<WasmSource>; simd: SimdFlavour } {
-  if (given !== undefined) return { source: Promise.resolve(given), simd: 'simd128' };
-  return relaxed ? { source: defaultSource(`${folder}-relaxed`), simd: 'relaxed' } : { source: defaultSource(folder), simd: 'simd128' };
+async function chooseModule(given: InitOptions['wasm'], folder: 'wasm' | 'wasm-threads', relaxed: boolean): Promise<{ module: WebAssembly.Module; simd: SimdFlavour }> {
+  if (given !== undefined) return { module: await compileWasm('init', folder, given), simd: 'simd128' };
+  return packageModule(folder, relaxed);
 }
 
 async function load(options: InitOptions): Promise<void> {
@@ -154,8 +151,7 @@ async function load(options: InitOptions): Promise<void> {
   if (threads > 1) {
     const unsupported = threadSupport();
     if (unsupported === undefined) {
-      const chosen = source(options.threadedWasm, 'wasm-threads', relaxed);
-      const module = await compile(await chosen.source);
+      const { module, simd } = await chooseModule(options.threadedWasm, 'wasm-threads', relaxed);
       // Imported and shared; its maximum is the module's (2 GiB) or the caller's cap.
       const limit = Math.min(THREADED_MAX_BYTES, maximumMemory ?? Infinity);
       const memory = sharedMemory(limit);
@@ -175,7 +171,7 @@ async function load(options: InitOptions): Promise<void> {
           threaded.__resetInstance();
           throw e;
         }
-        activate(threaded as unknown as Glue, memory, threads, chosen.simd, limit, pool);
+        activate(threaded as unknown as Glue, memory, threads, simd, limit, pool);
         return;
       }
       console.warn(`inception-wasm: using 1 thread instead of ${threads}: ${memory}`);
@@ -185,11 +181,10 @@ async function load(options: InitOptions): Promise<void> {
   }
   // The relaxed build's glue is the plain build's (same exports), so one glue serves both.
   // Instantiated synchronously from the compiled module (compiling is the slow part, and
-  // it was asynchronous): the glue's async path reads `globalThis.Response` (see `compile`).
-  const chosen = source(options.wasm, 'wasm', relaxed);
-  const module = await compile(await chosen.source);
+  // it was asynchronous): the glue's async path reads `globalThis.Response` (see wasm-source.ts).
+  const { module, simd } = await chooseModule(options.wasm, 'wasm', relaxed);
   const exports = reinstantiate(() => single.initSync({ module }));
-  activate(single, exports.memory, 1, chosen.simd, Math.min(ENGINE_MAX_BYTES, maximumMemory ?? Infinity));
+  activate(single, exports.memory, 1, simd, Math.min(ENGINE_MAX_BYTES, maximumMemory ?? Infinity));
 }
 
 /**

@@ -99,6 +99,28 @@ export class WasmFaultError extends InceptionWasmError {}
 export class WorkerError extends InceptionWasmError {}
 
 /**
+ * A `.wasm` (or the thread pool's worker script) could not be loaded: not found (HTTP
+ * 404, a missing file), an HTML page where the module should be (a dev server's fallback
+ * page for a file it does not have), bytes that are not WebAssembly, a module this
+ * runtime cannot compile. Thrown by `init()`, and by the first image call for the image
+ * module. The message names what was tried and what to copy where (or which `init`
+ * option to pass instead); `init()` can be called again afterwards.
+ */
+export class WasmLoadError extends InceptionWasmError {
+  /** The URL (or, in Node, the `file:` URL) that was tried; `undefined` for bytes, a `Response` without one, or a module passed in. */
+  readonly url: string | undefined;
+  /** What went wrong, in a few words: `HTTP 404 Not Found`, `not a WebAssembly module (text/html: "<!doctype html>")`, … */
+  readonly problem: string;
+
+  constructor(op: string, what: string, url: string | undefined, problem: string, hint: string, cause?: unknown) {
+    super(op, `could not load ${what}${url === undefined ? '' : ` from ${url}`}: ${problem}. ${hint}`);
+    this.url = url;
+    this.problem = problem;
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
+/**
  * Why an image was refused: see {@link ImageError.reason}. The first seven are the image
  * module's own (crates/image `ImageError::code`), the rest the TypeScript side's.
  */

@@ -24,6 +24,7 @@ export {
   StateDictError,
   ValueError,
   WasmFaultError,
+  WasmLoadError,
   WorkerError,
 } from './errors.js';
 export { Tensor } from './tensor.js';

@@ -5,7 +5,8 @@
  * `globalThis.__inceptionWasmSpawnWorker(thread)`, enters `runWorker(thread)` for good.
  */
 import type * as threaded from './wasm-threads/inception_wasm.js';
-import { isNode } from './runtime.js';
+import { isNode, nodeBuiltin } from './runtime.js';
+import { workerLoadError } from './wasm-source.js';
 
 
 /** Why threads cannot run here, or `undefined` when they can. */
@@ -59,8 +60,7 @@ export async function startWorkers(glue: typeof threaded, module: WebAssembly.Mo
   const url = new URL('./worker.js', import.meta.url);
   let spawn: () => { worker: PoolWorker; ready: Promise<void> };
   if (isNode) {
-    const workerThreads = 'node:worker_threads';
-    const { Worker } = (await import(/* @vite-ignore */ workerThreads)) as typeof import('node:worker_threads');
+    const { Worker } = await nodeBuiltin<typeof import('node:worker_threads')>('node:worker_threads');
     spawn = () => {
       // execArgv: [] — workers inherit the parent's by default, and under `node -e …`
       // that is the `-e` script itself, which would run instead of worker.js.
@@ -68,7 +68,7 @@ export async function startWorkers(glue: typeof threaded, module: WebAssembly.Mo
       worker.unref(); // a pool of idle workers must not keep the process alive
       const ready = new Promise<void>((resolve, reject) => {
         worker.once('message', () => resolve());
-        worker.once('error', reject);
+        worker.once('error', (e) => reject(workerLoadError(url, `the worker failed before it was ready (${e.message})`, e)));
       });
       worker.once('exit', lost);
       return { worker, ready };
@@ -78,7 +78,9 @@ export async function startWorkers(glue: typeof threaded, module: WebAssembly.Mo
       const worker = new Worker(url, { type: 'module' });
       const ready = new Promise<void>((resolve, reject) => {
         worker.addEventListener('message', () => resolve(), { once: true });
-        worker.addEventListener('error', (e) => reject(new Error(`inception-wasm worker failed to start: ${e.message}`)), { once: true });
+        // A script that could not be loaded (404, not JavaScript) is an error event without a message.
+        const failed = (e: ErrorEvent | Event) => reject(workerLoadError(url, 'message' in e && e.message ? `the worker failed before it was ready (${e.message})` : 'the worker script could not be loaded'));
+        worker.addEventListener('error', failed, { once: true });
       });
       // A Web Worker says nothing when it ends, only when it fails (a trap in it).
       worker.addEventListener('error', lost);

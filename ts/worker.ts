@@ -4,7 +4,7 @@
  * thread it names — rayon's worker loop, which never returns.
  */
 import { initSync, runWorker } from './wasm-threads/inception_wasm.js';
-import { isNode } from './runtime.js';
+import { isNode, nodeBuiltin } from './runtime.js';
 import type { WorkerInit, WorkerRun } from './threads.js';
 
 function onMessage(msg: WorkerInit | WorkerRun, reply: (m: string) => void): void {
@@ -16,10 +16,13 @@ function onMessage(msg: WorkerInit | WorkerRun, reply: (m: string) => void): voi
   }
 }
 
+// No top-level await: bundlers copy this file as an asset and may minify it as a classic
+// script (webpack's Terser does), where `await` at the top is a syntax error. Node queues
+// the parent's messages until the listener is attached.
 if (isNode) {
-  const workerThreads = 'node:worker_threads';
-  const { parentPort } = (await import(/* @vite-ignore */ workerThreads)) as typeof import('node:worker_threads');
-  parentPort!.on('message', (msg: WorkerInit | WorkerRun) => onMessage(msg, (m) => parentPort!.postMessage(m)));
+  void nodeBuiltin<typeof import('node:worker_threads')>('node:worker_threads').then(({ parentPort }) => {
+    parentPort!.on('message', (msg: WorkerInit | WorkerRun) => onMessage(msg, (m) => parentPort!.postMessage(m)));
+  });
 } else {
   const scope = globalThis as unknown as { onmessage: ((e: MessageEvent<WorkerInit | WorkerRun>) => void) | null; postMessage(m: unknown): void };
   scope.onmessage = (e) => onMessage(e.data, (m) => scope.postMessage(m));

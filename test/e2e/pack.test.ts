@@ -15,6 +15,7 @@ import { type Case, caseRequest, checkAnswer, loadCase, root } from './fixture-c
 
 const CASES = ['inception_3a_relu', 'seed_googlenet_relu'];
 const bin = (name: string) => `${root}node_modules/.bin/${name}`;
+const exported = (JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { exports: Record<string, unknown> }).exports;
 
 let work: string;
 let tarball: string;
@@ -44,6 +45,13 @@ describe('npm pack', () => {
     for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/wasm/inception_wasm_bg.wasm', 'dist/wasm-image/inception_image_bg.wasm']) {
       expect(files, f).toContain(f);
     }
+    // Every subpath of `exports` (each .wasm build and the threads' worker, for users to
+    // import or copy by name) is a file of the tarball.
+    for (const [subpath, target] of Object.entries(exported)) {
+      if (typeof target === 'string') expect(files, subpath).toContain(target.replace(/^\.\//, ''));
+    }
+    expect(Object.keys(exported)).toEqual(expect.arrayContaining(['./wasm/inception_wasm_bg.wasm', './wasm-relaxed/inception_wasm_bg.wasm',
+      './wasm-threads/inception_wasm_bg.wasm', './wasm-threads-relaxed/inception_wasm_bg.wasm', './wasm-image/inception_image_bg.wasm', './worker.js']));
     expect(files.filter((f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(f))).toEqual([]);
     const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { dependencies?: object };
     expect(pkg.dependencies ?? {}, 'no runtime dependencies').toEqual({});
@@ -57,9 +65,12 @@ describe('npm pack', () => {
   });
 
   it('@arethetypeswrong/cli: no problems in any resolution mode', () => {
-    // The .wasm subpath is a binary asset (imported by edge bundlers as a compiled
-    // module), not a JavaScript entry point with types: attw cannot judge it.
-    const args = [tarball, '--exclude-entrypoints', './inception_wasm_bg.wasm', './inception_image_bg.wasm'];
+    // The .wasm subpaths are binary assets (imported by edge bundlers as compiled
+    // modules, copied by the others), and ./worker.js is the threads' worker script, a file
+    // to serve rather than a module to import: not entry points with types, attw cannot
+    // judge them.
+    const assets = Object.keys(exported).filter((k) => k.endsWith('.wasm') || k === './worker.js');
+    const args = [tarball, '--exclude-entrypoints', ...assets];
     const table = run(bin('attw'), args, work);
     console.log(table.out.trim());
     expect(table.status, table.out).toBe(0);

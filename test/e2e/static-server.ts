@@ -2,7 +2,8 @@
  * A tiny static HTTP server on 127.0.0.1 (random free port) for the browser test: the
  * built package under /dist/, the test page at / and /page.js, and in-memory files
  * (the fixture requests) under their own paths. `isolated` adds the two headers that make
- * a page cross-origin isolated (what a threaded build will need); every request is logged.
+ * a page cross-origin isolated (what a threaded build will need); `fallback` answers
+ * unknown paths with a page; every request is logged.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -17,6 +18,7 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.wasm': 'application/wasm',
   '.safetensors': 'application/octet-stream',
+  '.jpg': 'image/jpeg',
 };
 
 export interface StaticServer {
@@ -32,6 +34,8 @@ export async function startStaticServer(options: {
   /** exact path → file on disk or bytes in memory */
   files: Record<string, string | Uint8Array>;
   isolated: boolean;
+  /** A file (HTML) answered with 200 for every path not found, as single-page-app hosts and dev servers do. */
+  fallback?: string;
 }): Promise<StaticServer> {
   const log: string[] = [];
   const server: Server = createServer(async (req, res) => {
@@ -58,7 +62,9 @@ export async function startStaticServer(options: {
     } catch {
       body = undefined;
     }
-    const type = TYPES[path.extname(typeof entry === 'string' ? entry : pathname)] ?? 'application/octet-stream';
+    const fallback = body === undefined && options.fallback !== undefined;
+    if (fallback) body = await readFile(options.fallback!);
+    const type = fallback ? TYPES['.html']! : TYPES[path.extname(typeof entry === 'string' ? entry : pathname)] ?? 'application/octet-stream';
     const status = req.method !== 'GET' ? 405 : body ? 200 : 404;
     log.push(`${req.method} ${pathname} ${status} ${status === 200 ? type : '-'}`);
     if (status !== 200) {

@@ -11,8 +11,9 @@
  *   for the garbage collector rather than held for the life of the page.
  */
 import * as glue from '../wasm-image/inception_image.js';
-import { compile, defaultSource, imageWasmOption, isInitialized } from '../backend.js';
+import { imageWasmOption, isInitialized } from '../backend.js';
 import { IMAGE_ERROR_REASONS, ImageError, type ImageErrorReason, NotInitializedError } from '../errors.js';
+import { compileWasm } from '../wasm-source.js';
 
 export type ImageGlue = typeof glue;
 
@@ -24,13 +25,14 @@ let compiled: WebAssembly.Module | undefined;
 let memory: WebAssembly.Memory | undefined;
 
 /**
- * Compiles the image module on first use (later calls wait for the same compile);
- * {@link NotInitializedError} before `init()`. Instantiating is {@link imageCall}'s job:
+ * Compiles the image module on first use (later calls wait for the same compile; a
+ * failure, a {@link WasmLoadError}, is retried by the next call); {@link NotInitializedError}
+ * before `init()`. Instantiating is {@link imageCall}'s job:
  * another call may drop the instance while this one awaits its input.
  */
 export async function imageModule(op: string): Promise<void> {
   if (!isInitialized()) throw new NotInitializedError(op, 'the WebAssembly module is not loaded yet: call `await init()` first');
-  compiling ??= (async () => compile(await (imageWasmOption() ?? defaultSource('wasm-image', 'inception_image_bg.wasm'))))();
+  compiling ??= compileWasm(op, 'wasm-image', imageWasmOption());
   try {
     compiled = await compiling;
   } catch (e) {

@@ -3,7 +3,7 @@
  * encoded bytes (JPEG/PNG) or raw pixels.
  */
 import { ImageError } from '../errors.js';
-import { isNode } from '../runtime.js';
+import { isNode, nodeBuiltin } from '../runtime.js';
 
 /** Raw interleaved 8-bit pixels, rows top to bottom: a canvas's `ImageData` fits. */
 export interface RawImage {
@@ -56,8 +56,7 @@ async function read(op: string, given: string | URL): Promise<Uint8Array> {
   const local = isNode && (where instanceof URL ? where.protocol === 'file:' : !/^(https?|data|blob):/i.test(where));
   try {
     if (local) {
-      const fsModule = 'node:fs/promises';
-      const fs = (await import(/* @vite-ignore */ fsModule)) as typeof import('node:fs/promises');
+      const fs = await nodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises');
       return await fs.readFile(where);
     }
     const response = await fetch(where);
