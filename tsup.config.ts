@@ -52,7 +52,9 @@ const profile: Options = {
 export default process.env.PROFILE_DIST ? profile : defineConfig([{
   entry: ['ts/index.ts'],
   format: ['esm', 'cjs'],
-  dts: true,
+  // stripInternal: members marked @internal (the layers' plumbing, the glue's types) stay out
+  // of the published declarations.
+  dts: { compilerOptions: { stripInternal: true } },
   sourcemap: true,
   target: 'es2022',
   // CommonJS has no import.meta.url: tsup's shim derives it from __filename, so the

@@ -7,7 +7,14 @@ import { WasmLoadError } from './errors.js';
 import { isNode, nodeBuiltin } from './runtime.js';
 
 /** Where a `.wasm` comes from. */
-export type WasmSource = string | URL | Request | Response | BufferSource | WebAssembly.Module;
+export type WasmSource = string | URL | Request | Response | ArrayBuffer | ArrayBufferView | CompiledWasmModule;
+
+/**
+ * `WebAssembly.Module` where the program's types declare it (the DOM library), and nothing
+ * otherwise: the declarations then compile with `lib: ["ES2022"]` alone, where no
+ * `WebAssembly` namespace exists to name.
+ */
+export type CompiledWasmModule = typeof globalThis extends { WebAssembly: { Module: abstract new (...args: never) => infer M } } ? M : never;
 
 /** The package's builds, by their folder in dist/. */
 export type Build = 'wasm' | 'wasm-relaxed' | 'wasm-threads' | 'wasm-threads-relaxed' | 'wasm-image';
@@ -106,7 +113,7 @@ interface Context {
  */
 async function compile(ctx: Context, source: WasmSource): Promise<WebAssembly.Module> {
   if (source instanceof WebAssembly.Module) return source;
-  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return compileBytes(ctx, undefined, source);
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return compileBytes(ctx, undefined, source as BufferSource);
   if (typeof source === 'string' || source instanceof URL) {
     const where = typeof source === 'string' && /^file:/i.test(source) ? new URL(source) : source;
     const shown = where instanceof URL ? where.href : where;

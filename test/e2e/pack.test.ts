@@ -147,4 +147,29 @@ describe('the tarball installed into a fresh project', () => {
       console.log(`pack (${format}): node process ${ms.toFixed(0)} ms`);
     });
   }
+
+  // The declarations as a Node user's strict project sees them: lib ES2022 and @types/node,
+  // no DOM, skipLibCheck off, noUncheckedIndexedAccess; ESM and CommonJS resolution.
+  it('type-checks in a project with lib ES2022 + @types/node, no DOM, skipLibCheck false', () => {
+    const use = `import { classify, decodeImage, GoogLeNet, ImageError, init, IMAGENET_CLASSES, preprocess, softmax, Tensor, topk, type Prediction } from 'inception-wasm';
+await init({ maximumMemory: 2 ** 28 });
+const model = GoogLeNet.fromStateDict(new GoogLeNet({ seed: 0 }).stateDict());
+const top: Prediction[] = await classify(model, new Uint8Array(10)).catch((e: unknown) => (e instanceof ImageError ? [] : Promise.reject(e)));
+const x: Tensor = await preprocess({ data: new Uint8Array(12), width: 2, height: 2 }, { resize: null, crop: null });
+const { width } = await decodeImage(new ArrayBuffer(4)).catch(() => ({ width: 0 }));
+const best = topk(softmax(model.forward(x)), 1)[0]?.[0];
+console.log(top.length, width, best?.index, IMAGENET_CLASSES[0]?.length);
+`;
+    writeFileSync(path.join(consumer, 'use.mts'), use);
+    writeFileSync(path.join(consumer, 'use.cts'), "import lib = require('inception-wasm');\nconst t: lib.Tensor | undefined = undefined;\nexport = t;\n");
+    writeFileSync(path.join(consumer, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022'], types: ['node'],
+        typeRoots: [`${root}node_modules/@types`], strict: true, noUncheckedIndexedAccess: true, skipLibCheck: false, noEmit: true,
+      },
+      files: ['use.mts', 'use.cts'],
+    }));
+    const { status, out } = run(bin('tsc'), ['-p', 'tsconfig.json'], consumer);
+    expect(status, out).toBe(0);
+  });
 });

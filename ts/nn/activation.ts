@@ -11,6 +11,7 @@ abstract class Elementwise extends Module {
 
 /** `nn.ReLU`. After a Conv2d inside a Sequential it is fused into the convolution. */
 export class ReLU extends Elementwise {
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lower(plan: PlanBuilder, x: Value): Value {
     const out = plan.value(x.shape);
     plan.relu(x, out);
@@ -32,6 +33,7 @@ export class Dropout extends Elementwise {
     this.p = p;
   }
 
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lower(_plan: PlanBuilder, x: Value): Value {
     return x;
   }
@@ -45,6 +47,7 @@ export class Flatten extends Module {
   }
 
   /** The same buffer, read with the new shape. */
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lower(_plan: PlanBuilder, x: Value): Value {
     return { id: x.id, shape: this.outputShape(x.shape) };
   }

@@ -24,10 +24,12 @@ export abstract class Chain extends Module {
     return this.layers().reduce<number[]>((shape, [, m]) => m.trace(shape, emit), [...input]);
   }
 
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lower(plan: PlanBuilder, x: Value): Value {
     return this.lowerChain(plan, x);
   }
 
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lowerInto(plan: PlanBuilder, x: Value, out: Value, channelOffset: number): void {
     const all = this.#steps();
     const last = all.pop();
@@ -38,6 +40,7 @@ export abstract class Chain extends Module {
   }
 
   /** `lower`, calling `tap(name, value)` after each layer (for heads that read an inner layer's output). */
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   protected lowerChain(plan: PlanBuilder, x: Value, tap?: (name: string, y: Value) => void): Value {
     return this.#through(plan, this.#steps(), x, tap);
   }

@@ -144,17 +144,20 @@ export class Conv2d extends Module {
     return n * co * oh * ow * input[1]! * this.kernelSize[0] * this.kernelSize[1];
   }
 
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lower(plan: PlanBuilder, x: Value): Value {
     const out = plan.value(this.outputShape(x.shape));
     this.lowerInto(plan, x, out, 0);
     return out;
   }
 
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lowerInto(plan: PlanBuilder, x: Value, out: Value, channelOffset: number): void {
     this.lowerFused(plan, x, out, channelOffset, false);
   }
 
   /** `lowerInto` with a ReLU fused even when this layer has none (Sequential's Conv2d→ReLU fusion). */
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   lowerFused(plan: PlanBuilder, x: Value, out: Value, channelOffset: number, relu: boolean): void {
     plan.conv(this.#live(), x, relu || this.activation === 'relu', out, channelOffset);
   }

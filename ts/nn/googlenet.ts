@@ -102,6 +102,7 @@ class TransformInput extends Module {
     return [...this.checkNCHW(input, 3)];
   }
 
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lower(plan: PlanBuilder, x: Value): Value {
     const out = plan.value(x.shape);
     plan.channelAffine(x, TransformInput.SCALE, TransformInput.SHIFT, out);

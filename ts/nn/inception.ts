@@ -86,6 +86,7 @@ export class Inception extends Module {
     return this.outputShape(input);
   }
 
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lower(plan: PlanBuilder, x: Value): Value {
     const out = plan.value(this.outputShape(x.shape));
     this.lowerInto(plan, x, out, 0);
@@ -93,6 +94,7 @@ export class Inception extends Module {
   }
 
   /** The four branches write side by side into `out`: the concatenation, with no copy. */
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lowerInto(plan: PlanBuilder, x: Value, out: Value, channelOffset: number): void {
     let offset = channelOffset;
     for (const b of this.#branches()) {

@@ -67,6 +67,7 @@ export class Linear extends Module {
     return input[0]! * this.inFeatures * this.outFeatures;
   }
 
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lower(plan: PlanBuilder, x: Value): Value {
     const out = plan.value(this.outputShape(x.shape));
     plan.linear(this.#live(), x, out);

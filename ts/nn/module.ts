@@ -100,6 +100,7 @@ export abstract class Module {
    * Adds this module's kernel calls to a plan being compiled, reading `x`, and returns the
    * value that holds the output. `x.shape` has passed `outputShape` already.
    */
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   abstract lower(plan: PlanBuilder, x: Value): Value;
 
   /**
@@ -107,6 +108,7 @@ export abstract class Module {
    * branches fill their slice of the concatenation). Layers that can write there directly
    * (Conv2d, and chains ending in one) override this; the default copies.
    */
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   lowerInto(plan: PlanBuilder, x: Value, out: Value, channelOffset: number): void {
     plan.copyChannels(this.lower(plan, x), out, channelOffset);
   }
@@ -133,11 +135,13 @@ export abstract class Module {
   }
 
   /** Runs a compiled plan of this module's on `x` into `out` (typed errors, see `backend.call`). */
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   protected run(plan: NativePlan, x: Tensor, out: Tensor): void {
     call(this.op, () => plan.run(x._native(this.op), out._native(this.op)));
   }
 
   /** The cached plan `key`, compiled with `lower` on a miss. */
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   protected plan(key: string, inputShape: readonly number[], lower: (b: PlanBuilder, x: Value) => Value): NativePlan {
     let plan = this.#plans.get(key);
     if (plan === undefined) {

@@ -57,17 +57,20 @@ abstract class Pool2d extends Module {
     return [n, c, oh, ow];
   }
 
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lower(plan: PlanBuilder, x: Value): Value {
     const out = plan.value(this.outputShape(x.shape));
     this.lowerPool(plan, x, out);
     return out;
   }
 
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   protected abstract lowerPool(plan: PlanBuilder, x: Value, out: Value): void;
 }
 
 /** `nn.MaxPool2d` (padding never wins the max). */
 export class MaxPool2d extends Pool2d {
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   protected override lowerPool(plan: PlanBuilder, x: Value, out: Value): void {
     plan.maxPool2d(x, this, out);
   }
@@ -87,6 +90,7 @@ export class AvgPool2d extends Pool2d {
     this.countIncludePad = options.countIncludePad ?? true;
   }
 
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   protected override lowerPool(plan: PlanBuilder, x: Value, out: Value): void {
     plan.avgPool2d(x, this, this.countIncludePad, out);
   }
@@ -106,6 +110,7 @@ export class AdaptiveAvgPool2d extends Module {
     return [n, c, ...this.outputSize];
   }
 
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lower(plan: PlanBuilder, x: Value): Value {
     const out = plan.value(this.outputShape(x.shape));
     plan.adaptiveAvgPool2d(x, out);
