@@ -118,7 +118,7 @@ for (const c of [
   }),
 ]) ALLOWED.set(c.qualname, c);
 
-const ALLOWED_NAMES = 'collections.OrderedDict, torch._utils._rebuild_tensor_v2 (or _rebuild_tensor, _rebuild_parameter, _rebuild_parameter_with_state), torch.Size, builtins.set and frozenset, and the storage types torch.FloatStorage, HalfStorage, BFloat16Storage, DoubleStorage, LongStorage, …';
+const ALLOWED_NAMES = 'collections.OrderedDict, torch._utils._rebuild_tensor_v2 (or _rebuild_tensor, _rebuild_parameter, _rebuild_parameter_with_state), torch.Size, builtins.set and frozenset, and torch\'s storage types (torch.FloatStorage, HalfStorage, BFloat16Storage, DoubleStorage, LongStorage, …)';
 
 /** `set()` / `set(list)`: the items of a set's one optional argument. */
 function collection(args: readonly unknown[], what: string): unknown[] {
