@@ -6,6 +6,7 @@
  * takes them: torch's local headers carry a data descriptor flag and padding extras.
  * Every entry is CRC-checked when extracted, as PyTorch's reader (miniz) does.
  */
+/*! Bundled: fflate's Inflate (https://github.com/101arrowz/fflate), MIT License, Copyright (c) 2026 Arjun Barrett */
 import { Inflate } from 'fflate/browser';
 import { PthError } from './error.js';
 
