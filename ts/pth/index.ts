@@ -16,7 +16,7 @@
 import type { StateTensor } from '../nn/module.js';
 import { DataTypeError } from '../errors.js';
 import { PthError } from './error.js';
-import { describePy, isTuple, type PickleHooks, PyDict, unpickle } from './pickle.js';
+import { describePy, isTuple, latin1, type PickleHooks, PyDict, unpickle } from './pickle.js';
 import { materialise, Storage, storageId, TensorRef, torchHooks } from './torch.js';
 import { extract, isZip, readZip } from './zip.js';
 
@@ -92,7 +92,7 @@ function readZipFormat(file: Uint8Array): Contents {
   const folder = pickles[0]!.slice(0, -'data.pkl'.length);
   const byteorder = entries.get(`${folder}byteorder`);
   if (byteorder !== undefined) {
-    const order = new TextDecoder('latin1').decode(extract(file, byteorder));
+    const order = latin1(extract(file, byteorder));
     if (order !== 'little') throw new PthError(`the file's byte order is "${order.slice(0, 20)}"; only little-endian files are read`);
   }
   const storages = new Map<string, Storage>();
@@ -202,7 +202,7 @@ function notPth(file: Uint8Array): never {
   else if (starts(0x1f, 0x8b)) what = 'it is gzip-compressed: decompress it first';
   else if (file.length > 8 && file[8] === 0x7b && new DataView(file.buffer, file.byteOffset).getBigUint64(0, true) < BigInt(file.length)) {
     what = 'it is a safetensors file: read it with loadSafetensors';
-  } else if (file.length > 262 && new TextDecoder('latin1').decode(file.subarray(257, 262)) === 'ustar') {
+  } else if (file.length > 262 && latin1(file.subarray(257, 262)) === 'ustar') {
     what = 'it is a tar archive, the format of torch < 0.1.10: load and re-save it with a newer torch';
   } else what = `it starts with ${[...file.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`;
   throw new PthError(`not a PyTorch file (${what}); torch.save writes a zip archive (torch ≥ 1.6) or a pickle stream (legacy format)`);

@@ -74,7 +74,16 @@ const REFUSED: Record<number, string> = {
 };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const latin1 = new TextDecoder('latin1');
+
+/**
+ * Bytes as ISO-8859-1 (Python's latin-1: byte = code point). Not `TextDecoder('latin1')`:
+ * the Encoding Standard maps that label to windows-1252, and not every runtime has it.
+ */
+export function latin1(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  return s;
+}
 
 /**
  * Runs the pickle that starts at `start` up to its STOP; returns its value and the offset
@@ -109,7 +118,7 @@ export function unpickle(bytes: Uint8Array, start: number, hooks: PickleHooks): 
   const line = (): string => {
     const nl = bytes.indexOf(0x0a, p);
     if (nl < 0) fail('its text argument has no end of line (truncated?)');
-    const s = latin1.decode(bytes.subarray(p, nl));
+    const s = latin1(bytes.subarray(p, nl));
     p = nl + 1;
     return s;
   };
@@ -223,13 +232,13 @@ export function unpickle(bytes: Uint8Array, start: number, hooks: PickleHooks): 
       case 0x8d: stack.push(text(u64())); break; // BINUNICODE8
       case 0x55: { // SHORT_BINSTRING (a Python 2 str; torch.load decodes it as text)
         const n = u8();
-        stack.push(latin1.decode(bytes.subarray(need(n), p)));
+        stack.push(latin1(bytes.subarray(need(n), p)));
         break;
       }
       case 0x54: { // BINSTRING
         const n = view.getInt32(need(4), true);
         if (n < 0) fail(`negative length ${n}`);
-        stack.push(latin1.decode(bytes.subarray(need(n), p)));
+        stack.push(latin1(bytes.subarray(need(n), p)));
         break;
       }
       case 0x43: stack.push(copy(u8())); break; // SHORT_BINBYTES
