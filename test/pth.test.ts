@@ -108,7 +108,7 @@ describe(`files written by torch.save (torch ${expected.torch})`, () => {
       });
     } else if (info.tensors !== undefined) {
       const tensors = info.tensors;
-      it(`${name}: every view (offsets, strides, shared storage, scalar, empty) equals PyTorch's, row-major`, () => {
+      it(`${name}: every tensor (views: offsets, strides, shared storage, scalar, empty) equals PyTorch's, row-major`, () => {
         expectTensors(loadPth(file(name)), tensors, name);
       });
     } else {

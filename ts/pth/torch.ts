@@ -95,8 +95,10 @@ for (const c of [
   new Callable('torch._utils._rebuild_tensor_v2', (args) => {
     if (args.length < 6 || args.length > 7) throw new PthError(`_rebuild_tensor_v2 takes 6 or 7 arguments, but got ${args.length}`);
     const metadata = args[6];
+    // torch adds it only when the tensor has non-default flags (conjugate, negative, …).
     if (metadata !== undefined && metadata !== null && !(metadata instanceof PyDict && metadata.map.size === 0)) {
-      throw new PthError('a tensor with metadata (a negated or conjugated view?) is not supported: save a .clone() of it');
+      const keys = metadata instanceof PyDict ? [...metadata.map.keys()].map(String).join(', ') : describePy(metadata);
+      throw new PthError(`a tensor with metadata (${keys}) is not supported: save a .clone() of it`);
     }
     return rebuildTensor(args);
   }),
