@@ -63,6 +63,9 @@ export default process.env.PROFILE_DIST ? profile : defineConfig([{
   // Error messages and summaries name layers by class name; our Conv2d/Linear collide
   // with wasm-bindgen's classes of the same name, which esbuild would otherwise rename.
   keepNames: true,
+  // loadPth's inflate (fflate, a devDependency) is bundled: the package keeps no runtime
+  // dependencies. Only its synchronous Inflate is reachable from ts/pth/zip.ts.
+  noExternal: ['fflate'],
   outDir: 'dist',
   esbuildPlugins: [glueWithoutDefaultUrl],
   async onSuccess() {

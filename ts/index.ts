@@ -58,6 +58,7 @@ export {
 export { bottleneck, convWeightCount, GRAY_WEIGHTS, rgbToGray, spindle, type TwoStageOptions } from './nn/blocks.js';
 export { summary, type Summary } from './summary.js';
 export { loadSafetensors, readSafetensors, type SafetensorsContents, SafetensorsError, saveSafetensors } from './safetensors.js';
+export { loadPth, PthError } from './pth/index.js';
 export { concat, topk } from './ops.js';
 export { decodeImage, type DecodedImage, type DecodeOptions } from './image/decode.js';
 export { IMAGENET_MEAN, IMAGENET_STD, preprocess, type PreprocessOptions, type Size } from './image/preprocess.js';

@@ -219,7 +219,7 @@ function toFloat32(dtype: string, raw: Uint8Array): Float32Array | undefined {
 }
 
 /** IEEE binary16 → number (exact). */
-function halfToFloat(h: number): number {
+export function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
   const frac = h & 0x3ff;
