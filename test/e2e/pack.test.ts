@@ -151,7 +151,9 @@ describe('the tarball installed into a fresh project', () => {
   // The declarations as a Node user's strict project sees them: lib ES2022 and @types/node,
   // no DOM, skipLibCheck off, noUncheckedIndexedAccess; ESM and CommonJS resolution.
   it('type-checks in a project with lib ES2022 + @types/node, no DOM, skipLibCheck false', () => {
-    const use = `import { classify, decodeImage, GoogLeNet, ImageError, init, IMAGENET_CLASSES, preprocess, softmax, Tensor, topk, type Prediction } from 'inception-wasm';
+    const use = `import { classify, decodeImage, GoogLeNet, ImageError, init, IMAGENET_CLASSES, loadPth, PthError, preprocess, softmax, Tensor, topk, type Prediction } from 'inception-wasm';
+const fromPth = (bytes: Uint8Array) => { try { return GoogLeNet.fromStateDict(loadPth(bytes)); } catch (e) { if (e instanceof PthError) return undefined; throw e; } };
+console.log(fromPth(new Uint8Array(4)));
 await init({ maximumMemory: 2 ** 28 });
 const model = GoogLeNet.fromStateDict(new GoogLeNet({ seed: 0 }).stateDict());
 const top: Prediction[] = await classify(model, new Uint8Array(10)).catch((e: unknown) => (e instanceof ImageError ? [] : Promise.reject(e)));
