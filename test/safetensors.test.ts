@@ -6,7 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { floatToHalf, halfToFloat } from '../ts/safetensors.js';
 import {
+  Conv2d,
   GoogLeNet,
   Inception,
   init,
@@ -76,6 +78,38 @@ describe('files written by the reference implementation', () => {
     lin.loadStateDict(dict);
     using y = lin.forward(Tensor.fromArray([1, 0, 0], [1, 3]));
     expect(y.toArray()).toEqual(new Float32Array([1.5, 65501.5]));
+  });
+
+  it('saveSafetensors(..., { dtype: \'F16\' }) rounds to the nearest half (ties to even) and reads back exactly', () => {
+    // Every half value round-trips; between two halves, the nearer one (the even one on a tie).
+    for (let h = 0; h < 0x10000; h++) {
+      const v = halfToFloat(h);
+      if (!Number.isNaN(v)) expect(floatToHalf(v), `half 0x${h.toString(16)}`).toBe(h === 0x8000 ? 0x8000 : h);
+    }
+    let state = 7;
+    for (let i = 0; i < 20000; i++) {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      const x = Math.fround((state / 2 ** 32 - 0.5) * 2 ** ((i % 40) - 26));
+      const h = floatToHalf(x);
+      const hi = halfToFloat(h);
+      const d = Math.abs(hi - x);
+      for (const n of [h - 1, h + 1]) {
+        if ((n & 0x7fff) > 0x7c00 || (n & 0x8000) !== (h & 0x8000)) continue;
+        const dn = Math.abs(halfToFloat(n) - x);
+        expect(d <= dn, `${x}: ${hi} vs ${halfToFloat(n)}`).toBe(true);
+        if (d === dn) expect(h & 1, `tie at ${x}`).toBe(0);
+      }
+    }
+    expect([floatToHalf(65520), floatToHalf(-1e9), floatToHalf(NaN) & 0x7e00, floatToHalf(2 ** -25), floatToHalf(-0)]).toEqual([0x7c00, 0xfc00, 0x7e00, 0, 0x8000]);
+    using m = new Conv2d({ inChannels: 32, outChannels: 32, kernelSize: 3 });
+    const half = saveSafetensors(m, { note: 'f16' }, { dtype: 'F16' });
+    const full = saveSafetensors(m);
+    expect(half.length).toBeLessThan(full.length * 0.6);
+    const back = readSafetensors(half);
+    expect(back.metadata).toEqual({ note: 'f16' });
+    for (const [key, t] of m.stateDict()) {
+      expect(Array.from(back.tensors.get(key)!.data)).toEqual(Array.from(t.data, (v) => halfToFloat(floatToHalf(v))));
+    }
   });
 
   it('BF16 and F64 tensors are converted', () => {

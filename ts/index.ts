@@ -57,7 +57,7 @@ export {
 } from './nn/googlenet.js';
 export { bottleneck, convWeightCount, GRAY_WEIGHTS, rgbToGray, spindle, type TwoStageOptions } from './nn/blocks.js';
 export { summary, type Summary } from './summary.js';
-export { loadSafetensors, readSafetensors, type SafetensorsContents, SafetensorsError, saveSafetensors } from './safetensors.js';
+export { loadSafetensors, readSafetensors, type SafetensorsContents, SafetensorsError, saveSafetensors, type SaveOptions } from './safetensors.js';
 export { loadPth, PthError } from './pth/index.js';
 export { concat, topk } from './ops.js';
 export { decodeImage, type DecodedImage, type DecodeOptions } from './image/decode.js';

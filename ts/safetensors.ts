@@ -76,15 +76,18 @@ export function loadSafetensors(bytes: Uint8Array | ArrayBuffer): Map<string, St
  * state-dict order, with an optional `__metadata__`. The header is padded with spaces to
  * a multiple of 8 bytes so the data is aligned, as the reference writer does.
  */
-export function saveSafetensors(source: Module | ReadonlyMap<string, StateTensor>, metadata?: Record<string, string>): Uint8Array {
+export function saveSafetensors(source: Module | ReadonlyMap<string, StateTensor>, metadata?: Record<string, string>, options: SaveOptions = {}): Uint8Array {
   const dict = source instanceof Map ? source : (source as Module).stateDict();
+  const dtype = options.dtype ?? 'F32';
+  if (dtype !== 'F32' && dtype !== 'F16') throw new SafetensorsError(`dtype must be 'F32' or 'F16', but got ${JSON.stringify(dtype)}`);
+  const size = dtype === 'F16' ? 2 : 4;
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = parseMetadata(metadata);
   let offset = 0;
   for (const [key, t] of dict) {
     if (t.data.length !== numelOf(t.shape)) throw new SafetensorsError(`has ${t.data.length} values for shape [${t.shape.join(', ')}]`, key);
-    header[key] = { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + 4 * t.data.length] };
-    offset += 4 * t.data.length;
+    header[key] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + size * t.data.length] };
+    offset += size * t.data.length;
   }
   let json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.length / 8) * 8;
@@ -94,10 +97,52 @@ export function saveSafetensors(source: Module | ReadonlyMap<string, StateTensor
   out.set(json, 8);
   let at = 8 + json.length;
   for (const t of dict.values()) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
-    at += t.data.byteLength;
+    if (dtype === 'F16') {
+      const view = new DataView(out.buffer, at, 2 * t.data.length);
+      for (let i = 0; i < t.data.length; i++) view.setUint16(2 * i, floatToHalf(t.data[i]!), true);
+    } else {
+      out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    }
+    at += size * t.data.length;
   }
   return out;
+}
+
+export interface SaveOptions {
+  /** `'F16'` halves the file (IEEE half precision, rounded to nearest even). @defaultValue 'F32' */
+  dtype?: 'F32' | 'F16';
+}
+
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+
+/** float32 → IEEE binary16 bits, round to nearest even (overflow to ±∞, NaN kept NaN). */
+export function floatToHalf(v: number): number {
+  F32[0] = v;
+  const x = U32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
+  const e = exp - 112; // the half's biased exponent
+  if (e >= 0x1f) return sign | 0x7c00;
+  let h: number;
+  let shift: number;
+  if (e <= 0) {
+    // A half subnormal (or zero): the implicit bit joins the mantissa.
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    shift = 14 - e;
+    h = mant >>> shift;
+  } else {
+    shift = 13;
+    h = (e << 10) | (mant >>> 13);
+  }
+  const rest = mant & ((1 << shift) - 1);
+  const half = 1 << (shift - 1);
+  // A carry out of the mantissa moves into the exponent: the next binade, or ∞.
+  if (rest > half || (rest === half && (h & 1) === 1)) h++;
+  return sign | h;
 }
 
 function parseHeader(bytes: Uint8Array): Record<string, unknown> {

@@ -71,6 +71,7 @@ const AUX_KEY = /^aux[12]\./;
 export interface LayerRow {
   readonly name: string;
   readonly type: string;
+  readonly inputShape: readonly number[];
   readonly outputShape: readonly number[];
   readonly params: number;
   readonly macs: number;
@@ -363,7 +364,7 @@ export abstract class Module {
   trace(input: readonly number[], emit: (row: LayerRow) => void): number[] {
     const outputShape = this.outputShape(input);
     const params = this.ownParameters().reduce((s, p) => s + numelOf(p.shape), 0);
-    emit({ name: this.path || this.constructor.name, type: this.constructor.name, outputShape, params, macs: this.macs(input, outputShape) });
+    emit({ name: this.path || this.constructor.name, type: this.constructor.name, inputShape: [...input], outputShape, params, macs: this.macs(input, outputShape) });
     return outputShape;
   }
 
