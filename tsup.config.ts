@@ -85,4 +85,19 @@ export default process.env.PROFILE_DIST ? profile : defineConfig([{
   sourcemap: true,
   outDir: 'dist',
   esbuildPlugins: [glueWithoutDefaultUrl],
+}, {
+  // The command-line tool (package.json "bin"): it imports the public API as '../index.js',
+  // which stays an import of the package's own dist/index.js (one copy of the library).
+  entry: { cli: 'ts/cli/main.ts' },
+  format: ['esm'],
+  target: 'es2022',
+  platform: 'node',
+  outDir: 'dist',
+  banner: { js: '#!/usr/bin/env node' },
+  esbuildPlugins: [{
+    name: 'cli-uses-the-package',
+    setup(build) {
+      build.onResolve({ filter: /^\.\.\/index\.js$/ }, () => ({ path: './index.js', external: true }));
+    },
+  }],
 }]);
