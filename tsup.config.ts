@@ -75,6 +75,8 @@ export default process.env.PROFILE_DIST ? profile : defineConfig([{
     }
     // The image module: its glue is bundled, its .wasm is fetched on the first image call.
     cpSync('ts/wasm-image/inception_image_bg.wasm', 'dist/wasm-image/inception_image_bg.wasm');
+    // `inception-wasm bench --serve`: the benchmark page, served from the installed package.
+    cpSync('ts/cli/bench-page', 'dist/bench-page', { recursive: true });
   },
 }, {
   // The threaded build's worker: loaded by URL (`new Worker(new URL('./worker.js', …))`),
@@ -85,4 +87,18 @@ export default process.env.PROFILE_DIST ? profile : defineConfig([{
   sourcemap: true,
   outDir: 'dist',
   esbuildPlugins: [glueWithoutDefaultUrl],
+}, {
+  // `node dist/cli-bench.js`: the bench command on its own (tests; dist/cli.js imports the
+  // same ts/cli/bench.ts). The library is the package's own dist/index.js, not a copy.
+  entry: { 'cli-bench': 'ts/cli/bench-entry.ts' },
+  format: ['esm'],
+  target: 'es2022',
+  platform: 'node',
+  outDir: 'dist',
+  esbuildPlugins: [{
+    name: 'cli-uses-package',
+    setup(build) {
+      build.onResolve({ filter: /^\.\.\/index\.js$/ }, () => ({ path: './index.js', external: true }));
+    },
+  }],
 }]);
