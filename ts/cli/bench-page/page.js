@@ -41,7 +41,8 @@ async function options() {
 }
 
 const fmt = (n, d = 2) => (n == null ? '–' : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(d));
-const label = (r) => `${r.model} · ${r.threads ?? r.threadsRequested} thread${(r.threads ?? r.threadsRequested) > 1 ? 's' : ''} · batch ${r.batch}`;
+const config = (r) => `${r.threads ?? r.threadsRequested} thread${(r.threads ?? r.threadsRequested) > 1 ? 's' : ''} · batch ${r.batch}`;
+const label = (r) => `${r.model} · ${config(r)}`;
 const COLORS = { 1: '#3b6fd8', 2: '#e07a1f', 3: '#2a9d6a', 4: '#a04bc8' };
 const color = (t) => COLORS[t] ?? '#5c6578';
 
@@ -52,31 +53,33 @@ function esc(s) {
 /** Horizontal bars: median ms per image, p10–p90 whiskers, GFLOP/s at the end. */
 function drawChart() {
   const rows = results;
-  const W = 940;
-  const left = 250;
-  const right = 150;
+  const W = 1000;
+  const left = 190;
+  const right = 190;
   const top = 40;
   const rowH = 40;
   const H = top + Math.max(1, rows.length) * rowH + 44;
   const max = Math.max(1e-9, ...rows.map((r) => r.msPerImage.p90));
   const nice = (() => {
     const e = 10 ** Math.floor(Math.log10(max));
-    return [1, 2, 2.5, 5, 10].map((m) => m * e).find((v) => v >= max);
+    return [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * e).find((v) => v >= max);
   })();
   const x = (v) => left + (v / nice) * (W - left - right);
   const parts = [];
-  parts.push(`<text x="${left}" y="20" font-size="14" font-weight="600" fill="#1d2330">Median ms per image (bar) · p10–p90 (whisker) · GFLOP/s (right)</text>`);
+  const model = rows[0]?.model ?? window.benchResults.options?.model ?? '';
+  parts.push(`<text x="8" y="20" font-size="15" font-weight="600" fill="#1d2330">${esc(model)}</text>`);
+  parts.push(`<text x="${W - 8}" y="20" font-size="12" fill="#5c6578" text-anchor="end">median ms per image (bar) · p10–p90 (whisker) · GFLOP/s</text>`);
   for (let i = 0; i <= 5; i++) {
     const v = (nice * i) / 5;
     const gx = x(v);
     parts.push(`<line x1="${gx}" y1="${top - 6}" x2="${gx}" y2="${H - 36}" stroke="#e6e9ef"/>`);
-    parts.push(`<text x="${gx}" y="${H - 18}" font-size="12" fill="#5c6578" text-anchor="middle">${fmt(v)} ms</text>`);
+    parts.push(`<text x="${gx}" y="${H - 18}" font-size="12" fill="#5c6578" text-anchor="middle">${i === 0 ? '0' : `${+v.toPrecision(3)} ms`}</text>`);
   }
   rows.forEach((r, i) => {
     const y = top + i * rowH;
     const c = color(r.threads);
     const m = r.msPerImage;
-    parts.push(`<text x="${left - 10}" y="${y + 16}" font-size="13" fill="#1d2330" text-anchor="end">${esc(label(r))}</text>`);
+    parts.push(`<text x="${left - 10}" y="${y + 16}" font-size="13" fill="#1d2330" text-anchor="end">${esc(config(r))}</text>`);
     parts.push(`<text x="${left - 10}" y="${y + 30}" font-size="11" fill="#5c6578" text-anchor="end">${esc(r.simd)} · ${r.runs} runs · ${r.threads > 1 ? 'worker' : 'main thread'}</text>`);
     parts.push(`<rect x="${left}" y="${y + 6}" width="${Math.max(1, x(m.median) - left)}" height="22" rx="3" fill="${c}" opacity="0.85"/>`);
     parts.push(`<line x1="${x(m.p10)}" y1="${y + 17}" x2="${x(m.p90)}" y2="${y + 17}" stroke="#1d2330" stroke-width="1.5"/>`);
@@ -89,8 +92,8 @@ function drawChart() {
 }
 
 function drawTable() {
-  const head = ['configuration', 'simd', 'runs', 'ms/batch', 'p10', 'p90', 'ms/image', 'img/s', 'GFLOP/s', 'cold start ms', 'first fwd ms', 'wasm MiB'];
-  const body = results.map((r) => [label(r), r.simd, r.runs, fmt(r.msPerBatch.median), fmt(r.msPerBatch.p10), fmt(r.msPerBatch.p90),
+  const head = [window.benchResults.options?.model ?? 'configuration', 'simd', 'runs', 'ms/batch', 'p10', 'p90', 'ms/image', 'img/s', 'GFLOP/s', 'cold start ms', 'first fwd ms', 'wasm MiB'];
+  const body = results.map((r) => [config(r), r.simd, r.runs, fmt(r.msPerBatch.median), fmt(r.msPerBatch.p10), fmt(r.msPerBatch.p90),
     fmt(r.msPerImage.median), fmt(r.imagesPerSecond, 1), fmt(r.gflops, 1), fmt(r.coldStartMs, 0), fmt(r.firstForwardMs, 1),
     (r.memory.wasmBytes / 2 ** 20).toFixed(1)]);
   for (const f of failures) body.push([`${f.model} · ${f.threadsRequested} threads · batch ${f.batch}`, `failed: ${f.error.message}`, '', '', '', '', '', '', '', '', '', '']);
