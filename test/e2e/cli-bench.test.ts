@@ -88,7 +88,18 @@ describe('bench on the command line', () => {
       expect(x.coldStartMs).toBeGreaterThan(x.firstForwardMs);
       expect(x.memory.wasmBytes).toBeGreaterThan(0);
       expect(x.memory.heldBytes).toBeGreaterThan(0);
+      expect(x.wasm).toBe(`wasm${x.threads > 1 ? '-threads' : ''}${x.simd === 'relaxed' ? '-relaxed' : ''}/inception_wasm_bg.wasm`);
     }
+  });
+
+  it('a configuration that fails: exit 1, its error in failures, the others still measured', async () => {
+    // 2^28 images of 4×8×8: the input alone cannot be allocated.
+    const r = await run(['--model', 'conv:4,4,1,1,0,8,8', '--batch', '1,268435456', '--min-time', '0.05', '--json']);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.results.map((x: any) => x.batch)).toEqual([1]);
+    expect(doc.failures).toEqual([expect.objectContaining({ batch: 268435456, threadsRequested: 1, error: { name: 'RangeError', message: expect.stringContaining('Invalid typed array length') } })]);
+    expect(r.stderr).toContain('batch 268435456, relaxed SIMD failed: RangeError');
   });
 
   it('a table on stdout; batches per image; --layers times each layer and names its kernel', async () => {
@@ -188,6 +199,7 @@ describe('bench --serve in headless Chromium', () => {
     ]);
     for (const r of doc.results) {
       expect(r.simd).toBe('relaxed'); // Chromium validates relaxed SIMD
+      expect(r.wasm).toBe(r.threads > 1 ? 'wasm-threads-relaxed/inception_wasm_bg.wasm' : 'wasm-relaxed/inception_wasm_bg.wasm');
       expect(r.msPerBatch.median).toBeGreaterThan(0);
       expect(r.msPerImage.median).toBeCloseTo(r.msPerBatch.median / r.batch, 10);
       expect(r.gflops).toBeGreaterThan(0);

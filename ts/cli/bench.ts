@@ -109,6 +109,8 @@ export interface ConfigResult {
   batch: number;
   relaxedRequested: boolean;
   simd: string;
+  /** The module in use, under the package's dist/: derived from threadCount() and simdFlavour(). */
+  wasm: string;
   inputShape: number[];
   macsPerImage: number;
   warmupRuns: number;
@@ -280,7 +282,7 @@ async function runParent(o: Options, argv: string[]): Promise<number> {
       results.push(r);
     } catch (e) {
       const err = e as Error;
-      process.stderr.write(`inception-wasm bench: ${label} failed: ${err.message}\n`);
+      process.stderr.write(`inception-wasm bench: ${label} failed: ${err.name}: ${err.message}\n`);
       failures.push({ model: config.model.name, threadsRequested: config.threads, batch: config.batch, relaxedRequested: config.relaxed, error: { name: err.name, message: err.message } });
     }
   }
@@ -320,8 +322,13 @@ function runInChild(execPath: string, args: string[]): Promise<ConfigResult> {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const line = stdout.split('\n').find((l) => l.startsWith(RESULT_MARK));
-      if (code === 0 && line !== undefined) {
-        resolve(JSON.parse(line.slice(RESULT_MARK.length)) as ConfigResult);
+      if (line !== undefined) {
+        const doc = JSON.parse(line.slice(RESULT_MARK.length)) as ConfigResult | { error: { name: string; message: string } };
+        if ('error' in doc) {
+          const err = new Error(doc.error.message);
+          err.name = doc.error.name;
+          reject(err);
+        } else resolve(doc);
         return;
       }
       const last = stderr.trim().split('\n').filter((l) => !l.startsWith('\r')).slice(-3).join(' / ');
@@ -444,7 +451,24 @@ function progressWriter(enabled: boolean, label: string) {
   };
 }
 
+/** The child's side: one configuration, its result (or error) as one marked JSON line on stdout. */
 async function runChild(config: ChildConfig): Promise<number> {
+  try {
+    process.stdout.write(`${RESULT_MARK}${JSON.stringify(await measureConfig(config))}\n`);
+    return 0;
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    process.stdout.write(`${RESULT_MARK}${JSON.stringify({ error: { name: err.name, message: err.message } })}\n`);
+    return 1;
+  }
+}
+
+/** The `.wasm` that runs, from the public API's `threadCount()` and `simdFlavour()`. */
+function wasmBuild(threads: number, simd: string): string {
+  return `wasm${threads > 1 ? '-threads' : ''}${simd === 'relaxed' ? '-relaxed' : ''}/inception_wasm_bg.wasm`;
+}
+
+async function measureConfig(config: ChildConfig): Promise<ConfigResult> {
   const initStart = performance.now();
   await init({ threads: config.threads, relaxedSimd: config.relaxed });
   const initMs = performance.now() - initStart;
@@ -470,6 +494,7 @@ async function runChild(config: ChildConfig): Promise<number> {
     batch: config.batch,
     relaxedRequested: config.relaxed,
     simd: simdFlavour(),
+    wasm: wasmBuild(threadCount(), simdFlavour()),
     inputShape,
     macsPerImage,
     warmupRuns,
@@ -485,8 +510,7 @@ async function runChild(config: ChildConfig): Promise<number> {
   };
   x.dispose();
   if (config.layers) result.layers = timeLayers(model, inputShape, config);
-  process.stdout.write(`${RESULT_MARK}${JSON.stringify(result)}\n`);
-  return 0;
+  return result;
 }
 
 /** Each leaf layer run alone on a tensor of its input shape (captured while tracing the summary). */

@@ -103,6 +103,7 @@ export async function runConfig(lib, { model: modelName, batch, threadsRequested
     threads: lib.threadCount(),
     batch,
     simd: lib.simdFlavour(),
+    wasm: `wasm${lib.threadCount() > 1 ? '-threads' : ''}${lib.simdFlavour() === 'relaxed' ? '-relaxed' : ''}/inception_wasm_bg.wasm`,
     inputShape,
     macsPerImage: table.totalMacs / batch,
     warmupRuns,
