@@ -51,6 +51,8 @@ describe('bench on the command line', () => {
     [['--min-time=-1'], /--min-time takes seconds/],
     [['--min-time', 'soon'], /--min-time takes seconds/],
     [['--port', '80'], /--port only applies to --serve/],
+    [['--serve', '--json'], /--json and --layers do not apply/],
+    [['--serve', '--relaxed', 'off'], /--relaxed does not apply to --serve/],
     [['--frobnicate'], /Unknown option '--frobnicate'/],
     [['stray'], /positional/i],
   ])('bad usage %j: exit 2, a message on stderr that says what to do, nothing on stdout', async (args, message) => {

@@ -216,6 +216,7 @@ function parseOptions(argv: string[]): Options {
     if (!v.serve) throw new UsageError('--port only applies to --serve');
   }
   if (v.serve && (v.json || v.layers)) throw new UsageError('--serve runs the suite in the browser: --json and --layers do not apply (the page shows its JSON)');
+  if (v.serve && v.relaxed !== undefined) throw new UsageError('--relaxed does not apply to --serve: the page runs the browser\'s default build (relaxed SIMD where the browser has it)');
   return {
     model: parseModel(v.model ?? 'googlenet'),
     threads: parseList('--threads', v.threads, [1]),
