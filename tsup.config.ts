@@ -75,6 +75,8 @@ export default process.env.PROFILE_DIST ? profile : defineConfig([{
     }
     // The image module: its glue is bundled, its .wasm is fetched on the first image call.
     cpSync('ts/wasm-image/inception_image_bg.wasm', 'dist/wasm-image/inception_image_bg.wasm');
+    // `inception-wasm bench --serve`: the benchmark page, served from the installed package.
+    cpSync('ts/cli/bench-page', 'dist/bench-page', { recursive: true });
   },
 }, {
   // The threaded build's worker: loaded by URL (`new Worker(new URL('./worker.js', …))`),

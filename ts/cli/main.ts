@@ -4,6 +4,7 @@
  * dist/index.js. Results go to stdout, notices and progress to stderr; exit code 0 when all
  * went well, 1 when some inputs failed (the rest still reported), 2 for bad usage.
  */
+import { bench, usage as benchUsage } from './bench.js';
 import { classifyCommand, usage as classifyUsage } from './classify.js';
 import { convertCommand, usage as convertUsage } from './convert.js';
 import { UsageError } from './common.js';
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; usage
   classify: { run: classifyCommand, usage: classifyUsage, what: 'top-k ImageNet labels for photos (files or folders)' },
   summary: { run: summaryCommand, usage: summaryUsage, what: "GoogLeNet's layer table: shapes, parameters, MACs, kernels" },
   convert: { run: convertCommand, usage: convertUsage, what: 'weights to safetensors (from .pth without Python; --half)' },
+  bench: { run: bench, usage: benchUsage, what: 'speed on this machine (or --serve: in a browser)' },
   info: { run: infoCommand, usage: infoUsage, what: 'version, SIMD, threads, memory, the .wasm files in use' },
 };
 
@@ -45,5 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Exit explicitly: a thread pool's workers would otherwise keep the process alive.
+// Exit explicitly: a thread pool's workers would otherwise keep the process alive. (bench
+// --serve resolves only when the server stops; its children re-run this file with
+// `bench … --bench-child`, so `process.argv.slice(2)` is the whole command line.)
 main(process.argv.slice(2)).then((code) => process.exit(code));
