@@ -160,6 +160,14 @@ it('summary: the layer table with the kernel of each conv; --json', () => {
   expect(text.stdout).toMatch(/^conv3 +BasicConv2d +\[1, 192, 56, 56\] +111,360 +346,816,512 +winograd4$/m);
 });
 
+it('bench from the installed bin: one JSON document, a run per thread count, in child processes', () => {
+  const r = run(['bench', '--model', 'conv:16,16,3,1,1,32,32', '--threads', '1,2', '--quick', '--json']);
+  expect(r.status, r.stderr).toBe(0);
+  const doc = JSON.parse(r.stdout) as { results: { threads: number; msPerImage: { median: number }; gflops: number }[] };
+  expect(doc.results.map((x) => x.threads)).toEqual([1, 2]);
+  for (const x of doc.results) expect(x.msPerImage.median).toBeGreaterThan(0);
+});
+
 it('info: version, SIMD, threads, memory, the .wasm in use', () => {
   const r = run(['info', '--json']);
   expect(r.status).toBe(0);
