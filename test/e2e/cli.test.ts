@@ -6,7 +6,7 @@
  * progress line: absent when stderr is a pipe, present under a pseudo-terminal (`script`).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -145,6 +145,55 @@ describe('classify', () => {
   it('a progress line with images/s and ETA under a terminal (script), none in a pipe', () => {
     const r = spawnSync('script', ['-qec', `${cli} classify ${photos} --json > /dev/null`, '/dev/null'], { cwd: work, encoding: 'utf8' });
     expect(r.stdout).toMatch(/\[#+\.*\] \d+\/20 +\d+\.\d img\/s +ETA \d+ s/);
+  });
+});
+
+describe('robustness', () => {
+  it('more than 64 KB of --json through a slow pipe arrives whole; a reader that stops early ends it quietly', () => {
+    const names = Array.from({ length: 1500 }, (_, i) => `missing-${i}.jpg`).join(' ');
+    const piped = spawnSync('sh', ['-c', `${cli} classify --json ${names} | (sleep 1; cat) | wc -c`], { cwd: work, encoding: 'utf8' });
+    const whole = spawnSync('sh', ['-c', `${cli} classify --json ${names} > all.json; wc -c < all.json`], { cwd: work, encoding: 'utf8' });
+    expect(Number(whole.stdout)).toBeGreaterThan(200_000);
+    expect(Number(piped.stdout)).toBe(Number(whole.stdout));
+    expect(JSON.parse(readFileSync(path.join(work, 'all.json'), 'utf8'))).toHaveLength(1500);
+    const head = spawnSync('sh', ['-c', `${cli} classify --json ${names} | head -c 10`], { cwd: work, encoding: 'utf8' });
+    expect(head.stderr).not.toMatch(/EPIPE|Unhandled/);
+  });
+
+  it('weights are told apart by extension, else by their bytes — never by the first byte alone', () => {
+    // A safetensors file whose header length is 80 (0x50, a zip's "P"): still safetensors.
+    const json = JSON.stringify({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } });
+    const header = Buffer.from(json.padEnd(80, ' '));
+    const file = Buffer.concat([Buffer.from([80, 0, 0, 0, 0, 0, 0, 0]), header, Buffer.from(new Float32Array([1.5]).buffer)]);
+    writeFileSync(path.join(work, 'h80.safetensors'), file);
+    writeFileSync(path.join(work, 'h80.dat'), file);
+    copyFileSync(`${root}test/fixtures/pth/channels_last_zip.pth`, path.join(work, 'small.dat'));
+    for (const input of ['h80.safetensors', 'h80.dat', 'small.dat']) {
+      const r = run(['convert', input, `${input}.out.safetensors`]);
+      expect(r.status, `${input}: ${r.stderr}`).toBe(0);
+    }
+    expect(Array.from(readSafetensors(readFileSync(path.join(work, 'h80.dat.out.safetensors'))).tensors.get('x')!.data)).toEqual([1.5]);
+  });
+
+  it('options that contradict each other are bad usage (exit 2) before any model is built', () => {
+    const r = run(['classify', `${photos}/chelsea_q90.jpg`, '--transform-input']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--transform-input needs the torchvision variant/);
+    expect(r.stderr).not.toMatch(/random weights/);
+    const s = run(['summary', '--input', '1,1,224,224']);
+    expect(s.status).toBe(2);
+    expect(s.stderr).toMatch(/--input 1,1,224,224: .*3 channels/);
+  });
+
+  it('a symlinked folder is walked, a folder linked into itself only once', () => {
+    const dir = path.join(work, 'linked');
+    mkdirSync(path.join(dir, 'real'), { recursive: true });
+    copyFileSync(`${photos}/coffee_tiny_png.png`, path.join(dir, 'real/coffee.png'));
+    symlinkSync(path.join(dir, 'real'), path.join(dir, 'alias'));
+    symlinkSync(dir, path.join(dir, 'real/loop'));
+    const r = run(['classify', 'linked', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { file: string }[]).map((e) => e.file)).toEqual(['linked/alias/coffee.png']);
   });
 });
 

@@ -323,8 +323,13 @@ function runInChild(execPath: string, args: string[]): Promise<ConfigResult> {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const line = stdout.split('\n').find((l) => l.startsWith(RESULT_MARK));
-      if (line !== undefined) {
-        const doc = JSON.parse(line.slice(RESULT_MARK.length)) as ConfigResult | { error: { name: string; message: string } };
+      let doc: ConfigResult | { error: { name: string; message: string } } | undefined;
+      try {
+        doc = line === undefined ? undefined : (JSON.parse(line.slice(RESULT_MARK.length)) as typeof doc);
+      } catch {
+        doc = { error: { name: 'Error', message: `the child's result line is not JSON: ${line!.slice(0, 200)}` } };
+      }
+      if (doc !== undefined) {
         if ('error' in doc) {
           const err = new Error(doc.error.message);
           err.name = doc.error.name;
@@ -575,7 +580,13 @@ async function serve(o: Options): Promise<number> {
     };
     let file: string | undefined;
     let body: Buffer | string | undefined;
-    const p = decodeURIComponent(url.pathname);
+    let p: string;
+    try {
+      p = decodeURIComponent(url.pathname);
+    } catch {
+      res.writeHead(400, headers).end('malformed URL\n');
+      return;
+    }
     if (p === '/' || p === '/index.html') file = path.join(pageDir, 'index.html');
     else if (p === '/config.json') body = config;
     else if (p.startsWith('/dist/')) {

@@ -1,5 +1,5 @@
 /** `inception-wasm classify <files or folders…>`: top-k ImageNet labels for photos. */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { IMAGENET_CLASSES, init, preprocess, softmax, Tensor, topk } from '../index.js';
 import { buildModel, notice, parse, positiveInt, UsageError } from './common.js';
@@ -38,11 +38,24 @@ interface Entry {
 async function collect(inputs: string[]): Promise<Entry[]> {
   const entries: Entry[] = [];
   const skipped: string[] = [];
+  const seen = new Set<string>(); // real paths of the folders walked: symlink cycles end here
   const walk = async (dir: string): Promise<void> => {
-    for (const d of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const full = path.join(dir, d.name);
-      if (d.isDirectory()) await walk(full);
-      else if (IMAGE_EXTENSIONS.test(d.name)) entries.push({ file: full });
+    let names: string[];
+    try {
+      const real = await realpath(dir);
+      if (seen.has(real)) return;
+      seen.add(real);
+      names = (await readdir(dir)).sort();
+    } catch (e) {
+      // An unreadable folder fails as an entry of its own; the others are still classified.
+      entries.push({ file: dir, error: { name: (e as Error).name, message: (e as Error).message } });
+      return;
+    }
+    for (const name of names) {
+      const full = path.join(dir, name);
+      // stat follows symlinks: a linked folder is walked, a linked photo classified.
+      if ((await stat(full).catch(() => undefined))?.isDirectory()) await walk(full);
+      else if (IMAGE_EXTENSIONS.test(name)) entries.push({ file: full });
       else skipped.push(full);
     }
   };
@@ -117,6 +130,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   const batchSize = positiveInt('batch', values.batch, 8);
 
   const entries = await collect(positionals);
+  if (entries.length === 0) notice('nothing to classify: no file with an image extension in the folders given');
   await init({ threads });
   const model = await buildModel({ weights: values.weights, variant: values.variant, transformInput: values['transform-input'] });
   const labels = model.numClasses === IMAGENET_CLASSES.length ? IMAGENET_CLASSES : undefined;
@@ -127,7 +141,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     const batch = entries.slice(start, start + batchSize);
     // Each photo alone through preprocess, so one bad file fails only itself.
     const inputs: { entry: Entry; x: Tensor }[] = [];
-    for (const entry of batch) {
+    for (const entry of batch.filter((e) => e.error === undefined)) {
       try {
         inputs.push({ entry, x: await preprocess(await readFile(entry.file)) });
       } catch (e) {
@@ -135,16 +149,27 @@ export async function classifyCommand(argv: string[]): Promise<number> {
       }
     }
     if (inputs.length > 0) {
-      const plane = inputs[0]!.x.numel;
-      const data = new Float32Array(plane * inputs.length);
-      inputs.forEach(({ x }, i) => data.set(x.data, i * plane));
-      const x = Tensor.fromArray(data, [inputs.length, 3, 224, 224]);
-      const logits = model.forward(x);
-      const probabilities = softmax(logits);
-      topk(probabilities, Math.min(k, model.numClasses)).forEach((row, i) => {
-        inputs[i]!.entry.top = row.map(({ index, value }) => ({ index, label: labels?.[index] ?? String(index), probability: value }));
-      });
-      for (const t of [x, logits, probabilities, ...inputs.map((i) => i.x)]) t.dispose();
+      const made: Tensor[] = inputs.map((i) => i.x);
+      try {
+        const plane = inputs[0]!.x.numel;
+        const data = new Float32Array(plane * inputs.length);
+        inputs.forEach(({ x }, i) => data.set(x.data, i * plane));
+        const x = Tensor.fromArray(data, [inputs.length, 3, 224, 224]);
+        made.push(x);
+        const logits = model.forward(x);
+        made.push(logits);
+        const probabilities = softmax(logits);
+        made.push(probabilities);
+        topk(probabilities, Math.min(k, model.numClasses)).forEach((row, i) => {
+          inputs[i]!.entry.top = row.map(({ index, value }) => ({ index, label: labels?.[index] ?? String(index), probability: value }));
+        });
+      } catch (e) {
+        // The batch failed as a whole (out of memory with a large --batch): its photos are
+        // reported, the run goes on.
+        for (const { entry } of inputs) entry.error = { name: (e as Error).name, message: (e as Error).message };
+      } finally {
+        for (const t of made) t.dispose();
+      }
     }
     meter.end(); // the results go to the terminal too: clear the line first
     if (!values.json) for (const e of batch) (values.csv ? printCsv : printText)(e);

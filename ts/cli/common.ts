@@ -43,8 +43,18 @@ export async function readWeights(file: string): Promise<{ tensors: Map<string, 
   } catch (e) {
     throw new UsageError(`cannot read the weights file ${file}: ${(e as Error).message}`);
   }
-  const pickle = /\.(pth|pt|bin|ckpt)$/i.test(file) || bytes[0] === 0x50 || bytes[0] === 0x80;
-  return pickle ? { tensors: loadPth(bytes), metadata: {} } : readSafetensors(bytes);
+  return isSafetensors(file, bytes) ? readSafetensors(bytes) : { tensors: loadPth(bytes), metadata: {} };
+}
+
+/**
+ * The extension decides (.safetensors, or .pth / .pt / .bin / .ckpt); otherwise the bytes:
+ * a safetensors file's JSON header starts at byte 8 with `{` (a zip or a pickle never has
+ * one there). The first byte alone cannot tell: it is the header length's low byte.
+ */
+function isSafetensors(file: string, bytes: Uint8Array): boolean {
+  if (/\.safetensors$/i.test(file)) return true;
+  if (/\.(pth|pt|bin|ckpt|tar)$/i.test(file)) return false;
+  return bytes.length > 8 && bytes[8] === 0x7b;
 }
 
 export interface ModelOptions {
@@ -62,12 +72,20 @@ export interface ModelOptions {
  */
 export async function buildModel(options: ModelOptions): Promise<GoogLeNet> {
   const variant = variantOf(options.variant);
+  const tvOnly = () => new UsageError(`--transform-input needs the torchvision variant (torchvision's weights), not ${variant ?? 'relu'}`);
   if (options.weights === undefined) {
+    if (options.transformInput && variant !== 'torchvision') throw tvOnly();
     notice('no --weights: GoogLeNet with random weights, so the labels mean nothing (pass --weights googlenet.pth or .safetensors)');
     return new GoogLeNet({ variant, numClasses: options.numClasses, transformInput: options.transformInput });
   }
   const contents = await readWeights(options.weights);
+  const torchvision = variant === 'torchvision' || (variant === undefined && contents.tensors.has('conv1.conv.weight'));
+  if (options.transformInput && !torchvision) throw tvOnly();
   const model = GoogLeNet.fromStateDict(contents, { variant, numClasses: options.numClasses, transformInput: options.transformInput });
-  notice(`weights ${path.basename(options.weights)}: variant ${model.variant}, ${model.numClasses} classes${model.children().some(([n]) => n === 'transform_input') ? ', transform_input on' : ''}`);
+  const transformInput = model.children().some(([n]) => n === 'transform_input');
+  if (model.variant === 'torchvision' && !transformInput) {
+    notice("transform_input is off: torchvision's own pretrained GoogLeNet needs --transform-input (a .pth does not record it)");
+  }
+  notice(`weights ${path.basename(options.weights)}: variant ${model.variant}, ${model.numClasses} classes${transformInput ? ', transform_input on' : ''}`);
   return model;
 }

@@ -27,6 +27,11 @@ export async function convertCommand(argv: string[]): Promise<number> {
   const { tensors, metadata } = await readWeights(input);
   const meta: Record<string, string> = { source: path.basename(input), ...metadata };
   if (values['transform-input']) meta.transform_input = 'true';
+  if (values.half) {
+    // float16 ends at ±65504: larger values would become ±∞.
+    const over = [...tensors].filter(([, t]) => t.data.some((v) => Math.abs(v) > 65504)).map(([key]) => key);
+    if (over.length > 0) notice(`--half: ${over.join(', ')} hold values beyond ±65504, which float16 stores as ±Infinity`);
+  }
   const bytes = saveSafetensors(tensors, meta, { dtype: values.half ? 'F16' : 'F32' });
   await writeFile(output, bytes);
   const values_ = [...tensors.values()].reduce((n, t) => n + t.data.length, 0);

@@ -1,6 +1,7 @@
 /** `inception-wasm info`: what this machine's runtime offers the library, and what it chose. */
 import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { init, memoryInfo, relaxedSimdSupported, simdFlavour, threadCount } from '../index.js';
 import { parse, UsageError } from './common.js';
 
@@ -31,7 +32,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
   const build = `wasm${threads > 1 ? '-threads' : ''}${simdFlavour() === 'relaxed' ? '-relaxed' : ''}`;
   const file = (folder: string, name: string) => {
     const url = new URL(`./${folder}/${name}`, import.meta.url);
-    return { file: url.pathname, bytes: statSync(url, { throwIfNoEntry: false })?.size ?? null };
+    return { file: fileURLToPath(url), bytes: statSync(url, { throwIfNoEntry: false })?.size ?? null };
   };
   const mem = memoryInfo();
   const report = {

@@ -47,7 +47,17 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Exit explicitly: a thread pool's workers would otherwise keep the process alive. (bench
-// --serve resolves only when the server stops; its children re-run this file with
+// A reader that stops early (`| head`): end quietly, as Unix tools do, not with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
+// Exit explicitly (a thread pool's workers would otherwise keep the process alive), once
+// stdout and stderr are drained: writes to a pipe are queued, and exit would drop them.
+// (bench --serve resolves only when the server stops; its children re-run this file with
 // `bench … --bench-child`, so `process.argv.slice(2)` is the whole command line.)
-main(process.argv.slice(2)).then((code) => process.exit(code));
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+});

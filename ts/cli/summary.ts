@@ -26,7 +26,13 @@ export async function summaryCommand(argv: string[]): Promise<number> {
   await init();
   const model = new GoogLeNet({ variant: variantOf(values.variant), numClasses: positiveInt('num-classes', values['num-classes'], 1000), seed: 0 });
   notice('weights do not matter for the table: random ones');
-  const s = summary(model, input);
+  let s;
+  try {
+    s = summary(model, input);
+  } catch (e) {
+    model.dispose();
+    throw new UsageError(`--input ${input.join(',')}: ${(e as Error).message}`);
+  }
   const modules = new Map(model.namedModules());
   const kernel = (name: string, inputShape: readonly number[]) => {
     const m = modules.get(name);

@@ -208,7 +208,7 @@ export class GoogLeNet extends Chain {
    */
   static fromStateDict(weights: GoogLeNetWeights, options: Omit<GoogLeNetOptions, 'weights'> = {}): GoogLeNet {
     const op = 'GoogLeNet.fromStateDict';
-    const contents = weights as { tensors?: unknown; metadata?: Record<string, string> };
+    const contents = (weights ?? {}) as { tensors?: unknown; metadata?: Record<string, string> };
     const tensors = (contents.tensors instanceof Map ? contents.tensors : weights) as StateDictInput;
     if (tensors instanceof ArrayBuffer || ArrayBuffer.isView(tensors) || typeof tensors !== 'object' || tensors === null) {
       throw new StateDictError(op, '', 'expected a state dict (parse a file first with loadSafetensors(bytes) or loadPth(bytes))');

@@ -80,6 +80,11 @@ export interface LayerRow {
 /** Compiled plans kept per module (one per input shape and kind of run), least recently used dropped first. */
 const MAX_PLANS = 8;
 
+/**
+ * The base of every layer and network. Build networks by composing the package's layers
+ * (`Sequential`, `Inception`, …): subclassing `Module` outside the package is not
+ * supported, since lowering to plans is internal API.
+ */
 export abstract class Module {
   /** Training mode (as PyTorch's `module.training`); inference is `false`, the default. */
   training = false;

@@ -34,8 +34,10 @@ async function options() {
   if (q.has('model')) o.model = q.get('model');
   if (q.has('threads')) o.threads = list(q.get('threads'));
   if (q.has('batch')) o.batch = list(q.get('batch'));
-  if (q.has('min-time')) o.minTime = Number(q.get('min-time'));
-  if (q.has('min-runs')) o.minRuns = Number(q.get('min-runs'));
+  // Bounded, so that a typo (NaN) or a huge count cannot keep the page sampling forever.
+  const bounded = (v, lo, hi, fallback) => (Number.isFinite(v) && v >= lo && v <= hi ? v : fallback);
+  if (q.has('min-time')) o.minTime = bounded(Number(q.get('min-time')), 0, 60, o.minTime);
+  if (q.has('min-runs')) o.minRuns = Math.round(bounded(Number(q.get('min-runs')), 1, 200, o.minRuns));
   parseModel(o.model);
   return o;
 }
