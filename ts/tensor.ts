@@ -116,6 +116,12 @@ export class Tensor {
     return this.#view;
   }
 
+  /** The value of a one-element tensor (PyTorch's `item()`); a {@link ShapeError} otherwise. */
+  item(): number {
+    if (this.numel !== 1) throw new ShapeError('Tensor.item', `only a one-element tensor has an item, but this one has shape [${this.shape.join(', ')}] (${this.numel} elements)`);
+    return this.data[0]!;
+  }
+
   /** A copy of the data that stays valid after `dispose()`. */
   toArray(): Float32Array {
     return this.data.slice();

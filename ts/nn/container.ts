@@ -39,10 +39,13 @@ export abstract class Chain extends Module {
     else last.layer.lowerInto(plan, y, out, channelOffset);
   }
 
-  /** `lower`, calling `tap(name, value)` after each layer (for heads that read an inner layer's output). */
+  /**
+   * `lower`, calling `tap(name, value)` after each layer (for heads that read an inner
+   * layer's output), and stopping after the layer named `until` when given.
+   */
   /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
-  protected lowerChain(plan: PlanBuilder, x: Value, tap?: (name: string, y: Value) => void): Value {
-    return this.#through(plan, this.#steps(), x, tap);
+  protected lowerChain(plan: PlanBuilder, x: Value, tap?: (name: string, y: Value) => void, until?: string): Value {
+    return this.#through(plan, this.#steps(), x, tap, until);
   }
 
   #steps(): Step[] {
@@ -60,7 +63,7 @@ export abstract class Chain extends Module {
     return out;
   }
 
-  #through(plan: PlanBuilder, steps: readonly Step[], x: Value, tap?: (name: string, y: Value) => void): Value {
+  #through(plan: PlanBuilder, steps: readonly Step[], x: Value, tap?: (name: string, y: Value) => void, until?: string): Value {
     let cur = x;
     for (const s of steps) {
       if (s.fusedRelu) {
@@ -71,6 +74,7 @@ export abstract class Chain extends Module {
         cur = s.layer.lower(plan, cur);
       }
       tap?.(s.name, cur);
+      if (s.name === until) break;
     }
     return cur;
   }

@@ -228,6 +228,16 @@ export class GoogLeNet extends Chain {
   }
 
   /**
+   * The pooled embedding before dropout and `fc`: `[N, 1024]` (transfer learning: train a
+   * small classifier on it; image retrieval). One plan, like `forward`.
+   */
+  forwardFeatures(x: Tensor): Tensor {
+    const [n] = this.checkInput(x);
+    const plan = this.plan(`forwardFeatures ${x.shape.join(',')}`, x.shape, (b, v) => this.lowerChain(b, v, undefined, 'flatten'));
+    return produce([n!, 1024], (out) => this.run(plan, x, out));
+  }
+
+  /**
    * The main logits and, in training mode (`model.train()`) with auxiliary heads, the
    * logits of `aux1` (on inception4a's output) and `aux2` (on inception4d's) — what
    * torchvision's training-mode forward returns. In eval mode this is `{ logits: forward(x) }`.

@@ -212,6 +212,11 @@ export abstract class Module {
     return this.#children;
   }
 
+  /** This module and all its descendants, as PyTorch's `modules()` (`namedModules` without the names). */
+  *modules(): Generator<Module> {
+    for (const [, m] of this.namedModules()) yield m;
+  }
+
   /** This module and all descendants with their dotted names (`''` for this one). */
   *namedModules(prefix = ''): Generator<[string, Module]> {
     yield [prefix, this];
