@@ -1,6 +1,6 @@
 /** `GoogLeNet.forwardFeatures`, `Tensor.item`, `Module.modules`. */
 import { beforeAll, expect, it } from 'vitest';
-import { GoogLeNet, init, Linear, ShapeError, Tensor } from '../ts/index.js';
+import { Dropout, GoogLeNet, init, Linear, ShapeError, Tensor } from '../ts/index.js';
 
 beforeAll(() => init());
 
@@ -33,4 +33,15 @@ it('modules() yields namedModules() without the names, this module first', () =>
   const named = Array.from(model.namedModules(), ([, m]) => m);
   expect([...model.modules()]).toEqual(named);
   expect([...model.modules()][0]).toBe(model);
+});
+
+it('dropoutAux: the auxiliary heads\' dropout (torchvision\'s dropout_aux), accepted on every variant and checked', () => {
+  using tv = new GoogLeNet({ variant: 'torchvision', auxLogits: true, numClasses: 4, dropout: 0, dropoutAux: 0.25 });
+  const p = (name: string) => (Array.from(tv.namedModules()).find(([n]) => n === name)![1] as Dropout).p;
+  expect([p('dropout'), p('aux1.dropout'), p('aux2.dropout')]).toEqual([0, 0.25, 0.25]);
+  using defaults = new GoogLeNet({ variant: 'torchvision', auxLogits: true, numClasses: 4 });
+  expect((Array.from(defaults.namedModules()).find(([n]) => n === 'aux1.dropout')![1] as Dropout).p).toBe(0.7);
+  using relu = new GoogLeNet({ numClasses: 4, dropoutAux: 0 }); // no heads: accepted, unused
+  expect(relu.aux1).toBeUndefined();
+  expect(() => new GoogLeNet({ dropoutAux: 1.5 })).toThrow('Error in GoogLeNet: dropoutAux must be in [0, 1], but got 1.5');
 });

@@ -32,6 +32,12 @@ export interface GoogLeNetOptions {
   /** Dropout probability before `fc` (the identity at inference). @defaultValue 0.4, or 0.2 for `'torchvision'` */
   dropout?: number;
   /**
+   * Dropout probability in the auxiliary heads (torchvision's `dropout_aux`; the identity at
+   * inference). Accepted on every variant, used where there are heads.
+   * @defaultValue 0.7
+   */
+  dropoutAux?: number;
+  /**
    * `'torchvision'` only: build the auxiliary classifiers `aux1` (after inception4a) and
    * `aux2` (after inception4d). They run only in training mode (`forwardAll`); without
    * them the model holds neither their weights nor their activations.
@@ -141,6 +147,9 @@ export class GoogLeNet extends Chain {
       throw new ValueError(op, `variant must be 'relu', 'seed' or 'torchvision', but got ${JSON.stringify(variant)}`);
     }
     this.variant = variant;
+    if (options.dropoutAux !== undefined && !(options.dropoutAux >= 0 && options.dropoutAux <= 1)) {
+      throw new ValueError(op, `dropoutAux must be in [0, 1], but got ${options.dropoutAux}`);
+    }
     const tv = variant === 'torchvision';
     if (!tv && (options.auxLogits || options.transformInput)) {
       throw new ValueError(op, `auxLogits and transformInput exist only in the 'torchvision' variant, not '${variant}'`);
@@ -175,7 +184,7 @@ export class GoogLeNet extends Chain {
       block('inception5a');
       block('inception5b');
       const aux = options.auxLogits
-        ? [this.addModule('aux1', new InceptionAux(512, this.numClasses)), this.addModule('aux2', new InceptionAux(528, this.numClasses))]
+        ? [this.addModule('aux1', new InceptionAux(512, this.numClasses, options.dropoutAux)), this.addModule('aux2', new InceptionAux(528, this.numClasses, options.dropoutAux))]
         : [undefined, undefined];
       this.addModule('avgpool', new AdaptiveAvgPool2d(1));
       this.addModule('flatten', new Flatten());
