@@ -11,12 +11,12 @@
  * validates relaxed SIMD, so init() loads the relaxed-SIMD twin of each build.
  */
 import { existsSync } from 'node:fs';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Case, caseRequest, checkAnswer, loadCase, root } from './fixture-case.js';
 import { type StaticServer, startStaticServer } from './static-server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const CASES = ['inception_3a_relu', 'seed_googlenet_relu'];
 
 const cases = new Map<string, Case>();
@@ -31,11 +31,7 @@ beforeAll(async () => {
     cases.set(name, c);
     requests[`/case/${name}.safetensors`] = caseRequest(c);
   }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic'],
-  });
+  browser = await launchChromium();
   console.log(`browser: Chromium ${browser.version()}`);
 });
 

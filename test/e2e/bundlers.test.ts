@@ -20,12 +20,12 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { root } from './fixture-case.js';
 import { type StaticServer, startStaticServer } from './static-server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const APPS = `${root}test/e2e/bundlers/`;
 const PHOTO = `${root}test/fixtures/images/chelsea_q90.jpg`;
 
@@ -66,11 +66,7 @@ beforeAll(async () => {
   model.dispose();
   expect(reference.top5[0]!.label).toBe('oboe');
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -8,12 +8,12 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = `${root}dist/cli.js`;
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = `${root}bench/results/tmp/bench-page.png`;
 const CONV = 'conv:16,16,3,1,1,32,32';
 
@@ -161,11 +161,7 @@ describe('bench --serve in headless Chromium', () => {
       });
       server.on('exit', (code) => reject(new Error(`the server exited (${code}): ${serverStderr}`)));
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-quic'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

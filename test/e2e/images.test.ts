@@ -17,14 +17,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GoogLeNet, IMAGENET_MEAN, IMAGENET_STD, init, saveSafetensors } from '../../ts/index.js';
 import { type ImageCase, levelDiff } from '../image-cases.js';
 import { root } from './fixture-case.js';
 import { type StaticServer, startStaticServer } from './static-server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const IMAGES = `${root}test/fixtures/images/`;
 const EXTRA = `${root}test/fixtures/images-extra/`;
 const index = JSON.parse(readFileSync(`${IMAGES}index.json`, 'utf8')) as { cases: ImageCase[] };
@@ -77,11 +77,7 @@ async function openPage(url: string): Promise<Page> {
 beforeAll(async () => {
   expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: run scripts/setup.sh`).toBe(true);
   expect(existsSync(`${root}dist/wasm-image/inception_image_bg.wasm`), 'dist/ is missing: run npm run build').toBe(true);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-quic'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
