@@ -24,6 +24,7 @@ pub mod plan;
 pub mod pool;
 pub mod reference;
 pub mod split;
+pub mod train;
 pub mod weyl;
 pub mod workspace;
 

@@ -12,12 +12,16 @@ pub struct Workspace {
     pub(crate) winograd: WinogradScratch,
     /// Max pooling's row buffer.
     pub(crate) pool_row: Vec<f32>,
+    /// Training's backward scratch (`train::Graph`): columns, rows, gradient blocks.
+    pub(crate) train: Vec<f32>,
+    /// Training's packed `A` blocks.
+    pub(crate) packed: Vec<f32>,
 }
 
 impl Workspace {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        (self.band.capacity() + self.strip.capacity() + self.pool_row.capacity()) * size_of::<f32>() + self.winograd.bytes()
+        (self.band.capacity() + self.strip.capacity() + self.pool_row.capacity() + self.train.capacity() + self.packed.capacity()) * size_of::<f32>() + self.winograd.bytes()
     }
 }
 

@@ -122,6 +122,29 @@ impl PackedA {
         Ok(Self::from_packed(m, k, data))
     }
 
+    /// As [`PackedA::pack`], into `buf`'s memory (grown only when it holds too little):
+    /// training packs a gradient block per image and reuses one buffer for all of them.
+    pub fn pack_reusing(a: &[f32], m: usize, k: usize, mut buf: Vec<f32>) -> Self {
+        assert_eq!(a.len(), m * k, "PackedA::pack_reusing: a.len() != m*k");
+        buf.clear();
+        buf.resize(Self::packed_len(m, k), 0.0);
+        if k > 0 {
+            for (panel, dst) in buf.chunks_exact_mut(k * MR).enumerate() {
+                for (r, row) in a[panel * MR * k..].chunks(k).take(MR).enumerate() {
+                    for (d, &v) in dst[r..].iter_mut().step_by(MR).zip(row) {
+                        *d = v;
+                    }
+                }
+            }
+        }
+        Self::from_packed(m, k, buf)
+    }
+
+    /// The packed buffer, for reuse by [`PackedA::pack_reusing`].
+    pub fn into_data(self) -> Vec<f32> {
+        self.data
+    }
+
     /// Floats of an `m × k` matrix packed: whole panels, padding rows included.
     pub fn packed_len(m: usize, k: usize) -> usize {
         m.div_ceil(MR) * k * MR

@@ -294,6 +294,13 @@ impl Context {
     }
 }
 
+/// Runs `task(step, index, workspace)` for every task of every step, stage after stage, on
+/// the thread team when there is one (see `exec::run`): for runners other than [`Plan`]
+/// (training graphs).
+pub fn exec_run(stages: &[Vec<usize>], tasks: &[usize], workspaces: &[Mutex<Workspace>], task: impl Fn(usize, usize, &mut Workspace) + Sync) -> Result<(), WorkerFailed> {
+    exec::run(stages, tasks, workspaces, false, task).map(drop)
+}
+
 impl Plan {
     pub fn input_len(&self) -> usize {
         self.input_len

@@ -47,14 +47,14 @@ impl Pool2dParams {
 /// One axis of a pooling window: input `[lo, hi)` after clipping, and the size of the
 /// window clipped only to `len + pad` (PyTorch's `count_include_pad` divisor).
 #[derive(Clone, Copy)]
-struct Span {
-    lo: usize,
-    hi: usize,
-    padded: usize,
+pub(crate) struct Span {
+    pub(crate) lo: usize,
+    pub(crate) hi: usize,
+    pub(crate) padded: usize,
 }
 
 /// The windows along one axis (computed on the fly: pooling allocates nothing).
-fn spans(out: usize, k: usize, s: usize, pad: usize, len: usize) -> impl Iterator<Item = Span> + Clone {
+pub(crate) fn spans(out: usize, k: usize, s: usize, pad: usize, len: usize) -> impl Iterator<Item = Span> + Clone {
     (0..out).map(move |o| {
         let start = (o * s) as isize - pad as isize;
         let end = (start + k as isize).min((len + pad) as isize);
@@ -67,7 +67,7 @@ fn spans(out: usize, k: usize, s: usize, pad: usize, len: usize) -> impl Iterato
 }
 
 /// Adaptive pooling's windows along one axis: `[floor(i·len/out), ceil((i+1)·len/out))`.
-fn adaptive_spans(out: usize, len: usize) -> impl Iterator<Item = Span> + Clone {
+pub(crate) fn adaptive_spans(out: usize, len: usize) -> impl Iterator<Item = Span> + Clone {
     (0..out).map(move |i| {
         let (lo, hi) = (i * len / out, ((i + 1) * len).div_ceil(out));
         Span { lo, hi, padded: hi - lo }

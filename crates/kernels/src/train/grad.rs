@@ -1,0 +1,235 @@
+//! Backward kernels on plain slices (and the training-only forwards: BatchNorm with batch
+//! statistics, dropout, linear on raw weights). Every gradient is *accumulated* (`+=`)
+//! into its destination: a value read by several ops (an Inception block's input feeds
+//! four branches) receives the sum, and parameter gradients add up across backward calls
+//! until `zeroGrad`, as in PyTorch. Reductions run in a fixed order (f64 where a sum
+//! spans a batch), so the result does not depend on how a step is split into tasks.
+
+use crate::pool::{adaptive_spans, spans, Pool2dParams, Span};
+use crate::weyl::fmix32;
+
+/// ReLU's rule (PyTorch's `threshold_backward`): the gradient passes where the output is > 0.
+pub fn relu_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    assert!(y.len() == dy.len() && dy.len() == dx.len(), "relu_backward: lengths");
+    for ((d, &g), &v) in dx.iter_mut().zip(dy).zip(y) {
+        *d += if v > 0.0 { g } else { 0.0 };
+    }
+}
+
+/// `dy` where `y > 0` (or all of `dy` without `relu`), written (not accumulated) to `dz`.
+pub fn relu_mask(y: &[f32], dy: &[f32], relu: bool, dz: &mut [f32]) {
+    assert!(y.len() == dy.len() && dy.len() == dz.len(), "relu_mask: lengths");
+    if relu {
+        for ((d, &g), &v) in dz.iter_mut().zip(dy).zip(y) {
+            *d = if v > 0.0 { g } else { 0.0 };
+        }
+    } else {
+        dz.copy_from_slice(dy);
+    }
+}
+
+/// `MaxPool2d` backward: each output's gradient goes to the first maximum of its window
+/// in window order (rows, then columns), as PyTorch's CPU kernel: it starts at the
+/// window's first input and moves on `v > max || isnan(v)` (so the last NaN wins, and a
+/// window of −∞ keeps its first input). Padding is never selected.
+pub fn max_pool2d_backward(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams, dy: &[f32], dx: &mut [f32]) {
+    let (oh, ow) = (p.out_h(h), p.out_w(w));
+    assert!(x.len() == planes * h * w && dx.len() == x.len() && dy.len() == planes * oh * ow, "max_pool2d_backward: lengths");
+    let rows: Vec<Span> = spans(oh, p.kh, p.sh, p.ph, h).collect();
+    let cols: Vec<Span> = spans(ow, p.kw, p.sw, p.pw, w).collect();
+    for pl in 0..planes {
+        let plane = &x[pl * h * w..(pl + 1) * h * w];
+        let g = &dy[pl * oh * ow..(pl + 1) * oh * ow];
+        let d = &mut dx[pl * h * w..(pl + 1) * h * w];
+        for (oy, r) in rows.iter().enumerate() {
+            for (ox, c) in cols.iter().enumerate() {
+                let mut best = r.lo * w + c.lo;
+                let mut max = f32::NEG_INFINITY;
+                for iy in r.lo..r.hi {
+                    for ix in c.lo..c.hi {
+                        let v = plane[iy * w + ix];
+                        if v > max || v.is_nan() {
+                            best = iy * w + ix;
+                            max = v;
+                        }
+                    }
+                }
+                d[best] += g[oy * ow + ox];
+            }
+        }
+    }
+}
+
+/// `AvgPool2d` backward: each output's gradient divided by its forward divisor, added to
+/// every input of its window.
+pub fn avg_pool2d_backward(planes: usize, h: usize, w: usize, p: &Pool2dParams, count_include_pad: bool, dy: &[f32], dx: &mut [f32]) {
+    let (oh, ow) = (p.out_h(h), p.out_w(w));
+    let rows: Vec<Span> = spans(oh, p.kh, p.sh, p.ph, h).collect();
+    let cols: Vec<Span> = spans(ow, p.kw, p.sw, p.pw, w).collect();
+    spread(planes, (h, w), (oh, ow), &rows, &cols, dy, dx, |r, c| if count_include_pad { r.padded * c.padded } else { (r.hi - r.lo) * (c.hi - c.lo) });
+}
+
+/// `AdaptiveAvgPool2d` backward.
+pub fn adaptive_avg_pool2d_backward(planes: usize, h: usize, w: usize, oh: usize, ow: usize, dy: &[f32], dx: &mut [f32]) {
+    let rows: Vec<Span> = adaptive_spans(oh, h).collect();
+    let cols: Vec<Span> = adaptive_spans(ow, w).collect();
+    spread(planes, (h, w), (oh, ow), &rows, &cols, dy, dx, |r, c| r.padded * c.padded);
+}
+
+/// Adds `dy / count(window)` to every input of each window.
+#[allow(clippy::too_many_arguments)]
+fn spread(planes: usize, (h, w): (usize, usize), (oh, ow): (usize, usize), rows: &[Span], cols: &[Span], dy: &[f32], dx: &mut [f32], count: impl Fn(&Span, &Span) -> usize) {
+    assert!(dx.len() == planes * h * w && dy.len() == planes * oh * ow, "pool backward: lengths");
+    for pl in 0..planes {
+        let g = &dy[pl * oh * ow..(pl + 1) * oh * ow];
+        let d = &mut dx[pl * h * w..(pl + 1) * h * w];
+        for (oy, r) in rows.iter().enumerate() {
+            for (ox, c) in cols.iter().enumerate() {
+                let share = g[oy * ow + ox] / count(r, c) as f32;
+                for iy in r.lo..r.hi {
+                    for v in &mut d[iy * w + c.lo..iy * w + c.hi] {
+                        *v += share;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One channel's batch statistics over its `n` planes of `hw` (plane `b` starts at
+/// `b·stride`): mean and biased variance, in f64 (two passes).
+pub fn channel_stats(x: &[f32], n: usize, hw: usize, stride: usize) -> (f64, f64) {
+    let count = (n * hw) as f64;
+    let planes = || (0..n).map(|b| &x[b * stride..b * stride + hw]);
+    let mean = planes().map(|p| p.iter().map(|&v| v as f64).sum::<f64>()).sum::<f64>() / count;
+    let var = planes().map(|p| p.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>()).sum::<f64>() / count;
+    (mean, var)
+}
+
+/// `(x − mean)·scale + shift` on one plane, then ReLU when `relu`.
+pub fn affine_plane(x: &[f32], mean: f32, scale: f32, shift: f32, relu: bool, y: &mut [f32]) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        let t = (v - mean) * scale + shift;
+        *o = if relu { t.max(0.0) } else { t };
+    }
+}
+
+/// One channel of BatchNorm backward. `x` and `dz` (the output gradient after the ReLU
+/// mask) are each `n` planes of `hw` at their own stride; `dx` has `x`'s layout. `mean`
+/// and `invstd` are what normalised the forward (batch statistics in training, the
+/// running ones in eval). Returns `(Σ dz, Σ dz·x̂)` — the gradients of β and γ — and adds
+/// the input gradient to `dx`: in training `γ·invstd·(dz − Σdz/N − x̂·Σdz·x̂/N)` (the batch
+/// statistics depend on `x`), in eval `γ·invstd·dz`.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_channel_backward((x, xs): (&[f32], usize), (dz, zs): (&[f32], usize), n: usize, hw: usize, mean: f32, invstd: f32, gamma: f32, train: bool, dx: Option<&mut [f32]>) -> (f64, f64) {
+    let (mut sum, mut dot) = (0f64, 0f64);
+    for b in 0..n {
+        for (&g, &v) in dz[b * zs..b * zs + hw].iter().zip(&x[b * xs..b * xs + hw]) {
+            sum += g as f64;
+            dot += g as f64 * ((v - mean) * invstd) as f64;
+        }
+    }
+    if let Some(dx) = dx {
+        let k = gamma * invstd;
+        let count = (n * hw) as f64;
+        let (a, c) = if train { ((sum / count) as f32, (dot / count) as f32) } else { (0.0, 0.0) };
+        for b in 0..n {
+            let (xr, zr) = (&x[b * xs..b * xs + hw], &dz[b * zs..b * zs + hw]);
+            for ((d, &g), &v) in dx[b * xs..b * xs + hw].iter_mut().zip(zr).zip(xr) {
+                let xhat = (v - mean) * invstd;
+                *d += k * (g - a - xhat * c);
+            }
+        }
+    }
+    (sum, dot)
+}
+
+/// Dropout's keep decision and scale for element `i` under `key`: kept with probability
+/// `1 − p`, scaled by `1/(1 − p)`; `p = 1` drops everything (PyTorch gives zeros).
+#[inline]
+pub fn dropout_factor(key: u32, i: usize, p: f32) -> f32 {
+    if p >= 1.0 {
+        return 0.0;
+    }
+    // 24 bits of uniform, compared against p (as the weyl generator makes its floats).
+    let u = (fmix32(key ^ fmix32(i as u32).wrapping_add(0x9E37_79B9)) >> 8) as f32 * (1.0 / (1 << 24) as f32);
+    if u < p {
+        0.0
+    } else {
+        1.0 / (1.0 - p)
+    }
+}
+
+/// `y = x·Wᵀ + b` for output features `outs` of every row (`W`: `out × inp` row-major).
+///
+/// # Safety
+/// `y` must hold `n × out` floats, and columns `outs` of its rows must be this call's alone.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn linear_forward(x: &[f32], n: usize, inp: usize, w: &[f32], b: Option<&[f32]>, outs: core::ops::Range<usize>, out: usize, y: *mut f32) {
+    for r in 0..n {
+        let row = &x[r * inp..(r + 1) * inp];
+        for o in outs.clone() {
+            let v = dot(row, &w[o * inp..(o + 1) * inp]) + b.map_or(0.0, |b| b[o]);
+            *y.add(r * out + o) = v;
+        }
+    }
+}
+
+/// A dot product in eight interleaved partial sums (vectorisable; fixed order).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// `dst += a·src`.
+#[inline]
+pub fn axpy(a: f32, src: &[f32], dst: &mut [f32]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d += a * s;
+    }
+}
+
+/// Linear backward for rows `rows`: `dx[r] += Σ_o dy[r][o]·W[o]`.
+pub fn linear_backward_input(dy: &[f32], out: usize, w: &[f32], inp: usize, rows: core::ops::Range<usize>, dx: &mut [f32]) {
+    for (i, r) in rows.enumerate() {
+        let d = &mut dx[i * inp..(i + 1) * inp];
+        for o in 0..out {
+            let g = dy[r * out + o];
+            if g != 0.0 {
+                axpy(g, &w[o * inp..(o + 1) * inp], d);
+            }
+        }
+    }
+}
+
+/// Linear backward for output features `outs`: `dW[o] += Σ_r dy[r][o]·x[r]`, `db[o] += Σ_r dy[r][o]`.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_backward_params(x: &[f32], n: usize, inp: usize, dy: &[f32], out: usize, outs: core::ops::Range<usize>, dw: Option<&mut [f32]>, db: Option<&mut [f32]>) {
+    if let Some(dw) = dw {
+        for (i, o) in outs.clone().enumerate() {
+            let d = &mut dw[i * inp..(i + 1) * inp];
+            for r in 0..n {
+                let g = dy[r * out + o];
+                if g != 0.0 {
+                    axpy(g, &x[r * inp..(r + 1) * inp], d);
+                }
+            }
+        }
+    }
+    if let Some(db) = db {
+        for (i, o) in outs.enumerate() {
+            db[i] += (0..n).map(|r| dy[r * out + o] as f64).sum::<f64>() as f32;
+        }
+    }
+}

@@ -1,0 +1,931 @@
+//! A training graph: the steps of one forward (layers describe themselves to a
+//! [`GraphBuilder`], as for inference plans), every value kept for the backward, and the
+//! backward derived from the steps in reverse.
+//!
+//! Memory: each graph owns its arena of activations and one of their gradients (the same
+//! layout), so saved activations belong to the graph that made them: another forward of
+//! the same graph replaces them, and a backward checks that it runs on the forward it
+//! follows. Parameters are shared ([`Param`]): the forward reads their current values
+//! (packed for the GEMM at each forward, since an optimiser may have changed them), the
+//! backward adds into their gradients.
+//!
+//! Convolution backward (per image `b`, `dZ` the output gradient after the ReLU mask):
+//! `dX_b = col2im(Wᵀ · dZ_b)` on the packed GEMM (`Wᵀ` packed once per backward; a 1×1
+//! stride-1 layer adds `Wᵀ · dZ_b` straight to `dX_b`), and `dW += dZ_b · rows(X_b)`,
+//! where `rows(X_b)` is im2col transposed (`oh·ow × c_in·kh·kw`), on the packed GEMM with
+//! `dZ_b`'s rows packed as `A`; split by output channels, summed over images in order.
+
+use std::sync::{Arc, Mutex};
+
+use super::{grad, Shared};
+use crate::alloc::{self, OutOfMemory};
+use crate::conv::{self, Algorithm, ConvSpec};
+use crate::gemm::{self, Epilogue, MatMut, MatRef, PackedA, MR};
+use crate::plan::{self, RunError, Slice, ValueId};
+use crate::pool::{self, Pool2dParams};
+use crate::split::{share, split};
+use crate::workspace::Workspace;
+
+/// A parameter as a graph sees it: its values, and its gradient unless it is frozen.
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub data: Arc<Shared>,
+    pub grad: Option<Arc<Shared>>,
+}
+
+/// One step of a training graph. Sizes are per call, as in `plan::Op`.
+#[derive(Clone, Debug)]
+pub enum TrainOp {
+    Conv { spec: ConvSpec, weight: Param, bias: Option<Param>, n: usize, h: usize, w: usize, relu: bool, src: ValueId, dst: Slice },
+    /// BatchNorm2d over `n × c × hw` (`train`: batch statistics, running ones updated;
+    /// otherwise the running statistics), then ReLU when `relu`.
+    BatchNorm { gamma: Param, beta: Param, running_mean: Arc<Shared>, running_var: Arc<Shared>, train: bool, momentum: f32, eps: f32, relu: bool, n: usize, c: usize, hw: usize, src: ValueId, dst: Slice },
+    MaxPool { p: Pool2dParams, planes: usize, h: usize, w: usize, src: ValueId, dst: ValueId },
+    AvgPool { p: Pool2dParams, count_include_pad: bool, planes: usize, h: usize, w: usize, src: ValueId, dst: ValueId },
+    AdaptiveAvgPool { planes: usize, h: usize, w: usize, oh: usize, ow: usize, src: ValueId, dst: ValueId },
+    Linear { weight: Param, bias: Option<Param>, n: usize, inp: usize, out: usize, src: ValueId, dst: ValueId },
+    Relu { src: ValueId, dst: ValueId },
+    /// Training-mode dropout: a fresh mask every forward (from the seed it is given).
+    Dropout { p: f32, src: ValueId, dst: ValueId },
+    CopyChannels { n: usize, c: usize, hw: usize, src: ValueId, dst: Slice },
+    ChannelAffine { scale: Vec<f32>, shift: Vec<f32>, n: usize, hw: usize, src: ValueId, dst: ValueId },
+}
+
+impl TrainOp {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TrainOp::Conv { .. } => "conv2d",
+            TrainOp::BatchNorm { .. } => "batch_norm",
+            TrainOp::MaxPool { .. } => "max_pool2d",
+            TrainOp::AvgPool { .. } => "avg_pool2d",
+            TrainOp::AdaptiveAvgPool { .. } => "adaptive_avg_pool2d",
+            TrainOp::Linear { .. } => "linear",
+            TrainOp::Relu { .. } => "relu",
+            TrainOp::Dropout { .. } => "dropout",
+            TrainOp::CopyChannels { .. } => "copy_channels",
+            TrainOp::ChannelAffine { .. } => "channel_affine",
+        }
+    }
+
+    fn src(&self) -> ValueId {
+        match self {
+            TrainOp::Conv { src, .. }
+            | TrainOp::BatchNorm { src, .. }
+            | TrainOp::MaxPool { src, .. }
+            | TrainOp::AvgPool { src, .. }
+            | TrainOp::AdaptiveAvgPool { src, .. }
+            | TrainOp::Linear { src, .. }
+            | TrainOp::Relu { src, .. }
+            | TrainOp::Dropout { src, .. }
+            | TrainOp::CopyChannels { src, .. }
+            | TrainOp::ChannelAffine { src, .. } => *src,
+        }
+    }
+
+    /// The value written and, for channel-slice writes, `(images, channels, lo, hi, plane)`.
+    fn dst(&self) -> (ValueId, Option<(usize, usize, usize, usize, usize)>) {
+        match self {
+            TrainOp::Conv { spec, n, h, w, dst, .. } => {
+                let (oh, ow) = out_size(spec, *h, *w).unwrap_or((0, 0));
+                (dst.value, Some((*n, dst.channels, dst.offset, dst.offset + spec.c_out, oh * ow)))
+            }
+            TrainOp::BatchNorm { n, c, hw, dst, .. } => (dst.value, Some((*n, dst.channels, dst.offset, dst.offset + c, *hw))),
+            TrainOp::CopyChannels { n, c, hw, dst, .. } => (dst.value, Some((*n, dst.channels, dst.offset, dst.offset + c, *hw))),
+            TrainOp::MaxPool { dst, .. } | TrainOp::AvgPool { dst, .. } | TrainOp::AdaptiveAvgPool { dst, .. } | TrainOp::Linear { dst, .. } | TrainOp::Relu { dst, .. } | TrainOp::Dropout { dst, .. } | TrainOp::ChannelAffine { dst, .. } => (*dst, None),
+        }
+    }
+
+    /// Parameters that take a gradient.
+    fn trainable(&self) -> bool {
+        let t = |p: &Param| p.grad.is_some();
+        match self {
+            TrainOp::Conv { weight, bias, .. } | TrainOp::Linear { weight, bias, .. } => t(weight) || bias.as_ref().is_some_and(t),
+            TrainOp::BatchNorm { gamma, beta, .. } => t(gamma) || t(beta),
+            _ => false,
+        }
+    }
+
+    /// Floats the step reads from `src` and writes to `dst` (whole values), checked
+    /// against the geometry in checked arithmetic (wasm's `usize` is 32 bits).
+    fn check(&self, len: &dyn Fn(ValueId) -> Option<usize>) -> Result<(), String> {
+        let name = self.name();
+        let size = |f: &[usize]| f.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).ok_or_else(|| format!("{name}: sizes {f:?} overflow the address space"));
+        let expect = |v: ValueId, want: usize, what: &str| match len(v) {
+            None => Err(format!("{name}: {what} is not a value of this graph")),
+            Some(l) if l != want => Err(format!("{name}: {what} holds {l} floats, expected {want}")),
+            Some(_) => Ok(()),
+        };
+        let slice = |s: &Slice, c: usize, plane: usize, n: usize| -> Result<(), String> {
+            if !s.offset.checked_add(c).is_some_and(|e| e <= s.channels) {
+                return Err(format!("{name}: channels [{}, {}) do not fit in {}", s.offset, s.offset.saturating_add(c), s.channels));
+            }
+            expect(s.value, size(&[n, s.channels, plane])?, "the output")
+        };
+        let param = |p: &Param, want: usize, what: &str| {
+            let ok = p.data.len() == want && p.grad.as_ref().map_or(true, |g| g.is_empty() || g.len() == want);
+            if ok { Ok(()) } else { Err(format!("{name}: {what} has {} values, expected {want}", p.data.len())) }
+        };
+        match self {
+            TrainOp::Conv { spec, weight, bias, n, h, w, src, dst, .. } => {
+                let (oh, ow) = out_size(spec, *h, *w).ok_or_else(|| format!("{name}: {h}×{w} input is smaller than the {}×{} kernel", spec.kh, spec.kw))?;
+                if spec.sh == 0 || spec.sw == 0 {
+                    return Err(format!("{name}: stride must be positive"));
+                }
+                param(weight, size(&[spec.c_out, spec.k()])?, "the weight")?;
+                if let Some(b) = bias {
+                    param(b, spec.c_out, "the bias")?;
+                }
+                expect(*src, size(&[*n, spec.c_in, *h, *w])?, "the input")?;
+                slice(dst, spec.c_out, size(&[oh, ow])?, *n)
+            }
+            TrainOp::BatchNorm { gamma, beta, running_mean, running_var, n, c, hw, src, dst, eps, momentum, .. } => {
+                for (p, what) in [(gamma, "the weight"), (beta, "the bias")] {
+                    param(p, *c, what)?;
+                }
+                if running_mean.len() != *c || running_var.len() != *c {
+                    return Err(format!("{name}: running statistics must have {c} values"));
+                }
+                if !(*eps > 0.0) || !(0.0..=1.0).contains(momentum) {
+                    return Err(format!("{name}: eps must be > 0 and momentum in [0, 1]"));
+                }
+                expect(*src, size(&[*n, *c, *hw])?, "the input")?;
+                slice(dst, *c, *hw, *n)
+            }
+            TrainOp::MaxPool { p, planes, h, w, src, dst } | TrainOp::AvgPool { p, planes, h, w, src, dst, .. } => {
+                if p.kh == 0 || p.kw == 0 || p.sh == 0 || p.sw == 0 || p.ph > p.kh / 2 || p.pw > p.kw / 2 {
+                    return Err(format!("{name}: kernel and stride must be positive and padding at most half the kernel"));
+                }
+                let (Some(oh), Some(ow)) = (pool::pool_out_size(*h, p.kh, p.sh, p.ph, p.ceil_mode), pool::pool_out_size(*w, p.kw, p.sw, p.pw, p.ceil_mode)) else {
+                    return Err(format!("{name}: a {h}×{w} input gives no output"));
+                };
+                expect(*src, size(&[*planes, *h, *w])?, "the input")?;
+                expect(*dst, size(&[*planes, oh, ow])?, "the output")
+            }
+            TrainOp::AdaptiveAvgPool { planes, h, w, oh, ow, src, dst } => {
+                if *h == 0 || *w == 0 || *oh == 0 || *ow == 0 {
+                    return Err(format!("{name}: sizes must be positive"));
+                }
+                expect(*src, size(&[*planes, *h, *w])?, "the input")?;
+                expect(*dst, size(&[*planes, *oh, *ow])?, "the output")
+            }
+            TrainOp::Linear { weight, bias, n, inp, out, src, dst } => {
+                param(weight, size(&[*out, *inp])?, "the weight")?;
+                if let Some(b) = bias {
+                    param(b, *out, "the bias")?;
+                }
+                expect(*src, size(&[*n, *inp])?, "the input")?;
+                expect(*dst, size(&[*n, *out])?, "the output")
+            }
+            TrainOp::Relu { src, dst } | TrainOp::Dropout { src, dst, .. } => {
+                if let TrainOp::Dropout { p, .. } = self {
+                    if !(0.0..=1.0).contains(p) {
+                        return Err(format!("{name}: p must be in [0, 1]"));
+                    }
+                }
+                let l = len(*src).ok_or_else(|| format!("{name}: the input is not a value of this graph"))?;
+                expect(*dst, l, "the output")
+            }
+            TrainOp::CopyChannels { n, c, hw, src, dst } => {
+                expect(*src, size(&[*n, *c, *hw])?, "the input")?;
+                slice(dst, *c, *hw, *n)
+            }
+            TrainOp::ChannelAffine { scale, shift, n, hw, src, dst } => {
+                if scale.len() != shift.len() {
+                    return Err(format!("{name}: {} scales but {} shifts", scale.len(), shift.len()));
+                }
+                expect(*src, size(&[*n, scale.len(), *hw])?, "the input")?;
+                expect(*dst, size(&[*n, scale.len(), *hw])?, "the output")
+            }
+        }
+    }
+}
+
+fn out_size(spec: &ConvSpec, h: usize, w: usize) -> Option<(usize, usize)> {
+    Some((conv::conv_out_size(h, spec.kh, spec.sh, spec.ph)?, conv::conv_out_size(w, spec.kw, spec.sw, spec.pw)?))
+}
+
+/// Collects the values and steps of a graph; [`GraphBuilder::build`] checks the outputs.
+#[derive(Debug)]
+pub struct GraphBuilder {
+    lens: Vec<usize>,
+    /// Per value: written channel ranges (`None`: written whole), and whether it was read.
+    written: Vec<Option<Vec<(usize, usize)>>>,
+    complete: Vec<bool>,
+    read: Vec<bool>,
+    steps: Vec<TrainOp>,
+    outputs: Vec<ValueId>,
+}
+
+impl GraphBuilder {
+    /// A graph whose input (value 0) holds `input_len` floats.
+    pub fn new(input_len: usize) -> Self {
+        Self { lens: vec![input_len], written: vec![None], complete: vec![true], read: vec![false], steps: Vec::new(), outputs: Vec::new() }
+    }
+
+    pub fn value(&mut self, len: usize) -> ValueId {
+        self.lens.push(len);
+        self.written.push(Some(Vec::new()));
+        self.complete.push(false);
+        self.read.push(false);
+        ValueId(self.lens.len() - 1)
+    }
+
+    /// Appends a step after checking its sizes and the data flow (what it reads is
+    /// completely written; what it writes was not read yet and is written once).
+    pub fn push(&mut self, op: TrainOp) -> Result<(), String> {
+        op.check(&|v| self.lens.get(v.0).copied())?;
+        let name = op.name();
+        let src = op.src();
+        if !self.complete[src.0] {
+            return Err(format!("{name}: reads value {} before it is completely written", src.0));
+        }
+        let (dst, slice) = op.dst();
+        if dst == src || dst.0 == 0 {
+            return Err(format!("{name}: cannot write over its own input"));
+        }
+        if self.read[dst.0] {
+            return Err(format!("{name}: writes value {} after it was read", dst.0));
+        }
+        let Some(ranges) = &mut self.written[dst.0] else { return Err(format!("{name}: value {} is already written", dst.0)) };
+        match slice {
+            None if ranges.is_empty() => {
+                self.written[dst.0] = None;
+                self.complete[dst.0] = true;
+            }
+            Some((_, channels, lo, hi, _)) if ranges.iter().all(|&(a, b)| hi <= a || b <= lo) => {
+                ranges.push((lo, hi));
+                self.complete[dst.0] = ranges.iter().map(|(a, b)| b - a).sum::<usize>() == channels;
+            }
+            _ => return Err(format!("{name}: value {} is already written there", dst.0)),
+        }
+        self.read[src.0] = true;
+        self.steps.push(op);
+        Ok(())
+    }
+
+    /// Marks `v` as an output (read after a forward with [`Graph::output`], seeded with a
+    /// gradient before a backward); returns its index.
+    pub fn output(&mut self, v: ValueId) -> Result<usize, String> {
+        if !self.complete.get(v.0).copied().unwrap_or(false) {
+            return Err(format!("graph output: value {} is not completely written", v.0));
+        }
+        self.outputs.push(v);
+        Ok(self.outputs.len() - 1)
+    }
+
+    /// The graph; `input_grad`: the backward computes the input's gradient too.
+    pub fn build(self, input_grad: bool) -> Result<Graph, String> {
+        if self.outputs.is_empty() {
+            return Err("graph: no output".into());
+        }
+        let mut offsets = Vec::with_capacity(self.lens.len());
+        let mut total = 0usize;
+        for &l in &self.lens {
+            offsets.push(total);
+            total = total.checked_add(l).ok_or("graph: activations overflow the address space")?;
+        }
+        let mut needs = vec![false; self.lens.len()];
+        needs[0] = input_grad;
+        for op in &self.steps {
+            let (dst, _) = op.dst();
+            needs[dst.0] |= needs[op.src().0] || op.trainable();
+        }
+        let scratch = self.steps.iter().map(scratch_floats).fold(Scratch::default(), Scratch::max);
+        let dz = self.steps.iter().map(|op| match op {
+            TrainOp::Conv { spec, n, h, w, .. } => out_size(spec, *h, *w).map_or(0, |(oh, ow)| n * spec.c_out * oh * ow),
+            _ => 0,
+        }).max().unwrap_or(0);
+        let steps = self.steps.len();
+        Ok(Graph {
+            lens: self.lens,
+            offsets,
+            total,
+            outputs: self.outputs,
+            needs,
+            scratch,
+            dz_len: dz,
+            run: Run::default(),
+            convs: (0..steps).map(|_| None).collect(),
+            transposed: (0..steps).map(|_| None).collect(),
+            stats: self.steps.iter().map(|op| Shared::new(if let TrainOp::BatchNorm { c, .. } = op { vec![0.0; 2 * c] } else { Vec::new() })).collect(),
+            steps: self.steps,
+            state: State::Empty,
+            key: 0,
+        })
+    }
+}
+
+/// Per-thread scratch (floats) a backward needs: `train` holds a conv's columns (dX) or
+/// its transposed im2col and dW block (dW), or a BatchNorm channel's masked gradient;
+/// `packed` a block of dZ rows packed as the GEMM's `A`; `strip` the GEMM's packed strip.
+/// Allocated before a backward runs, so no task allocates.
+#[derive(Clone, Copy, Debug, Default)]
+struct Scratch {
+    train: usize,
+    packed: usize,
+    strip: usize,
+}
+
+impl Scratch {
+    fn max(self, o: Scratch) -> Scratch {
+        Scratch { train: self.train.max(o.train), packed: self.packed.max(o.packed), strip: self.strip.max(o.strip) }
+    }
+}
+
+fn scratch_floats(op: &TrainOp) -> Scratch {
+    match op {
+        TrainOp::Conv { spec, h, w, .. } => {
+            let Some((oh, ow)) = out_size(spec, *h, *w) else { return Scratch::default() };
+            let (ohw, k, co) = (oh * ow, spec.k(), spec.c_out);
+            Scratch { train: (k * ohw).max(ohw * k + co * k), packed: PackedA::packed_len(co, ohw), strip: ohw.max(co) * gemm::NR }
+        }
+        TrainOp::BatchNorm { n, hw, .. } => Scratch { train: n * hw, ..Scratch::default() },
+        _ => Scratch::default(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Empty,
+    Forwarded,
+    Backwarded,
+}
+
+/// Why a graph call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphError {
+    Run(RunError),
+    /// `backward` without a forward to follow, or a second backward of the same forward.
+    NoForward,
+    AlreadyBackwarded,
+}
+
+impl From<OutOfMemory> for GraphError {
+    fn from(e: OutOfMemory) -> Self {
+        GraphError::Run(RunError::OutOfMemory(e))
+    }
+}
+
+/// What runs allocate (kept between runs, freed by [`Graph::release`]).
+#[derive(Debug, Default)]
+struct Run {
+    arena: Vec<f32>,
+    grads: Vec<f32>,
+    dz: Vec<f32>,
+    workspaces: Vec<Mutex<Workspace>>,
+}
+
+/// A recorded network for one input shape. Run `forward`, then (once) `backward`.
+#[derive(Debug)]
+pub struct Graph {
+    lens: Vec<usize>,
+    offsets: Vec<usize>,
+    total: usize,
+    steps: Vec<TrainOp>,
+    outputs: Vec<ValueId>,
+    /// Per value: its gradient is needed (it depends on the input or a trainable parameter).
+    needs: Vec<bool>,
+    scratch: Scratch,
+    dz_len: usize,
+    run: Run,
+    /// Per conv step: the weights packed by the last forward.
+    convs: Vec<Option<conv::Conv2d>>,
+    /// Per conv step whose input needs a gradient: `Wᵀ` packed by the last backward.
+    transposed: Vec<Option<PackedA>>,
+    /// Per BatchNorm step: the mean and 1/σ of the last forward (`2c` floats; its tasks
+    /// write the channels they own).
+    stats: Vec<Arc<Shared>>,
+    state: State,
+    /// The dropout key of the last forward.
+    key: u32,
+}
+
+/// One backward task list entry: a step's part.
+#[derive(Clone, Copy, Debug)]
+enum Part {
+    Whole,
+    ConvDz,
+    ConvDx,
+    ConvDw,
+    LinearDx,
+    LinearDw,
+}
+
+/// Raw views of a run's memory for the tasks (each writes disjoint elements).
+struct Mem {
+    arena: *mut f32,
+    grads: *mut f32,
+    dz: *mut f32,
+    offsets: *const usize,
+}
+
+unsafe impl Sync for Mem {}
+unsafe impl Send for Mem {}
+
+impl Mem {
+    unsafe fn val(&self, v: ValueId, at: usize, len: usize) -> &mut [f32] {
+        core::slice::from_raw_parts_mut(self.arena.add(*self.offsets.add(v.0) + at), len)
+    }
+
+    unsafe fn grad(&self, v: ValueId, at: usize, len: usize) -> &mut [f32] {
+        core::slice::from_raw_parts_mut(self.grads.add(*self.offsets.add(v.0) + at), len)
+    }
+}
+
+impl Graph {
+    pub fn input_len(&self) -> usize {
+        self.lens[0]
+    }
+
+    pub fn outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
+    pub fn output_len(&self, k: usize) -> Option<usize> {
+        self.outputs.get(k).map(|v| self.lens[v.0])
+    }
+
+    /// Bytes the graph holds between runs (activations, gradients, scratch, packed weights).
+    pub fn bytes(&self) -> usize {
+        let r = &self.run;
+        let floats = r.arena.capacity() + r.grads.capacity() + r.dz.capacity();
+        let ws: usize = r.workspaces.iter().map(|w| w.lock().map_or(0, |w| w.bytes())).sum();
+        floats * 4 + ws
+    }
+
+    /// Floats of activations a forward keeps (each has a gradient of the same size in backward).
+    pub fn activation_floats(&self) -> usize {
+        self.total
+    }
+
+    /// Frees what runs allocated; the saved activations go with it (a pending backward fails).
+    pub fn release(&mut self) {
+        self.run = Run::default();
+        self.convs.iter_mut().for_each(|c| *c = None);
+        self.transposed.iter_mut().for_each(|c| *c = None);
+        self.state = State::Empty;
+    }
+
+    /// True when the last forward can still be differentiated.
+    pub fn ready(&self) -> bool {
+        self.state == State::Forwarded
+    }
+
+    fn workspaces(&mut self, threads: usize) -> Result<(), OutOfMemory> {
+        while self.run.workspaces.len() < threads {
+            self.run.workspaces.push(Mutex::default());
+        }
+        Ok(())
+    }
+
+    /// Runs the forward on `input`, keeping every activation. `seed` draws the dropout masks.
+    /// Memory is allocated first (fallibly); a failure leaves no forward to differentiate.
+    pub fn forward(&mut self, input: &[f32], seed: u32) -> Result<(), GraphError> {
+        assert_eq!(input.len(), self.lens[0], "graph: input length");
+        self.state = State::Empty;
+        let threads = plan::threads();
+        alloc::grow_to(&mut self.run.arena, self.total, 0.0)?;
+        self.workspaces(threads)?;
+        for (op, slot) in self.steps.iter().zip(&mut self.convs) {
+            if let TrainOp::Conv { spec, weight, bias, .. } = op {
+                // SAFETY: no run is in progress; parameters are only written between runs.
+                let (w, b) = unsafe { (weight.data.get(), bias.as_ref().map(|b| b.data.get())) };
+                *slot = None; // the old packing's memory first
+                *slot = Some(conv::Conv2d::try_with_algorithm(*spec, w, b, Algorithm::Gemm)?);
+            }
+        }
+        self.run.arena[..input.len()].copy_from_slice(input);
+        self.key = crate::weyl::fmix32(seed ^ 0x5851_F42D);
+        let tasks: Vec<usize> = self.steps.iter().enumerate().map(|(i, op)| self.forward_tasks(i, op, threads)).collect();
+        let stages: Vec<Vec<usize>> = (0..self.steps.len()).map(|i| vec![i]).collect();
+        let mem = Mem { arena: self.run.arena.as_mut_ptr(), grads: core::ptr::null_mut(), dz: core::ptr::null_mut(), offsets: self.offsets.as_ptr() };
+        let this = &*self;
+        plan::exec_run(&stages, &tasks, &this.run.workspaces[..threads], |step, task, ws| unsafe { this.forward_task(step, task, tasks[step], &mem, ws) })
+            .map_err(|e| GraphError::Run(RunError::WorkerFailed(e)))?;
+        self.state = State::Forwarded;
+        Ok(())
+    }
+
+    /// Output `k` of the last forward.
+    pub fn output(&self, k: usize) -> Option<&[f32]> {
+        let v = *self.outputs.get(k)?;
+        (self.state != State::Empty).then(|| &self.run.arena[self.offsets[v.0]..self.offsets[v.0] + self.lens[v.0]])
+    }
+
+    fn forward_tasks(&self, i: usize, op: &TrainOp, threads: usize) -> usize {
+        match op {
+            TrainOp::Conv { n, h, w, .. } => n * self.convs[i].as_ref().expect("packed").parts(*h, *w, threads.div_ceil(*n)),
+            TrainOp::BatchNorm { n, c, hw, .. } => split(*c, n * hw, threads),
+            TrainOp::MaxPool { planes, h, w, .. } | TrainOp::AvgPool { planes, h, w, .. } | TrainOp::AdaptiveAvgPool { planes, h, w, .. } => split(*planes, h * w, threads),
+            TrainOp::Linear { n, inp, out, .. } => split(*out, n * inp, threads),
+            _ => 1,
+        }
+    }
+
+    /// # Safety
+    /// Tasks of one step write disjoint elements; steps run one after another.
+    unsafe fn forward_task(&self, step: usize, task: usize, tasks: usize, mem: &Mem, ws: &mut Workspace) {
+        match &self.steps[step] {
+            TrainOp::Conv { spec, n, h, w, relu, src, dst, .. } => {
+                let layer = self.convs[step].as_ref().expect("packed by forward");
+                let (oh, ow) = out_size(spec, *h, *w).expect("checked");
+                let parts = tasks / n;
+                let (b, part) = (task / parts, task % parts);
+                let img = spec.c_in * h * w;
+                let x = &mem.val(*src, b * img, img)[..];
+                let out = mem.val(dst.value, (b * dst.channels + dst.offset) * oh * ow, spec.c_out * oh * ow).as_mut_ptr();
+                layer.forward_part(x, *h, *w, *relu, out, part, parts, ws);
+            }
+            TrainOp::BatchNorm { gamma, beta, running_mean, running_var, train, momentum, eps, relu, n, c, hw, src, dst } => {
+                let x = &mem.val(*src, 0, n * c * hw)[..];
+                let stats = self.stats[step].get_mut();
+                for ch in share(*c, task, tasks) {
+                    let (mean, var) = if *train {
+                        grad::channel_stats(&x[ch * hw..], *n, *hw, c * hw)
+                    } else {
+                        (running_mean.get()[ch] as f64, running_var.get()[ch] as f64)
+                    };
+                    let invstd = 1.0 / (var + *eps as f64).sqrt();
+                    let (g, bta) = (gamma.data.get()[ch], beta.data.get()[ch]);
+                    stats[ch] = mean as f32;
+                    stats[c + ch] = invstd as f32;
+                    let scale = (g as f64 * invstd) as f32;
+                    for b in 0..*n {
+                        let y = mem.val(dst.value, (b * dst.channels + dst.offset + ch) * hw, *hw);
+                        grad::affine_plane(&x[(b * c + ch) * hw..(b * c + ch + 1) * hw], mean as f32, scale, bta, *relu, y);
+                    }
+                    if *train {
+                        let m = *momentum as f64;
+                        let count = (n * hw) as f64;
+                        let unbiased = if count > 1.0 { var * count / (count - 1.0) } else { var };
+                        let (rm, rv) = (&mut running_mean.get_mut()[ch], &mut running_var.get_mut()[ch]);
+                        *rm = ((1.0 - m) * *rm as f64 + m * mean) as f32;
+                        *rv = ((1.0 - m) * *rv as f64 + m * unbiased) as f32;
+                    }
+                }
+            }
+            TrainOp::MaxPool { p, planes, h, w, src, dst } | TrainOp::AvgPool { p, planes, h, w, src, dst, .. } => {
+                let (oh, ow) = (p.out_h(*h), p.out_w(*w));
+                let r = share(*planes, task, tasks);
+                let x = &mem.val(*src, r.start * h * w, r.len() * h * w)[..];
+                let y = mem.val(*dst, r.start * oh * ow, r.len() * oh * ow);
+                match &self.steps[step] {
+                    TrainOp::AvgPool { count_include_pad, .. } => pool::avg_pool2d(x, r.len(), *h, *w, p, *count_include_pad, y),
+                    _ => pool::max_pool2d(x, r.len(), *h, *w, p, y, &mut ws.pool_row),
+                }
+            }
+            TrainOp::AdaptiveAvgPool { planes, h, w, oh, ow, src, dst } => {
+                let r = share(*planes, task, tasks);
+                let x = &mem.val(*src, r.start * h * w, r.len() * h * w)[..];
+                pool::adaptive_avg_pool2d(x, r.len(), *h, *w, *oh, *ow, mem.val(*dst, r.start * oh * ow, r.len() * oh * ow));
+            }
+            TrainOp::Linear { weight, bias, n, inp, out, src, dst } => {
+                let x = &mem.val(*src, 0, n * inp)[..];
+                let y = mem.val(*dst, 0, n * out).as_mut_ptr();
+                grad::linear_forward(x, *n, *inp, weight.data.get(), bias.as_ref().map(|b| b.data.get()), share(*out, task, tasks), *out, y);
+            }
+            TrainOp::Relu { src, dst } => {
+                let len = self.lens[src.0];
+                crate::activation::relu(&mem.val(*src, 0, len)[..], mem.val(*dst, 0, len));
+            }
+            TrainOp::Dropout { p, src, dst } => {
+                let len = self.lens[src.0];
+                let (x, y) = (&mem.val(*src, 0, len)[..], mem.val(*dst, 0, len));
+                let key = self.step_key(step);
+                for (i, (o, &v)) in y.iter_mut().zip(x).enumerate() {
+                    *o = v * grad::dropout_factor(key, i, *p);
+                }
+            }
+            TrainOp::CopyChannels { n, c, hw, src, dst } => {
+                for b in 0..*n {
+                    let x = &mem.val(*src, b * c * hw, c * hw)[..];
+                    mem.val(dst.value, (b * dst.channels + dst.offset) * hw, c * hw).copy_from_slice(x);
+                }
+            }
+            TrainOp::ChannelAffine { scale, shift, n, hw, src, dst } => {
+                let len = n * scale.len() * hw;
+                let (x, y) = (&mem.val(*src, 0, len)[..], mem.val(*dst, 0, len));
+                for (i, (o, &v)) in y.iter_mut().zip(x).enumerate() {
+                    let c = i / hw % scale.len();
+                    *o = v * scale[c] + shift[c];
+                }
+            }
+        }
+    }
+
+    fn step_key(&self, step: usize) -> u32 {
+        crate::weyl::fmix32(self.key.wrapping_add((step as u32).wrapping_mul(0x9E37_79B9)))
+    }
+
+    /// Backward of the last forward: `seeds` are the gradients of outputs (`(k, dY_k)`;
+    /// outputs not given have zero gradient). Adds every trainable parameter's gradient into
+    /// its `grad` and, when the graph was built with `input_grad`, writes the input's
+    /// gradient to `input_grad`.
+    pub fn backward(&mut self, seeds: &[(usize, &[f32])], input_grad: Option<&mut [f32]>) -> Result<(), GraphError> {
+        match self.state {
+            State::Empty => return Err(GraphError::NoForward),
+            State::Backwarded => return Err(GraphError::AlreadyBackwarded),
+            State::Forwarded => {}
+        }
+        let threads = plan::threads();
+        alloc::grow_to(&mut self.run.grads, self.total, 0.0)?;
+        alloc::grow_to(&mut self.run.dz, self.dz_len, 0.0)?;
+        self.workspaces(threads)?;
+        for ws in &self.run.workspaces[..threads] {
+            let mut ws = ws.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            alloc::grow_to(&mut ws.train, self.scratch.train, 0.0)?;
+            alloc::grow_to(&mut ws.packed, self.scratch.packed, 0.0)?;
+            alloc::grow_to(&mut ws.strip, self.scratch.strip, 0.0)?;
+        }
+        for (i, op) in self.steps.iter().enumerate() {
+            let params: Vec<&Param> = match op {
+                TrainOp::Conv { weight, bias, .. } | TrainOp::Linear { weight, bias, .. } => std::iter::once(weight).chain(bias.as_ref()).collect(),
+                TrainOp::BatchNorm { gamma, beta, .. } => vec![gamma, beta],
+                _ => Vec::new(),
+            };
+            for p in params {
+                if let Some(g) = &p.grad {
+                    // SAFETY: between runs.
+                    unsafe { g.ensure_len(p.data.len())? };
+                }
+            }
+            if let TrainOp::Conv { spec, weight, src, dst, .. } = op {
+                if self.needs[src.0] && self.needs[dst.value.0] && self.transposed[i].is_none() {
+                    let w = unsafe { weight.data.get() };
+                    let (co, k) = (spec.c_out, spec.k());
+                    let mut t = alloc::filled(co * k, 0.0)?;
+                    for o in 0..co {
+                        for r in 0..k {
+                            t[r * co + o] = w[o * k + r];
+                        }
+                    }
+                    self.transposed[i] = Some(PackedA::try_pack(&t, k, co)?);
+                }
+            }
+        }
+        self.run.grads[..self.total].fill(0.0);
+        for &(k, g) in seeds {
+            let v = self.outputs[k];
+            assert_eq!(g.len(), self.lens[v.0], "graph: seed length");
+            for (d, &s) in self.run.grads[self.offsets[v.0]..].iter_mut().zip(g) {
+                *d += s;
+            }
+        }
+        let mut list: Vec<(usize, Part)> = Vec::new();
+        let mut stages: Vec<Vec<usize>> = Vec::new();
+        for (i, op) in self.steps.iter().enumerate().rev() {
+            let (dst, _) = op.dst();
+            if !self.needs[dst.0] {
+                continue;
+            }
+            let dx = self.needs[op.src().0];
+            let mut stage = |parts: &[Part], list: &mut Vec<(usize, Part)>| {
+                if !parts.is_empty() {
+                    stages.push((list.len()..list.len() + parts.len()).collect());
+                    list.extend(parts.iter().map(|&p| (i, p)));
+                }
+            };
+            match op {
+                TrainOp::Conv { weight, bias, .. } => {
+                    stage(&[Part::ConvDz], &mut list);
+                    let mut second = Vec::new();
+                    if dx {
+                        second.push(Part::ConvDx);
+                    }
+                    if weight.grad.is_some() || bias.as_ref().is_some_and(|b| b.grad.is_some()) {
+                        second.push(Part::ConvDw);
+                    }
+                    stage(&second, &mut list);
+                }
+                TrainOp::Linear { .. } => {
+                    let mut parts = vec![Part::LinearDw];
+                    if dx {
+                        parts.push(Part::LinearDx);
+                    }
+                    stage(&parts, &mut list);
+                }
+                TrainOp::BatchNorm { .. } => stage(&[Part::Whole], &mut list),
+                _ if dx => stage(&[Part::Whole], &mut list),
+                _ => {}
+            }
+        }
+        let tasks: Vec<usize> = list.iter().map(|&(i, part)| self.backward_tasks(i, part, threads)).collect();
+        let mem = Mem { arena: self.run.arena.as_mut_ptr(), grads: self.run.grads.as_mut_ptr(), dz: self.run.dz.as_mut_ptr(), offsets: self.offsets.as_ptr() };
+        let this = &*self;
+        plan::exec_run(&stages, &tasks, &this.run.workspaces[..threads], |s, task, ws| {
+            let (i, part) = list[s];
+            unsafe { this.backward_task(i, part, task, tasks[s], &mem, ws) }
+        })
+        .map_err(|e| GraphError::Run(RunError::WorkerFailed(e)))?;
+        if let Some(out) = input_grad {
+            assert_eq!(out.len(), self.lens[0], "graph: input gradient length");
+            out.copy_from_slice(&self.run.grads[..self.lens[0]]);
+        }
+        self.state = State::Backwarded;
+        Ok(())
+    }
+
+    fn backward_tasks(&self, i: usize, part: Part, threads: usize) -> usize {
+        match (&self.steps[i], part) {
+            (TrainOp::Conv { n, .. }, Part::ConvDz | Part::ConvDx) => *n,
+            (TrainOp::Conv { spec, h, w, n, .. }, Part::ConvDw) => {
+                let (oh, ow) = out_size(spec, *h, *w).expect("checked");
+                split(spec.c_out.div_ceil(MR), n * oh * ow * spec.k() * MR, threads).max(1)
+            }
+            (TrainOp::Linear { n, inp, out, .. }, Part::LinearDx) => split(*n, inp * out, threads).max(1),
+            (TrainOp::Linear { n, inp, out, .. }, Part::LinearDw) => split(*out, n * inp, threads).max(1),
+            (TrainOp::BatchNorm { n, c, hw, .. }, _) => split(*c, n * hw, threads).max(1),
+            (TrainOp::MaxPool { planes, h, w, .. } | TrainOp::AvgPool { planes, h, w, .. } | TrainOp::AdaptiveAvgPool { planes, h, w, .. }, _) => split(*planes, h * w, threads).max(1),
+            _ => 1,
+        }
+    }
+
+    /// # Safety
+    /// As [`Graph::forward_task`]; the parts of one stage write disjoint memory.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn backward_task(&self, step: usize, part: Part, task: usize, tasks: usize, mem: &Mem, ws: &mut Workspace) {
+        let needs_dx = self.needs[self.steps[step].src().0];
+        match &self.steps[step] {
+            TrainOp::Conv { spec, weight, bias, n, h, w, relu, src, dst } => {
+                let (oh, ow) = out_size(spec, *h, *w).expect("checked");
+                let (ohw, co, k) = (oh * ow, spec.c_out, spec.k());
+                let dz = |b: usize| core::slice::from_raw_parts_mut(mem.dz.add(b * co * ohw), co * ohw);
+                match part {
+                    Part::ConvDz => {
+                        let at = (task * dst.channels + dst.offset) * ohw;
+                        grad::relu_mask(mem.val(dst.value, at, co * ohw), mem.grad(dst.value, at, co * ohw), *relu, dz(task));
+                    }
+                    Part::ConvDx => {
+                        let b = task;
+                        let a = self.transposed[step].as_ref().expect("packed by backward");
+                        let img = spec.c_in * h * w;
+                        let cols = &mut ws.train[..k * ohw];
+                        gemm::gemm(a, MatRef { data: dz(b), rows: co, cols: ohw, ld: ohw }, MatMut { data: cols, rows: k, cols: ohw, ld: ohw }, Epilogue::default(), &mut ws.strip);
+                        let dx = mem.grad(*src, b * img, img);
+                        if spec.is_pointwise() {
+                            dx.iter_mut().zip(&ws.train[..k * ohw]).for_each(|(d, &v)| *d += v);
+                        } else {
+                            col2im(&ws.train[..k * ohw], &spec.with_input(*h, *w), dx);
+                        }
+                    }
+                    Part::ConvDw => {
+                        let panels = share(co.div_ceil(MR), task, tasks);
+                        let rows = panels.start * MR..(panels.end * MR).min(co);
+                        if rows.is_empty() {
+                            return;
+                        }
+                        let p = spec.with_input(*h, *w);
+                        let img = spec.c_in * h * w;
+                        let m = rows.len();
+                        if let Some(gw) = &weight.grad {
+                            let (bmat, rest) = ws.train.split_at_mut(ohw * k);
+                            let cmat = &mut rest[..m * k];
+                            let dw = &mut gw.get_mut()[rows.start * k..rows.end * k];
+                            let mut buf = std::mem::take(&mut ws.packed);
+                            for b in 0..*n {
+                                let x = &mem.val(*src, b * img, img)[..];
+                                im2row(x, &p, bmat);
+                                let a = PackedA::pack_reusing(&dz(b)[rows.start * ohw..rows.end * ohw], m, ohw, buf);
+                                gemm::gemm(&a, MatRef { data: bmat, rows: ohw, cols: k, ld: k }, MatMut { data: cmat, rows: m, cols: k, ld: k }, Epilogue::default(), &mut ws.strip);
+                                buf = a.into_data();
+                                dw.iter_mut().zip(cmat.iter()).for_each(|(d, &v)| *d += v);
+                            }
+                            ws.packed = buf;
+                        }
+                        if let Some(gb) = bias.as_ref().and_then(|b| b.grad.as_ref()) {
+                            let db = gb.get_mut();
+                            for r in rows {
+                                let s: f64 = (0..*n).map(|b| dz(b)[r * ohw..(r + 1) * ohw].iter().map(|&v| v as f64).sum::<f64>()).sum();
+                                db[r] += s as f32;
+                            }
+                        }
+                    }
+                    _ => unreachable!(),
+                }
+            }
+            TrainOp::BatchNorm { gamma, beta, train, relu, n, c, hw, src, dst, .. } => {
+                let x = &mem.val(*src, 0, n * c * hw)[..];
+                let stats = self.stats[step].get();
+                let dz = &mut ws.train[..n * hw];
+                for ch in share(*c, task, tasks) {
+                    for b in 0..*n {
+                        let at = (b * dst.channels + dst.offset + ch) * hw;
+                        grad::relu_mask(mem.val(dst.value, at, *hw), mem.grad(dst.value, at, *hw), *relu, &mut dz[b * hw..(b + 1) * hw]);
+                    }
+                    let dx = if needs_dx { Some(&mut mem.grad(*src, ch * hw, (n - 1) * c * hw + hw)[..]) } else { None };
+                    let (mean, invstd, g) = (stats[ch], stats[c + ch], gamma.data.get()[ch]);
+                    let (sum, dot) = grad::batch_norm_channel_backward((&x[ch * hw..], c * hw), (dz, *hw), *n, *hw, mean, invstd, g, *train, dx);
+                    if let Some(gg) = &gamma.grad {
+                        gg.get_mut()[ch] += dot as f32;
+                    }
+                    if let Some(gb) = &beta.grad {
+                        gb.get_mut()[ch] += sum as f32;
+                    }
+                }
+            }
+            TrainOp::MaxPool { p, planes, h, w, src, dst } | TrainOp::AvgPool { p, planes, h, w, src, dst, .. } => {
+                let (oh, ow) = (p.out_h(*h), p.out_w(*w));
+                let r = share(*planes, task, tasks);
+                let dy = &mem.grad(*dst, r.start * oh * ow, r.len() * oh * ow)[..];
+                let dx = mem.grad(*src, r.start * h * w, r.len() * h * w);
+                match &self.steps[step] {
+                    TrainOp::AvgPool { count_include_pad, .. } => grad::avg_pool2d_backward(r.len(), *h, *w, p, *count_include_pad, dy, dx),
+                    _ => grad::max_pool2d_backward(&mem.val(*src, r.start * h * w, r.len() * h * w)[..], r.len(), *h, *w, p, dy, dx),
+                }
+            }
+            TrainOp::AdaptiveAvgPool { planes, h, w, oh, ow, src, dst } => {
+                let r = share(*planes, task, tasks);
+                let dy = &mem.grad(*dst, r.start * oh * ow, r.len() * oh * ow)[..];
+                grad::adaptive_avg_pool2d_backward(r.len(), *h, *w, *oh, *ow, dy, mem.grad(*src, r.start * h * w, r.len() * h * w));
+            }
+            TrainOp::Linear { weight, bias, n, inp, out, src, dst } => {
+                let dy = &mem.grad(*dst, 0, n * out)[..];
+                match part {
+                    Part::LinearDx => {
+                        let rows = share(*n, task, tasks);
+                        let dx = mem.grad(*src, rows.start * inp, rows.len() * inp);
+                        grad::linear_backward_input(dy, *out, weight.data.get(), *inp, rows, dx);
+                    }
+                    _ => {
+                        let outs = share(*out, task, tasks);
+                        let x = &mem.val(*src, 0, n * inp)[..];
+                        let dw = weight.grad.as_ref().map(|g| &mut g.get_mut()[outs.start * inp..outs.end * inp]);
+                        let db = bias.as_ref().and_then(|b| b.grad.as_ref()).map(|g| &mut g.get_mut()[outs.clone()]);
+                        grad::linear_backward_params(x, *n, *inp, dy, *out, outs, dw, db);
+                    }
+                }
+            }
+            TrainOp::Relu { src, dst } => {
+                let len = self.lens[src.0];
+                grad::relu_backward(&mem.val(*dst, 0, len)[..], &mem.grad(*dst, 0, len)[..], mem.grad(*src, 0, len));
+            }
+            TrainOp::Dropout { p, src, dst } => {
+                let len = self.lens[src.0];
+                let key = self.step_key(step);
+                let dy = &mem.grad(*dst, 0, len)[..];
+                for (i, (d, &g)) in mem.grad(*src, 0, len).iter_mut().zip(dy).enumerate() {
+                    *d += g * grad::dropout_factor(key, i, *p);
+                }
+            }
+            TrainOp::CopyChannels { n, c, hw, src, dst } => {
+                for b in 0..*n {
+                    let dy = &mem.grad(dst.value, (b * dst.channels + dst.offset) * hw, c * hw)[..];
+                    mem.grad(*src, b * c * hw, c * hw).iter_mut().zip(dy).for_each(|(d, &g)| *d += g);
+                }
+            }
+            TrainOp::ChannelAffine { scale, n, hw, src, dst, .. } => {
+                let len = n * scale.len() * hw;
+                let dy = &mem.grad(*dst, 0, len)[..];
+                for (i, (d, &g)) in mem.grad(*src, 0, len).iter_mut().zip(dy).enumerate() {
+                    *d += g * scale[i / hw % scale.len()];
+                }
+            }
+        }
+    }
+}
+
+/// im2col transposed: row `q` (an output pixel) holds its `c_in·kh·kw` inputs (zero in the padding).
+fn im2row(x: &[f32], p: &conv::Conv2dParams, rows: &mut [f32]) {
+    let (oh, ow, k) = (p.out_h(), p.out_w(), p.c_in * p.kh * p.kw);
+    for c in 0..p.c_in {
+        for i in 0..p.kh {
+            for j in 0..p.kw {
+                let r = (c * p.kh + i) * p.kw + j;
+                for oy in 0..oh {
+                    let iy = (oy * p.sh + i) as isize - p.ph as isize;
+                    for ox in 0..ow {
+                        let ix = (ox * p.sw + j) as isize - p.pw as isize;
+                        let inside = iy >= 0 && (iy as usize) < p.h && ix >= 0 && (ix as usize) < p.w;
+                        rows[(oy * ow + ox) * k + r] = if inside { x[(c * p.h + iy as usize) * p.w + ix as usize] } else { 0.0 };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds columns `cols` (`c_in·kh·kw × oh·ow`, as im2col lays them out) back onto the image `dx`.
+fn col2im(cols: &[f32], p: &conv::Conv2dParams, dx: &mut [f32]) {
+    let (oh, ow) = (p.out_h(), p.out_w());
+    for c in 0..p.c_in {
+        for i in 0..p.kh {
+            for j in 0..p.kw {
+                let r = (c * p.kh + i) * p.kw + j;
+                for oy in 0..oh {
+                    let iy = (oy * p.sh + i) as isize - p.ph as isize;
+                    if iy < 0 || iy as usize >= p.h {
+                        continue;
+                    }
+                    let row = &mut dx[(c * p.h + iy as usize) * p.w..][..p.w];
+                    let src = &cols[r * oh * ow + oy * ow..][..ow];
+                    for (ox, &v) in src.iter().enumerate() {
+                        let ix = (ox * p.sw + j) as isize - p.pw as isize;
+                        if ix >= 0 && (ix as usize) < p.w {
+                            row[ix as usize] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
