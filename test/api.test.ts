@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  BatchNorm2d,
   bottleneck,
   concat,
   Conv2d,
@@ -185,21 +186,30 @@ describe('torchvision GoogLeNet (S7, S8)', () => {
   });
 
   it('eval mode never runs the auxiliary heads; training mode returns them and the seed loss', () => {
-    using m = new GoogLeNet({ variant: 'torchvision', numClasses: 6, auxLogits: true, seed: 2 });
+    using m = new GoogLeNet({ variant: 'torchvision', numClasses: 6, auxLogits: true, seed: 2, dropout: 0, dropoutAux: 0 });
     using x = Tensor.fromArray(rand(2 * 3 * 48 * 48, 4), [2, 3, 48, 48]);
     const evalOut = m.forwardAll(x);
     expect(Object.keys(evalOut)).toEqual(['logits']);
     expect(() => googlenetLoss(evalOut, 1)).toThrow(/needs aux1 and aux2 logits/);
     m.train();
+    // Training mode with BatchNorm frozen (running statistics): the eval logits, on the recorded path.
+    for (const b of m.modules()) if (b instanceof BatchNorm2d) b.eval();
+    const frozen = m.forwardAll(x);
+    frozen.logits.toArray().forEach((v, i) => expect(v).toBeCloseTo(evalOut.logits.data[i]!, 4));
+    // Training mode: BatchNorm normalises with the batch's statistics, so the logits move.
+    m.train();
     const out = m.forwardAll(x);
     expect(out.aux1!.shape).toEqual([2, 6]);
     expect(out.aux2!.shape).toEqual([2, 6]);
-    expect(out.logits.toArray()).toEqual(evalOut.logits.toArray());
+    expect(out.logits.toArray()).not.toEqual(evalOut.logits.toArray());
     const loss = googlenetLoss(out, [1, 4]);
-    expect(loss.total).toBeCloseTo(loss.main + 0.3 * (loss.aux1 + loss.aux2), 12);
-    expect(loss.main).toBeCloseTo(crossEntropy(out.logits, [1, 4]), 12);
+    expect(loss.shape).toEqual([]);
+    const { main, aux1, aux2 } = loss.parts;
+    expect(loss.item()).toBeCloseTo(main + 0.3 * (aux1 + aux2), 5);
+    using ce = crossEntropy(out.logits, [1, 4]);
+    expect(ce.item()).toBeCloseTo(main, 6);
     expect(() => crossEntropy(out.logits, [1, 6])).toThrow(/target 6 is not a class index in \[0, 6\)/);
-    for (const t of [evalOut.logits, out.logits, out.aux1!, out.aux2!]) t.dispose();
+    for (const t of [evalOut.logits, out.logits, out.aux1!, out.aux2!, frozen.logits, frozen.aux1!, frozen.aux2!, loss]) t.dispose();
   });
 
   it("transformInput applies torchvision's per-channel re-normalisation before conv1", () => {
@@ -449,14 +459,28 @@ describe('ops', () => {
     );
   });
 
-  it('train()/eval() set the mode recursively; dropout stays the identity', () => {
+  it('train()/eval() set the mode recursively; Dropout drops in training mode, from manualSeed', () => {
     using m = new Sequential(new Linear({ inFeatures: 3, outFeatures: 3 }), new Dropout(0.5));
     m.train();
     expect([...m.namedModules()].every(([, x]) => x.training)).toBe(true);
-    using x = Tensor.fromArray([1, 2, 3], [1, 3]);
-    using y1 = m.forward(x);
     m.eval();
-    using y2 = m.forward(x);
-    expect(y1.toArray()).toEqual(y2.toArray());
+    expect([...m.namedModules()].some(([, x]) => x.training)).toBe(false);
+    using drop = new Dropout(0.25);
+    using x = Tensor.fromArray(Array.from({ length: 4000 }, (_, i) => 1 + (i % 7)), [1, 4000]);
+    using same = drop.forward(x);
+    expect(same.toArray()).toEqual(x.toArray()); // eval: the identity
+    drop.train();
+    const masked = (seed: number) => {
+      manualSeed(seed);
+      using y = drop.forward(x);
+      return y.toArray();
+    };
+    const y = masked(3);
+    const kept = y.filter((v) => v !== 0).length;
+    expect(kept / 4000).toBeGreaterThan(0.72);
+    expect(kept / 4000).toBeLessThan(0.78);
+    y.forEach((v, i) => expect(v === 0 || Math.abs(v - x.data[i]! / 0.75) < 1e-5).toBe(true));
+    expect(masked(3)).toEqual(y); // the same seed, the same mask
+    expect(masked(4)).not.toEqual(y);
   });
 });

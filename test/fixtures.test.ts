@@ -16,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AdaptiveAvgPool2d,
+  BatchNorm2d,
   Conv2d,
+  Dropout,
   GoogLeNet,
   googlenetLoss,
   INCEPTION_CONFIG,
@@ -30,6 +32,7 @@ import {
 import { checksum32 } from './weyl.js';
 import { type Case, caseInput, caseParams, compareOutput } from './fixture-format.js';
 import { registerImageCases } from './image-cases.js';
+import { registerTrainingCases } from './training-cases.js';
 
 const dir = process.env.FIXTURES_DIR ? path.resolve(process.env.FIXTURES_DIR) : fileURLToPath(new URL('./fixtures', import.meta.url));
 
@@ -73,17 +76,23 @@ const runners: Record<string, Runner> = {
       net.eval();
       out.set('logits', net.forward(x)); // eval: the auxiliary heads do not run
       if (!c.outputs.aux1_logits) return out;
+      // The fixture's auxiliary logits: training-mode forward with BatchNorm and Dropout in
+      // eval (running statistics, no dropout), the recorded graph's path.
       net.train();
+      for (const m of net.modules()) if (m instanceof BatchNorm2d || m instanceof Dropout) m.eval();
       const all = net.forwardAll(x);
       out.set('aux1_logits', all.aux1!).set('aux2_logits', all.aux2!);
-      expect(all.logits.toArray(), 'training-mode main logits equal eval logits').toEqual(out.get('logits')!.toArray());
+      compareOutput('training-mode logits', c.outputs.logits!, all.logits.data);
       if (c.loss) {
         const loss = googlenetLoss(all, c.loss.target);
-        for (const [ours, theirs] of [[loss.main, c.loss.main_ce], [loss.aux1, c.loss.aux1_ce], [loss.aux2, c.loss.aux2_ce], [loss.total, c.loss.total]]) {
+        const { main, aux1, aux2 } = loss.parts;
+        for (const [ours, theirs] of [[main, c.loss.main_ce], [aux1, c.loss.aux1_ce], [aux2, c.loss.aux2_ce], [loss.item(), c.loss.total]]) {
           expect(Math.abs(ours! - theirs!), `loss ${ours} vs ${theirs}`).toBeLessThanOrEqual(c.loss.tolerance_abs);
         }
+        loss.dispose();
       }
       all.logits.dispose();
+      net.eval();
       return out;
     },
   },
@@ -93,10 +102,11 @@ const index = existsSync(path.join(dir, 'index.json'))
   ? (JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')) as { cases: { case: string; file: string }[] })
   : undefined;
 const imageIndex = path.join(dir, 'images', 'index.json');
+const trainingIndex = path.join(dir, 'training', 'index.json');
 const worstRatios: [string, number][] = [];
 
 it('finds at least one fixture index', () => {
-  expect(index !== undefined || existsSync(imageIndex), `no index.json or images/index.json in ${dir}`).toBe(true);
+  expect(index !== undefined || existsSync(imageIndex) || existsSync(trainingIndex), `no index.json, images/index.json or training/index.json in ${dir}`).toBe(true);
 });
 
 beforeAll(() => init());
@@ -107,6 +117,7 @@ afterAll(() => {
 });
 
 if (existsSync(imageIndex)) registerImageCases(path.dirname(imageIndex));
+if (existsSync(trainingIndex)) registerTrainingCases(path.dirname(trainingIndex));
 // This project's own photo cases (16-bit, interlaced, CMYK, EXIF, hostile files): always.
 registerImageCases(fileURLToPath(new URL('./fixtures/images-extra', import.meta.url)));
 

@@ -160,3 +160,12 @@ export class ImageError extends InceptionWasmError {
     this.reason = reason;
   }
 }
+
+/**
+ * A gradient that cannot be computed: `backward()` on a tensor that does not require a
+ * gradient, a non-scalar output without `gradOutput`, a second `backward()` through the
+ * same forward, or one whose saved activations a later forward replaced (one recorded
+ * forward at a time: saved activations belong to their graph until the next forward of
+ * any graph).
+ */
+export class AutogradError extends InceptionWasmError {}

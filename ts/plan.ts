@@ -9,6 +9,7 @@ import { call, canFree, generation, track } from './backend.js';
 import type { Conv2d as NativeConv2d, Linear as NativeLinear, PlanBuilder as NativeBuilder, Plan as NativePlan } from './wasm/inception_wasm.js';
 import { numelOf } from './shape.js';
 import { checkNumel } from './tensor.js';
+import type { GraphBuilder } from './train/record.js';
 
 /** A tensor of a plan being built: a flat buffer and the shape it is read as. */
 export interface Value {
@@ -26,7 +27,16 @@ export interface PoolGeometry {
 /** `[n, c, h, w]` of a rank-4 value. */
 const nchw = (v: Value) => v.shape as readonly [number, number, number, number];
 
-export class PlanBuilder {
+/**
+ * What `Module.lower` receives: an inference plan being compiled, or a training graph
+ * being recorded (ts/train/record.ts). The steps without parameters have the same
+ * methods on both; layers with parameters check `recording`.
+ */
+export type PlanBuilder = InferenceBuilder | GraphBuilder;
+
+export class InferenceBuilder {
+  /** Discriminates the two builders (see {@link PlanBuilder}). */
+  readonly recording = false;
   readonly #native: NativeBuilder;
   readonly #op: string;
   readonly #generation = generation();
@@ -91,11 +101,6 @@ export class PlanBuilder {
     this.#call((native) => native.channelAffine(scale, shift, n, h * w, x.id, out.id));
   }
 
-  /** Keeps `v` readable after each run, as `Plan.kept(k)`; returns `k`. */
-  keep(v: Value): number {
-    return this.#call((native) => native.keep(v.id));
-  }
-
   /** The plan, writing `output` into the buffer passed to `run`. Consumes the builder. */
   build(output: Value): NativePlan {
     return this.#call((n) => track(n.build(output.id)));
@@ -111,8 +116,8 @@ export class PlanBuilder {
  * Compiles `lower` into a plan for `inputShape`: `lower` adds the steps and returns the
  * value that becomes the plan's output.
  */
-export function compile(op: string, inputShape: readonly number[], lower: (b: PlanBuilder, x: Value) => Value): NativePlan {
-  const b = new PlanBuilder(op, inputShape);
+export function compile(op: string, inputShape: readonly number[], lower: (b: InferenceBuilder, x: Value) => Value): NativePlan {
+  const b = new InferenceBuilder(op, inputShape);
   let output: Value;
   try {
     output = lower(b, b.input);

@@ -6,7 +6,8 @@
  */
 import { call, canFree, checkGeneration, generation, isInitialized, track, wasmMemory } from './backend.js';
 import type { Buffer } from './wasm/inception_wasm.js';
-import { DataTypeError, DisposedError, ShapeError, ValueError } from './errors.js';
+import { AutogradError, DataTypeError, DisposedError, ShapeError, ValueError } from './errors.js';
+import { backward as runBackward, type GradNode, registerTensorClass } from './autograd.js';
 import type { FillRule } from './weyl.js';
 
 /** `Symbol.dispose` where the runtime has it (Node ≥ 20.4, modern browsers). */
@@ -43,6 +44,17 @@ export function checkNumel(op: string, what: string, shape: readonly number[]): 
 /** The hidden property by which a `data` view holds its tensor. */
 const OWNER = Symbol('inception-wasm tensor');
 
+/** Creation order of tensors: backward visits a graph's tensors latest first. */
+let sequence = 0;
+
+export interface TensorOptions {
+  /**
+   * Record operations on this tensor so that `backward()` fills its `grad` (PyTorch's
+   * `requires_grad`). @defaultValue false
+   */
+  requiresGrad?: boolean;
+}
+
 export class Tensor {
   /** The size of each dimension, e.g. `[1, 3, 224, 224]`. */
   readonly shape: readonly number[];
@@ -53,6 +65,16 @@ export class Tensor {
   #view: Float32Array | undefined;
   /** The WebAssembly instance that holds the data (see `backend.generation`). */
   readonly #generation = generation();
+  #requiresGrad = false;
+  /**
+   * The gradient `backward()` accumulated into this tensor (a leaf that requires a
+   * gradient), or `null` before the first backward. Accumulates until set to `null`.
+   */
+  grad: Tensor | null = null;
+  /** @internal How this tensor was computed, for backward (absent on leaves). */
+  _node: GradNode | undefined;
+  /** @internal Creation order (see `autograd.backward`). */
+  readonly _seq = sequence++;
 
   private constructor(shape: readonly number[], numel: number, buffer: Buffer) {
     this.shape = Object.freeze([...shape]);
@@ -76,7 +98,7 @@ export class Tensor {
    * A tensor holding a copy of `data` (row-major). `data` must be a `Float32Array` or an
    * array of numbers whose length matches `shape`.
    */
-  static fromArray(data: Float32Array | readonly number[], shape: readonly number[]): Tensor {
+  static fromArray(data: Float32Array | readonly number[], shape: readonly number[], options: TensorOptions = {}): Tensor {
     const op = 'Tensor.fromArray';
     const numel = checkShape(op, shape);
     if (!(data instanceof Float32Array)) {
@@ -94,7 +116,33 @@ export class Tensor {
     // A view into wasm memory (another tensor's `data`) would be detached if allocating
     // this tensor grows the memory: copy it out first.
     const source = isWasmView(data) ? data.slice() : data;
-    return produce(shape, (t) => t.data.set(source));
+    const t = produce(shape, (t) => t.data.set(source));
+    if (options.requiresGrad) t.requiresGrad = true;
+    return t;
+  }
+
+  /**
+   * True when operations on this tensor are recorded for `backward()`: a leaf made with
+   * `requiresGrad: true` (or set so), or the output of a recorded forward.
+   */
+  get requiresGrad(): boolean {
+    return this.#requiresGrad || this._node !== undefined;
+  }
+
+  set requiresGrad(v: boolean) {
+    if (this._node !== undefined && !v) throw new AutogradError('Tensor.requiresGrad', 'only a leaf tensor can stop requiring a gradient (this one is the output of a recorded forward)');
+    this.#requiresGrad = v === true;
+  }
+
+  /**
+   * Computes the gradient of this tensor with respect to every leaf that requires one
+   * (their `grad`) and every trainable parameter of the recorded forwards it came from
+   * (`Parameter.grad`), accumulating into what is there. A one-element tensor (a loss)
+   * needs no `gradOutput`; any other needs the gradient of its output, of its shape, as
+   * in PyTorch. A forward can be differentiated once.
+   */
+  backward(gradOutput?: Tensor): void {
+    runBackward(this, gradOutput);
   }
 
   /**
@@ -159,6 +207,8 @@ export class Tensor {
     return `Tensor(shape=[${this.shape.join(', ')}]${this.isDisposed ? ', disposed' : ''})`;
   }
 }
+
+registerTensorClass(Tensor);
 
 /** Tensor `t` of the weyl-fmix32 generator under `seed`, generated inside WebAssembly. */
 export function generated(seed: number, t: number, shape: readonly number[], rule: FillRule): Tensor {

@@ -20,9 +20,9 @@ export class ReLU extends Elementwise {
 }
 
 /**
- * `nn.Dropout`: the identity at inference, which is all this library runs. In training
- * mode it stays the identity too (results are deterministic); it exists so that models
- * have PyTorch's structure and `p` is recorded.
+ * `nn.Dropout`: the identity in eval mode. In training mode each element is zeroed with
+ * probability `p` and the rest scaled by `1/(1 − p)`, with a fresh mask every forward
+ * drawn from `manualSeed`'s sequence (the same seeds give the same masks).
  */
 export class Dropout extends Elementwise {
   readonly p: number;
@@ -34,8 +34,11 @@ export class Dropout extends Elementwise {
   }
 
   /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
-  override lower(_plan: PlanBuilder, x: Value): Value {
-    return x;
+  override lower(plan: PlanBuilder, x: Value): Value {
+    if (!plan.recording || !this.training || this.p === 0) return x;
+    const out = plan.value(x.shape);
+    plan.dropout(this.p, x, out);
+    return out;
   }
 }
 

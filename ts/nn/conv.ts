@@ -1,11 +1,11 @@
 import { call, track } from '../backend.js';
 import { checkInt, checkPair, type Pair, ShapeError, ValueError } from '../errors.js';
-import { checkNumel } from '../tensor.js';
 import type { PlanBuilder, Value } from '../plan.js';
-import type { Tensor } from '../tensor.js';
+import { checkNumel, Tensor } from '../tensor.js';
 import type { Conv2d as NativeConv2d } from '../wasm/inception_wasm.js';
-import { initDeferred, initNew, takeSeed } from './init.js';
-import { Module, type ParameterInfo } from './module.js';
+import { BatchNorm2d } from './batchnorm.js';
+import { deferInit, initDeferred, initNew, takeSeed } from './init.js';
+import { type LayerRow, Module, numelOf, type ParameterInfo } from './module.js';
 
 /** Activation fused into a layer's output (computed in the GEMM epilogue, no extra pass). */
 export type Activation = 'relu' | null;
@@ -87,25 +87,21 @@ export class Conv2d extends Module {
     return params;
   }
 
-  protected override readParameters(): Map<string, Float32Array> {
-    const { weight, bias } = this.unpack();
-    const out = new Map([['weight', weight]]);
-    if (bias) out.set('bias', bias);
-    return out;
+  /**
+   * The kernels' copy of the weights (packed for the GEMM, with Winograd's transforms made
+   * per input size): built from the parameters, again after they change.
+   */
+  protected packNative(): NativeConv2d {
+    const bias = this.hasBias ? this.param('bias').data.toArray() : undefined;
+    return this.buildNative(this.param('weight').data, bias);
   }
 
-  protected override writeParameters(values: ReadonlyMap<string, Tensor>): void {
-    this.pack(values.get('weight')!, values.get('bias')?.toArray());
-  }
-
-  /** Packs `weight` (OIHW) and `bias` for the kernels, replacing the current ones. */
-  protected pack(weight: Tensor, bias: Float32Array | undefined): void {
+  /** A packed native layer of this geometry from OIHW `weight` and `bias`. */
+  protected buildNative(weight: Tensor, bias: Float32Array | undefined): NativeConv2d {
     const [kh, kw] = this.kernelSize;
     const [sh, sw] = this.stride;
     const [ph, pw] = this.padding;
-    const packed = call(this.op, (glue) => track(new glue.Conv2d(weight._native(this.op), bias, this.inChannels, this.outChannels, kh, kw, sh, sw, ph, pw, this.requestedAlgorithm)));
-    this.#native?.free();
-    this.#native = packed;
+    return call(this.op, (glue) => track(new glue.Conv2d(weight._native(this.op), bias, this.inChannels, this.outChannels, kh, kw, sh, sw, ph, pw, this.requestedAlgorithm)));
   }
 
   /**
@@ -115,12 +111,6 @@ export class Conv2d extends Module {
   algorithmFor(height: number, width: number): Exclude<ConvAlgorithm, 'auto'> {
     this.outputShape([1, this.inChannels, height, width]);
     return call(this.op, () => this.#live().algorithmFor(height, width)) as Exclude<ConvAlgorithm, 'auto'>;
-  }
-
-  /** The packed weights, unpacked to OIHW (for saving; never on the hot path). */
-  protected unpack(): { weight: Float32Array; bias: Float32Array | undefined } {
-    const n = this.#live();
-    return call(this.op, () => ({ weight: n.weights(), bias: n.bias() }));
   }
 
   protected override release(): void {
@@ -159,12 +149,18 @@ export class Conv2d extends Module {
   /** `lowerInto` with a ReLU fused even when this layer has none (Sequential's Conv2d→ReLU fusion). */
   /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   lowerFused(plan: PlanBuilder, x: Value, out: Value, channelOffset: number, relu: boolean): void {
-    plan.conv(this.#live(), x, relu || this.activation === 'relu', out, channelOffset);
+    relu ||= this.activation === 'relu';
+    if (plan.recording) plan.conv(this, this.param('weight'), this.hasBias ? this.param('bias') : undefined, x, relu, out, channelOffset);
+    else plan.conv(this.#live(), x, relu, out, channelOffset);
   }
 
   #live(): NativeConv2d {
     this.checkLive('use its weights');
-    if (this.#native === undefined) throw new ValueError(this.op, 'weights are not initialised');
+    if (this.takeStale() || this.#native === undefined) {
+      const fresh = this.packNative();
+      this.#native?.free();
+      this.#native = fresh;
+    }
     return this.#native;
   }
 }
@@ -175,61 +171,61 @@ export interface BasicConv2dOptions extends Omit<Conv2dOptions, 'bias' | 'activa
 }
 
 /**
- * torchvision's `BasicConv2d`: conv (no bias) → BatchNorm2d (eval) → ReLU, with the
- * state-dict keys `conv.weight`, `bn.weight`, `bn.bias`, `bn.running_mean`,
- * `bn.running_var`. BatchNorm is folded into the convolution when weights are loaded
- * (`w·γ/√(σ²+ε)`, `β − μ·γ/√(σ²+ε)`, in float64), so inference runs one convolution with
- * bias and fused ReLU and keeps no BatchNorm tensors.
- *
- * `stateDict()` therefore returns the folded layer in BatchNorm form: `conv.weight` the
- * folded weights, `bn.bias` the folded bias, `bn.weight = 1`, `bn.running_mean = 0`,
- * `bn.running_var = 1 − ε` — the same function, exactly (it folds back bit for bit).
+ * torchvision's `BasicConv2d`: `conv` (a {@link Conv2d} without bias) → `bn` (a
+ * {@link BatchNorm2d}) → ReLU, with its children's state-dict keys `conv.weight`,
+ * `bn.weight`, `bn.bias`, `bn.running_mean`, `bn.running_var`. Inference runs one
+ * convolution: BatchNorm is folded into a packed copy of the weights (`w·γ/√(σ²+ε)`, bias
+ * `β − μ·γ/√(σ²+ε)`, in float64), made again whenever the children's values change.
+ * Training runs them unfolded (batch statistics in training mode, running-stat updates).
  */
 export class BasicConv2d extends Conv2d {
   readonly eps: number;
+  readonly conv: Conv2d;
+  readonly bn: BatchNorm2d;
 
   constructor(options: BasicConv2dOptions) {
-    super({ ...options, bias: true, activation: 'relu' }, false);
+    super({ ...options, bias: false, activation: 'relu' }, false);
     const eps = options.eps ?? 1e-3;
     if (!(eps > 0 && Number.isFinite(eps))) throw new ValueError('BasicConv2d', `eps must be a positive number, but got ${eps}`);
     this.eps = eps;
+    const { inChannels, outChannels, kernelSize, stride, padding, algorithm } = options;
+    [this.conv, this.bn] = deferInit(() => [
+      this.addModule('conv', new Conv2d({ inChannels, outChannels, kernelSize, stride, padding, algorithm, bias: false })),
+      this.addModule('bn', new BatchNorm2d(outChannels, { eps })),
+    ]);
     if (!initDeferred()) initNew(this, { seed: takeSeed(options.seed) });
   }
 
+  /** Its children own the parameters. */
   protected override ownParameters(): ParameterInfo[] {
-    const [kh, kw] = this.kernelSize;
-    const c = [this.outChannels];
-    return [
-      { name: 'conv.weight', shape: [this.outChannels, this.inChannels, kh, kw], kind: 'conv_weight' },
-      { name: 'bn.weight', shape: c, kind: 'bn_weight' },
-      { name: 'bn.bias', shape: c, kind: 'bn_bias' },
-      { name: 'bn.running_mean', shape: c, kind: 'bn_running_mean', buffer: true },
-      { name: 'bn.running_var', shape: c, kind: 'bn_running_var', buffer: true },
-    ];
+    return [];
   }
 
-  protected override readParameters(): Map<string, Float32Array> {
-    const { weight, bias } = this.unpack();
-    const c = this.outChannels;
-    return new Map([
-      ['conv.weight', weight],
-      ['bn.weight', new Float32Array(c).fill(1)],
-      ['bn.bias', bias!],
-      ['bn.running_mean', new Float32Array(c)],
-      ['bn.running_var', new Float32Array(c).fill(1 - this.eps)],
-    ]);
+  /** The folded convolution: `conv.weight` scaled by `bn`, with `bn`'s shift as the bias. */
+  protected override packNative(): NativeConv2d {
+    const folded = Tensor.fromArray(this.conv._parameters().get('weight')!.data.data, [this.conv.outChannels * this.conv.inChannels * this.kernelSize[0] * this.kernelSize[1]]);
+    try {
+      const [gamma, beta, mean, variance] = ['weight', 'bias', 'running_mean', 'running_var'].map((k) => this.bn._parameters().get(k)!.data._native(this.op));
+      const bias = call(this.op, (glue) => glue.foldBatchNorm(folded._native(this.op), gamma!, beta!, mean!, variance!, this.eps));
+      return this.buildNative(folded, bias);
+    } finally {
+      folded.dispose();
+    }
   }
 
-  protected override checkValues(values: ReadonlyMap<string, Float32Array>, fail: (name: string, message: string) => never): void {
-    const variance = values.get('bn.running_var')!;
-    const bad = variance.findIndex((v) => !(v + this.eps > 0) || !Number.isFinite(v));
-    if (bad >= 0) fail('bn.running_var', `holds ${variance[bad]} at channel ${bad}; variances must be finite and > −eps`);
+  /** One row, as one layer (its children run as one kernel at inference). */
+  override trace(input: readonly number[], emit: (row: LayerRow) => void): number[] {
+    const outputShape = this.outputShape(input);
+    const params = [this.conv, this.bn].reduce((n, m) => n + m.namedStateEntries().reduce((s, [, p]) => s + numelOf(p.shape), 0), 0);
+    emit({ name: this.path || this.constructor.name, type: this.constructor.name, inputShape: [...input], outputShape, params, macs: this.macs(input, outputShape) });
+    return outputShape;
   }
 
-  protected override writeParameters(values: ReadonlyMap<string, Tensor>): void {
-    const [w, gamma, beta, mean, variance] = ['conv.weight', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var'].map((k) => values.get(k)!._native(this.op));
-    // Folded in place: `values` are this load's own copies.
-    const bias = call(this.op, (glue) => glue.foldBatchNorm(w!, gamma!, beta!, mean!, variance!, this.eps));
-    this.pack(values.get('conv.weight')!, bias);
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
+  override lowerFused(plan: PlanBuilder, x: Value, out: Value, channelOffset: number, relu: boolean): void {
+    if (!plan.recording) return super.lowerFused(plan, x, out, channelOffset, relu);
+    const y = plan.value(this.conv.outputShape(x.shape));
+    this.conv.lowerFused(plan, x, y, 0, false);
+    this.bn._record(plan, y, true, out, channelOffset);
   }
 }

@@ -242,6 +242,7 @@ export class GoogLeNet extends Chain {
    */
   forwardFeatures(x: Tensor): Tensor {
     const [n] = this.checkInput(x);
+    if (this.recordsFor(x)) return this.record('forwardFeatures', x, [[n!, 1024]], (b, v) => [this.lowerChain(b, v, undefined, 'flatten')])[0]!;
     const plan = this.plan(`forwardFeatures ${x.shape.join(',')}`, x.shape, (b, v) => this.lowerChain(b, v, undefined, 'flatten'));
     return produce([n!, 1024], (out) => this.run(plan, x, out));
   }
@@ -249,62 +250,22 @@ export class GoogLeNet extends Chain {
   /**
    * The main logits and, in training mode (`model.train()`) with auxiliary heads, the
    * logits of `aux1` (on inception4a's output) and `aux2` (on inception4d's) — what
-   * torchvision's training-mode forward returns. In eval mode this is `{ logits: forward(x) }`.
+   * torchvision's training-mode forward returns — recorded in one graph for backward
+   * (`googlenetLoss(out, target).backward()`). In eval mode this is `{ logits: forward(x) }`.
    */
   forwardAll(x: Tensor): GoogLeNetOutputs {
     const { aux1, aux2 } = this;
     if (!this.training || !aux1 || !aux2) return { logits: this.forward(x) };
     const shape = this.checkInput(x);
-    const plan = this.plan(`forwardAll ${x.shape.join(',')}`, x.shape, (b, v) =>
-      this.lowerChain(b, v, (name, y) => {
-        if (name === 'inception4a') b.keep(aux1.lower(b, y)); // kept output 0
-        if (name === 'inception4d') b.keep(aux2.lower(b, y)); // kept output 1
-      }),
-    );
-    const logits = produce(shape, (out) => this.run(plan, x, out));
-    const kept = (k: number) => produce([shape[0]!, this.numClasses], (out) => call(this.op, () => plan.kept(k, out._native(this.op))));
-    const out: GoogLeNetOutputs = { logits };
-    try {
-      out.aux1 = kept(0);
-      out.aux2 = kept(1);
-    } catch (e) {
-      for (const t of [out.logits, out.aux1]) t?.dispose();
-      throw e;
-    }
-    return out;
+    const auxShape = [shape[0]!, this.numClasses];
+    const [logits, a1, a2] = this.record('forwardAll', x, [shape, auxShape, auxShape], (b, v) => {
+      const heads: Value[] = [];
+      const main = this.lowerChain(b, v, (name, y) => {
+        if (name === 'inception4a') heads[0] = aux1.lower(b, y);
+        if (name === 'inception4d') heads[1] = aux2.lower(b, y);
+      });
+      return [main, heads[0]!, heads[1]!];
+    });
+    return { logits: logits!, aux1: a1!, aux2: a2! };
   }
-}
-
-/** Cross-entropy of `[N, classes]` logits against class indices, averaged over the batch (PyTorch's default). */
-export function crossEntropy(logits: Tensor, target: number | readonly number[]): number {
-  const op = 'crossEntropy';
-  if (logits.shape.length !== 2) throw new ShapeError(op, `logits must be rank 2 [N, classes], but got [${logits.shape.join(', ')}]`);
-  const [n, classes] = logits.shape as [number, number];
-  const targets = typeof target === 'number' ? Array<number>(n).fill(target) : target;
-  if (targets.length !== n) throw new ShapeError(op, `target has ${targets.length} entries for a batch of ${n}`);
-  const z = logits.data;
-  let total = 0;
-  targets.forEach((t, b) => {
-    if (!Number.isInteger(t) || t < 0 || t >= classes) throw new ValueError(op, `target ${t} is not a class index in [0, ${classes})`);
-    let max = -Infinity;
-    for (let i = 0; i < classes; i++) max = Math.max(max, z[b * classes + i]!);
-    let sum = 0;
-    for (let i = 0; i < classes; i++) sum += Math.exp(z[b * classes + i]! - max);
-    total += max + Math.log(sum) - z[b * classes + t]!;
-  });
-  return total / n;
-}
-
-/**
- * The seed's training loss (§5): `main + 0.3·(aux1 + aux2)`, each a cross-entropy; needs
- * the outputs of a training-mode `forwardAll` on a model with auxiliary heads.
- */
-export function googlenetLoss(outputs: GoogLeNetOutputs, target: number | readonly number[]): { total: number; main: number; aux1: number; aux2: number } {
-  if (!outputs.aux1 || !outputs.aux2) {
-    throw new ValueError('googlenetLoss', 'needs aux1 and aux2 logits: build with auxLogits: true, call model.train(), then forwardAll(x)');
-  }
-  const main = crossEntropy(outputs.logits, target);
-  const aux1 = crossEntropy(outputs.aux1, target);
-  const aux2 = crossEntropy(outputs.aux2, target);
-  return { total: main + 0.3 * (aux1 + aux2), main, aux1, aux2 };
 }

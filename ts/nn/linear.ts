@@ -1,7 +1,7 @@
 import { call, track } from '../backend.js';
-import { checkInt, ShapeError, ValueError } from '../errors.js';
+import { checkInt, ShapeError } from '../errors.js';
 import type { PlanBuilder, Value } from '../plan.js';
-import { checkNumel, type Tensor } from '../tensor.js';
+import { checkNumel } from '../tensor.js';
 import type { Linear as NativeLinear } from '../wasm/inception_wasm.js';
 import { initDeferred, initNew, takeSeed } from './init.js';
 import { Module, type ParameterInfo } from './module.js';
@@ -37,21 +37,6 @@ export class Linear extends Module {
     return params;
   }
 
-  protected override readParameters(): Map<string, Float32Array> {
-    const n = this.#live();
-    return call(this.op, () => {
-      const out = new Map([['weight', n.weights()]]);
-      if (this.hasBias) out.set('bias', n.bias()!);
-      return out;
-    });
-  }
-
-  protected override writeParameters(values: ReadonlyMap<string, Tensor>): void {
-    const fresh = call(this.op, (glue) => track(new glue.Linear(values.get('weight')!._native(this.op), values.get('bias')?.toArray(), this.inFeatures, this.outFeatures)));
-    this.#native?.free();
-    this.#native = fresh;
-  }
-
   protected override release(): void {
     this.#native?.free();
     this.#native = undefined;
@@ -70,13 +55,20 @@ export class Linear extends Module {
   /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   override lower(plan: PlanBuilder, x: Value): Value {
     const out = plan.value(this.outputShape(x.shape));
-    plan.linear(this.#live(), x, out);
+    if (plan.recording) plan.linear(this.param('weight'), this.hasBias ? this.param('bias') : undefined, x, out);
+    else plan.linear(this.#live(), x, out);
     return out;
   }
 
+  /** The kernels' copy of the weights, made again after the parameters change. */
   #live(): NativeLinear {
     this.checkLive('use its weights');
-    if (this.#native === undefined) throw new ValueError(this.op, 'weights are not initialised');
+    if (this.takeStale() || this.#native === undefined) {
+      const bias = this.hasBias ? this.param('bias').data.toArray() : undefined;
+      const fresh = call(this.op, (glue) => track(new glue.Linear(this.param('weight').data._native(this.op), bias, this.inFeatures, this.outFeatures)));
+      this.#native?.free();
+      this.#native = fresh;
+    }
     return this.#native;
   }
 }

@@ -10,8 +10,10 @@
 import { call, canFree, checkGeneration, generation } from '../backend.js';
 import { classify, type ClassifyOptions, type Prediction } from '../classify.js';
 import type { ImageInput } from '../image/source.js';
-import { checkInt, DisposedError, ShapeError, StateDictError } from '../errors.js';
-import { compile, type PlanBuilder, type Value } from '../plan.js';
+import { checkInt, DisposedError, ShapeError, StateDictError, ValueError } from '../errors.js';
+import { compile, type InferenceBuilder, type PlanBuilder, type Value } from '../plan.js';
+import { type GraphBuilder, RecordedGraph } from '../train/record.js';
+import { Parameter } from './parameter.js';
 import { numelOf } from '../shape.js';
 import { disposeSymbol, isWasmView, produce, Tensor } from '../tensor.js';
 import type { Plan as NativePlan } from '../wasm/inception_wasm.js';
@@ -67,6 +69,9 @@ export interface LoadOptions {
 
 const AUX_KEY = /^aux[12]\./;
 
+/** Recorded training graphs kept per module (one per input shape and mode); each holds its activations. */
+const MAX_GRAPHS = 2;
+
 /** One row of {@link Module.trace}: a leaf layer at a given input shape. */
 export interface LayerRow {
   readonly name: string;
@@ -98,6 +103,11 @@ export abstract class Module {
   #plans = new Map<string, NativePlan>();
   /** The WebAssembly instance of this module's weights and plans (0: none made yet). */
   #generation = 0;
+  /** This module's parameters and buffers by local name, made from `ownParameters()` on first use. */
+  #params: Map<string, Parameter> | undefined;
+  /** Its parameters (or a descendant's) changed since its kernels last packed them. */
+  #stale = true;
+  #graphs = new Map<string, RecordedGraph>();
 
   /** Output shape for an input shape; throws a {@link ShapeError} naming this layer if the input does not fit. */
   abstract outputShape(input: readonly number[]): number[];
@@ -126,6 +136,7 @@ export abstract class Module {
    */
   forward(x: Tensor): Tensor {
     const shape = this.checkInput(x);
+    if (this.recordsFor(x)) return this.record('forward', x, [shape], (b, v) => [this.lower(b, v)])[0]!;
     const plan = this.plan(`forward ${x.shape.join(',')}`, x.shape, (b, v) => this.lower(b, v));
     return produce(shape, (out) => this.run(plan, x, out));
   }
@@ -140,6 +151,47 @@ export abstract class Module {
     return classify(this, image as ImageInput, options);
   }
 
+  /**
+   * True when a forward on `x` is recorded for backward: `x` requires a gradient, or this
+   * module or a descendant is in training mode (BatchNorm then uses batch statistics and
+   * Dropout drops, as in PyTorch). Eval mode with an input that needs no gradient runs
+   * the inference plan: nothing recorded, nothing allocated but the result.
+   */
+  /** @internal */
+  protected recordsFor(x: Tensor): boolean {
+    if (x.requiresGrad) return true;
+    for (const m of this.modules()) if (m.training) return true;
+    return false;
+  }
+
+  /**
+   * Runs `lower` as a recorded training graph (cached per input shape and per the modes
+   * and frozen parameters it depends on): the outputs, of `shapes`, carry what backward needs.
+   */
+  /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
+  protected record(kind: string, x: Tensor, shapes: readonly (readonly number[])[], lower: (b: GraphBuilder, x: Value) => Value[]): Tensor[] {
+    let flags = x.requiresGrad ? 'x' : '-';
+    for (const m of this.modules()) {
+      flags += m.training ? 'T' : 'e';
+      for (const p of m._parameters().values()) flags += p.requiresGrad ? '1' : '0';
+    }
+    const key = `${kind} ${x.shape.join(',')} ${flags}`;
+    let graph = this.#graphs.get(key);
+    if (graph === undefined) {
+      graph = RecordedGraph.compile(this.op, x.shape, x.requiresGrad, shapes, lower);
+      this.#generation = generation();
+      if (this.#graphs.size >= MAX_GRAPHS) {
+        const [oldest, old] = this.#graphs.entries().next().value!;
+        old.free();
+        this.#graphs.delete(oldest);
+      }
+    } else {
+      this.#graphs.delete(key);
+    }
+    this.#graphs.set(key, graph);
+    return graph.run(x);
+  }
+
   /** Runs a compiled plan of this module's on `x` into `out` (typed errors, see `backend.call`). */
   /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   protected run(plan: NativePlan, x: Tensor, out: Tensor): void {
@@ -148,7 +200,7 @@ export abstract class Module {
 
   /** The cached plan `key`, compiled with `lower` on a miss. */
   /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
-  protected plan(key: string, inputShape: readonly number[], lower: (b: PlanBuilder, x: Value) => Value): NativePlan {
+  protected plan(key: string, inputShape: readonly number[], lower: (b: InferenceBuilder, x: Value) => Value): NativePlan {
     let plan = this.#plans.get(key);
     if (plan === undefined) {
       plan = compile(this.op, inputShape, lower);
@@ -183,6 +235,48 @@ export abstract class Module {
   #freePlans(): void {
     if (canFree(this.#generation)) for (const plan of this.#plans.values()) plan.free();
     this.#plans.clear();
+  }
+
+  #freeGraphs(): void {
+    if (canFree(this.#generation)) for (const graph of this.#graphs.values()) graph.free();
+    this.#graphs.clear();
+  }
+
+  /**
+   * @internal This module's parameters changed (a load, an optimiser step, BatchNorm's
+   * running statistics in a training forward): it and its ancestors repack their kernels'
+   * copy before the next inference, and the plans that held the old one are freed.
+   */
+  _markStale(): void {
+    const seen = new Set<Module>();
+    const visit = (m: Module): void => {
+      if (seen.has(m)) return;
+      seen.add(m);
+      m.#stale = true;
+      for (const parent of m.#parents) visit(parent);
+    };
+    visit(this);
+    this.invalidatePlans();
+  }
+
+  /** True once after its parameters changed: leaves then repack (see `_markStale`). */
+  protected takeStale(): boolean {
+    const stale = this.#stale;
+    this.#stale = false;
+    return stale;
+  }
+
+  /** @internal This module's own parameters and buffers by local name (made on first use). */
+  _parameters(): ReadonlyMap<string, Parameter> {
+    this.#params ??= new Map(this.ownParameters().map((info) => [info.name, new Parameter(this, info)]));
+    return this.#params;
+  }
+
+  /** This module's own parameter or buffer `name`. */
+  protected param(name: string): Parameter {
+    const p = this._parameters().get(name);
+    if (p === undefined) throw new ValueError(this.op, `has no parameter ${name}`);
+    return p;
   }
 
   /** Registers a child under `name` (its state-dict prefix) and returns it. */
@@ -228,29 +322,26 @@ export abstract class Module {
     return [];
   }
 
-  /** Leaves return their current parameter values (row-major, by local name). */
+  /** The current values of this module's own parameters and buffers (row-major copies, by local name). */
   protected readParameters(): Map<string, Float32Array> {
-    return new Map();
+    return new Map([...this._parameters()].map(([name, p]) => [name, p.data.toArray()]));
   }
 
   /**
-   * Leaves replace all their parameters at once from tensors in WebAssembly memory (the
-   * caller disposes them afterwards); values are already validated.
-   */
-  protected writeParameters(_values: ReadonlyMap<string, Tensor>): void {}
-
-  /**
-   * @internal Replaces this module's own parameters (`values` by local name, disposed
-   * afterwards) and drops the plans that held the old ones.
+   * @internal Replaces this module's own parameters (`values` by local name, validated,
+   * taken over: adopted as the storage or copied into it and disposed), and marks the
+   * kernels' packed copy stale.
    */
   _writeState(values: ReadonlyMap<string, Tensor>): void {
+    const own = this._parameters();
     try {
-      this.writeParameters(values);
-      this.#generation = generation();
-      this.invalidatePlans();
-    } finally {
-      for (const t of values.values()) t.dispose();
+      for (const [name, t] of values) own.get(name)!._set(t);
+    } catch (e) {
+      for (const [name, t] of values) if (!own.get(name)?._holds(t)) t.dispose();
+      throw e;
     }
+    this.#generation = generation();
+    this._markStale();
   }
 
   /**
@@ -276,9 +367,32 @@ export abstract class Module {
     return out;
   }
 
-  /** Every learnable parameter with its full name (PyTorch's `named_parameters()`). */
-  namedParameters(): [string, ParameterInfo][] {
-    return this.namedStateEntries().filter(([, p]) => !p.buffer);
+  /** Every learnable parameter with its full name (PyTorch's `named_parameters()`): the same `Parameter` objects every call. */
+  namedParameters(): [string, Parameter][] {
+    return this.#namedEntries(false);
+  }
+
+  /** Every learnable parameter (PyTorch's `parameters()`), as in `namedParameters()`. */
+  parameters(): Parameter[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  /** Every buffer (BatchNorm's running statistics) with its full name (PyTorch's `named_buffers()`). */
+  namedBuffers(): [string, Parameter][] {
+    return this.#namedEntries(true);
+  }
+
+  #namedEntries(buffers: boolean): [string, Parameter][] {
+    const out: [string, Parameter][] = [];
+    for (const [prefix, m] of this.namedModules()) {
+      for (const [name, p] of m._parameters()) if (p.buffer === buffers) out.push([prefix ? `${prefix}.${name}` : name, p]);
+    }
+    return out;
+  }
+
+  /** Zeroes every parameter's gradient (PyTorch 1.13's `zero_grad()`: gradients stay allocated). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.zeroGrad();
   }
 
   /** Number of learnable values (PyTorch's `sum(p.numel() for p in parameters())`). */
@@ -421,8 +535,12 @@ export abstract class Module {
   dispose(): void {
     for (const [, m] of this.namedModules()) {
       m.#freePlans();
+      m.#freeGraphs();
       // Weights of a faulted instance are gone with it (and must not be freed in the new one).
-      if (!m.#disposed && (m.#generation === 0 || canFree(m.#generation))) m.release();
+      if (!m.#disposed && (m.#generation === 0 || canFree(m.#generation))) {
+        m.release();
+        for (const p of m.#params?.values() ?? []) p._release();
+      }
       m.#disposed = true;
     }
   }

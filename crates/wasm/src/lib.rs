@@ -12,10 +12,12 @@ use std::sync::Arc;
 
 use inception_kernels::plan::{self, ValueId};
 use inception_kernels::alloc::{self, OutOfMemory};
+use inception_kernels::train::Shared;
 use inception_kernels::{batchnorm, concat, conv, linear, pool, weyl};
 use wasm_bindgen::prelude::*;
 
 mod memory;
+mod train;
 #[cfg(feature = "testing")]
 mod bench;
 #[cfg(feature = "testing")]
@@ -54,10 +56,35 @@ fn product(what: &str, factors: &[usize]) -> Result<usize, JsError> {
 }
 
 /// A float32 buffer in linear memory, the storage of a `Tensor`. Its address never
-/// changes (the Vec is never resized), so views only go stale when the memory grows.
+/// changes (the Vec is never resized once it holds values), so views only go stale when
+/// the memory grows. It may be shared ([`Buffer::share`]): a parameter's values are read
+/// by training graphs and updated by optimisers in place, and `Parameter.grad` shows the
+/// gradient a graph accumulates into.
 #[wasm_bindgen]
 pub struct Buffer {
-    data: Vec<f32>,
+    data: Arc<Shared>,
+}
+
+impl Buffer {
+    fn from_vec(data: Vec<f32>) -> Buffer {
+        Buffer { data: Shared::new(data) }
+    }
+
+    /// The values. One JavaScript thread calls the module and no graph runs during a glue
+    /// call, so nothing writes them meanwhile.
+    pub(crate) fn get(&self) -> &[f32] {
+        // SAFETY: see above.
+        unsafe { self.data.get() }
+    }
+
+    pub(crate) fn get_mut(&mut self) -> &mut [f32] {
+        // SAFETY: see `get`; a shared buffer is written by one call at a time.
+        unsafe { self.data.get_mut() }
+    }
+
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.data.clone()
+    }
 }
 
 #[wasm_bindgen]
@@ -65,7 +92,7 @@ impl Buffer {
     /// A zero-filled buffer of `len` floats.
     #[wasm_bindgen(constructor)]
     pub fn new(len: usize) -> Result<Buffer, JsError> {
-        Ok(Buffer { data: alloc::filled(len, 0.0).map_err(oom("a tensor"))? })
+        Ok(Buffer::from_vec(alloc::filled(len, 0.0).map_err(oom("a tensor"))?))
     }
 
     /// `len` values of tensor `t` of the `weyl-fmix32` generator under `seed`:
@@ -73,12 +100,17 @@ impl Buffer {
     pub fn weyl(len: usize, seed: u32, t: u32, offset: f32, scale: f32, abs: bool) -> Result<Buffer, JsError> {
         let mut data = alloc::filled(len, 0.0).map_err(oom("a parameter"))?;
         weyl::fill(seed, t, weyl::Rule { offset, scale, abs }, &mut data);
-        Ok(Buffer { data })
+        Ok(Buffer::from_vec(data))
+    }
+
+    /// Another handle on the same memory (freeing one handle keeps the memory for the others).
+    pub fn share(&self) -> Buffer {
+        Buffer { data: self.data.clone() }
     }
 
     /// Byte offset of the first float in linear memory.
     pub fn ptr(&self) -> usize {
-        self.data.as_ptr() as usize
+        self.get().as_ptr() as usize
     }
 
     pub fn len(&self) -> usize {
@@ -88,6 +120,24 @@ impl Buffer {
     #[wasm_bindgen(js_name = isEmpty)]
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
+    }
+
+    /// Copies `src` into this buffer (same length): writing a parameter in place, so that
+    /// every graph and optimiser sharing it sees the new values.
+    #[wasm_bindgen(js_name = copyFrom)]
+    pub fn copy_from(&mut self, src: &Buffer) -> Result<(), JsError> {
+        check(src.len() == self.len(), || format!("copy: {} floats into {}", src.len(), self.len()))?;
+        if !Arc::ptr_eq(&self.data, &src.data) {
+            let values = src.get().as_ptr();
+            // SAFETY: distinct buffers of equal length.
+            self.get_mut().copy_from_slice(unsafe { core::slice::from_raw_parts(values, src.len()) });
+        }
+        Ok(())
+    }
+
+    /// Sets every value to `v` (`zeroGrad`).
+    pub fn fill(&mut self, v: f32) {
+        self.get_mut().fill(v);
     }
 }
 
@@ -126,7 +176,7 @@ impl Conv2d {
         let spec = conv::ConvSpec { c_in, c_out, kh, kw, sh, sw, ph, pw };
         check(sh > 0 && sw > 0, || "conv2d: stride must be positive".into())?;
         check(c_in > 0 && c_out > 0 && kh > 0 && kw > 0, || format!("conv2d: channels and kernel must be positive, got {c_in}→{c_out} {kh}×{kw}"))?;
-        let weights = &weights.data;
+        let weights = weights.get();
         let expected = product("conv2d", &[c_out, c_in, kh, kw])?;
         check(weights.len() == expected, || format!("conv2d: weights have {} values, expected {expected}", weights.len()))?;
         if let Some(b) = &bias {
@@ -174,8 +224,8 @@ impl Linear {
     #[wasm_bindgen(constructor)]
     pub fn new(weights: &Buffer, bias: Option<Vec<f32>>, inp: usize, out: usize) -> Result<Linear, JsError> {
         let expected = product("linear", &[inp, out])?;
-        check(weights.data.len() == expected, || format!("linear: weights have {} values, expected {expected}", weights.data.len()))?;
-        let weights = alloc::copied(&weights.data).map_err(oom("linear's weights"))?;
+        check(weights.len() == expected, || format!("linear: weights have {} values, expected {expected}", weights.len()))?;
+        let weights = alloc::copied(weights.get()).map_err(oom("linear's weights"))?;
         if let Some(b) = &bias {
             check(b.len() == out, || format!("linear: bias has {} values, expected {out}", b.len()))?;
         }
@@ -271,11 +321,6 @@ impl PlanBuilder {
         self.push(plan::Op::ChannelAffine { scale, shift, n, hw, src: ValueId(src), dst: ValueId(dst) })
     }
 
-    /// Keeps `value` readable after runs (`Plan.kept`); returns its index.
-    pub fn keep(&mut self, value: usize) -> Result<usize, JsError> {
-        self.inner.keep(ValueId(value)).map_err(plan_error)
-    }
-
     /// The plan, with `output` written into the buffer passed to `run`.
     pub fn build(self, output: usize) -> Result<Plan, JsError> {
         let plan = self.inner.build(ValueId(output), plan::threads()).map_err(plan_error)?;
@@ -300,10 +345,11 @@ pub struct Plan {
 impl Plan {
     /// Runs the plan on `input` into `output`.
     pub fn run(&self, input: &Buffer, output: &mut Buffer) -> Result<(), JsError> {
-        check(input.data.len() == self.inner.input_len(), || format!("plan: input has {} floats, expected {}", input.data.len(), self.inner.input_len()))?;
-        check(output.data.len() == self.inner.output_len(), || format!("plan: output has {} floats, expected {}", output.data.len(), self.inner.output_len()))?;
+        check(input.len() == self.inner.input_len(), || format!("plan: input has {} floats, expected {}", input.len(), self.inner.input_len()))?;
+        check(output.len() == self.inner.output_len(), || format!("plan: output has {} floats, expected {}", output.len(), self.inner.output_len()))?;
+        check(!Arc::ptr_eq(&input.data, &output.data), || "plan: the output cannot be the input".into())?;
         CONTEXT.with_borrow_mut(|ctx| {
-            self.inner.run(&input.data, &mut output.data, ctx).map_err(|e| match e {
+            self.inner.run(input.get(), output.get_mut(), ctx).map_err(|e| match e {
                 plan::RunError::OutOfMemory(e) => oom("the forward's activations")(e),
                 // ts/backend.ts turns this exact form into a `WorkerError`.
                 plan::RunError::WorkerFailed(_) => JsError::new("worker failed: a thread of the pool died or stopped during the forward"),
@@ -311,14 +357,6 @@ impl Plan {
             ctx.trim(self.inner.arena_len());
             Ok(())
         })
-    }
-
-    /// Copies kept value `k` of the last run into `output`.
-    pub fn kept(&self, k: usize, output: &mut Buffer) -> Result<(), JsError> {
-        let len = self.inner.kept_len(k).ok_or_else(|| JsError::new(&format!("plan: no kept value {k}")))?;
-        check(output.data.len() == len, || format!("plan: kept value {k} has {len} floats, the buffer {}", output.data.len()))?;
-        CONTEXT.with_borrow(|ctx| output.data.copy_from_slice(self.inner.kept(k, ctx)));
-        Ok(())
     }
 
     /// Floats of arena the plan uses.
@@ -361,18 +399,20 @@ pub fn context_bytes() -> Vec<usize> {
 /// folded bias (see `inception_kernels::batchnorm`).
 #[wasm_bindgen(js_name = foldBatchNorm)]
 pub fn fold_batch_norm(weights: &mut Buffer, gamma: &Buffer, beta: &Buffer, mean: &Buffer, var: &Buffer, eps: f64) -> Result<Vec<f32>, JsError> {
-    let c = gamma.data.len();
-    check(c > 0 && weights.data.len() % c == 0, || format!("batchnorm: {} weights are not {c} rows", weights.data.len()))?;
-    check([&beta.data, &mean.data, &var.data].iter().all(|v| v.len() == c), || format!("batchnorm: parameters must have {c} values"))?;
-    Ok(batchnorm::fold(&mut weights.data, &gamma.data, &beta.data, &mean.data, &var.data, eps))
+    let c = gamma.len();
+    check(c > 0 && weights.len() % c == 0, || format!("batchnorm: {} weights are not {c} rows", weights.len()))?;
+    check([beta, mean, var].iter().all(|v| v.len() == c), || format!("batchnorm: parameters must have {c} values"))?;
+    check([gamma, beta, mean, var].iter().all(|v| !Arc::ptr_eq(&v.data, &weights.data)), || "batchnorm: the weights cannot be a parameter".into())?;
+    Ok(batchnorm::fold(weights.get_mut(), gamma.get(), beta.get(), mean.get(), var.get(), eps))
 }
 
 /// Copies `n × c_src × hw` from `src` into channels `[offset, offset + c_src)` of `dst`.
 #[wasm_bindgen(js_name = copyChannels)]
 pub fn copy_channels(src: &Buffer, n: usize, c_src: usize, hw: usize, dst: &mut Buffer, c_dst: usize, offset: usize) -> Result<(), JsError> {
-    check(src.data.len() == product("concat", &[n, c_src, hw])?, || "concat: source length does not match its shape".into())?;
-    check(dst.data.len() == product("concat", &[n, c_dst, hw])?, || "concat: destination length does not match its shape".into())?;
+    check(src.len() == product("concat", &[n, c_src, hw])?, || "concat: source length does not match its shape".into())?;
+    check(dst.len() == product("concat", &[n, c_dst, hw])?, || "concat: destination length does not match its shape".into())?;
+    check(!Arc::ptr_eq(&src.data, &dst.data), || "concat: the destination cannot be the source".into())?;
     check(offset.checked_add(c_src).is_some_and(|end| end <= c_dst), || "concat: channel slice out of range".into())?;
-    concat::copy_channels(&src.data, n, c_src, hw, &mut dst.data, c_dst, offset);
+    concat::copy_channels(src.get(), n, c_src, hw, dst.get_mut(), c_dst, offset);
     Ok(())
 }

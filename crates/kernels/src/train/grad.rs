@@ -8,11 +8,12 @@
 use crate::pool::{adaptive_spans, spans, Pool2dParams, Span};
 use crate::weyl::fmix32;
 
-/// ReLU's rule (PyTorch's `threshold_backward`): the gradient passes where the output is > 0.
+/// ReLU's rule (PyTorch's `threshold_backward`: zero where the output is ≤ 0, so a NaN
+/// output passes its gradient).
 pub fn relu_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) {
     assert!(y.len() == dy.len() && dy.len() == dx.len(), "relu_backward: lengths");
     for ((d, &g), &v) in dx.iter_mut().zip(dy).zip(y) {
-        *d += if v > 0.0 { g } else { 0.0 };
+        *d += if v <= 0.0 { 0.0 } else { g };
     }
 }
 
@@ -21,7 +22,7 @@ pub fn relu_mask(y: &[f32], dy: &[f32], relu: bool, dz: &mut [f32]) {
     assert!(y.len() == dy.len() && dy.len() == dz.len(), "relu_mask: lengths");
     if relu {
         for ((d, &g), &v) in dz.iter_mut().zip(dy).zip(y) {
-            *d = if v > 0.0 { g } else { 0.0 };
+            *d = if v <= 0.0 { 0.0 } else { g };
         }
     } else {
         dz.copy_from_slice(dy);

@@ -390,7 +390,7 @@ pub struct Graph {
     run: Run,
     /// Per conv step: the weights packed by the last forward.
     convs: Vec<Option<conv::Conv2d>>,
-    /// Per conv step whose input needs a gradient: `Wᵀ` packed by the last backward.
+    /// Per conv step whose input needs a gradient: `Wᵀ`, packed by each backward.
     transposed: Vec<Option<PackedA>>,
     /// Per BatchNorm step: the mean and 1/σ of the last forward (`2c` floats; its tasks
     /// write the channels they own).
@@ -650,7 +650,9 @@ impl Graph {
                 }
             }
             if let TrainOp::Conv { spec, weight, src, dst, .. } = op {
-                if self.needs[src.0] && self.needs[dst.value.0] && self.transposed[i].is_none() {
+                // Packed again at every backward: an optimiser may have changed the weights.
+                self.transposed[i] = None;
+                if self.needs[src.0] && self.needs[dst.value.0] {
                     let w = unsafe { weight.data.get() };
                     let (co, k) = (spec.c_out, spec.k());
                     let mut t = alloc::filled(co * k, 0.0)?;

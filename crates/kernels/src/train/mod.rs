@@ -17,11 +17,11 @@ use std::cell::UnsafeCell;
 use std::sync::Arc;
 
 pub mod grad;
-mod graph;
+pub mod graph;
 pub mod loss;
 pub mod optim;
 
-pub use graph::{Graph, GraphBuilder, Param, TrainOp};
+pub use graph::{Graph, GraphBuilder, GraphError, Param, TrainOp};
 
 /// A float buffer shared between JavaScript handles, graphs and optimisers. Its length is
 /// fixed once set (a gradient starts empty and is allocated, zeroed, by the first
@@ -80,3 +80,6 @@ impl Shared {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

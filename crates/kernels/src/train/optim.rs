@@ -10,7 +10,7 @@ use crate::alloc::{self, OutOfMemory};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Rule {
-    Sgd { momentum: f32, dampening: f32, nesterov: bool, weight_decay: f32 },
+    Sgd { momentum: f32, dampening: f64, nesterov: bool, weight_decay: f32 },
     /// Adam (`decoupled: false`: L2 added to the gradient) or AdamW (decay applied to the weights).
     Adam { beta1: f64, beta2: f64, eps: f32, weight_decay: f32, amsgrad: bool, decoupled: bool },
 }
@@ -60,6 +60,8 @@ pub fn step(slots: &mut [Slot], rule: Rule, lr: f32) -> Result<(), OutOfMemory> 
         match rule {
             Rule::Sgd { momentum, dampening, nesterov, weight_decay } => {
                 let first = s.step == 1;
+                // `1 − dampening` in f64, then float32, as PyTorch's `alpha=1 - dampening`.
+                let keep = (1.0 - dampening) as f32;
                 for i in 0..p.len() {
                     let mut d = g[i];
                     if weight_decay != 0.0 {
@@ -67,7 +69,7 @@ pub fn step(slots: &mut [Slot], rule: Rule, lr: f32) -> Result<(), OutOfMemory> 
                     }
                     if momentum != 0.0 {
                         let b = &mut s.state[0][i];
-                        *b = if first { d } else { momentum * *b + (1.0 - dampening) * d };
+                        *b = if first { d } else { momentum * *b + keep * d };
                         d = if nesterov { d + momentum * *b } else { *b };
                     }
                     p[i] -= lr * d;
@@ -79,6 +81,9 @@ pub fn step(slots: &mut [Slot], rule: Rule, lr: f32) -> Result<(), OutOfMemory> 
                 let bc2_sqrt = (1.0 - beta2.powi(t)).sqrt() as f32;
                 let step_size = (lr as f64 / bc1) as f32;
                 let (b1, b2) = (beta1 as f32, beta2 as f32);
+                // `1 − β` in f64, then float32, as PyTorch passes Python's `1 - beta` (in f32,
+                // `1 − 0.999f32` is off by 1.3e-5 relative: cancellation).
+                let (c1, c2) = ((1.0 - beta1) as f32, (1.0 - beta2) as f32);
                 let [m, v, rest @ ..] = &mut s.state[..] else { unreachable!("allocated above") };
                 for i in 0..p.len() {
                     let mut d = g[i];
@@ -87,8 +92,8 @@ pub fn step(slots: &mut [Slot], rule: Rule, lr: f32) -> Result<(), OutOfMemory> 
                     } else if weight_decay != 0.0 {
                         d += weight_decay * p[i];
                     }
-                    m[i] = m[i] * b1 + (1.0 - b1) * d;
-                    v[i] = v[i] * b2 + (1.0 - b2) * d * d;
+                    m[i] = m[i] * b1 + c1 * d;
+                    v[i] = v[i] * b2 + c2 * d * d;
                     let second = if amsgrad {
                         let mx = &mut rest[0][i];
                         *mx = mx.max(v[i]);
