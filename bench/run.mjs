@@ -14,7 +14,7 @@
 //   --runs N              timed runs per batch size, summed over rounds (default 21; smoke 5)
 //   --scaling-rounds R    rounds of the paired 2-thread speed-up (default 60; smoke 6; 0
 //                         skips it)
-//   --no-e2e, --no-micro, --no-soak  skip a part
+//   --no-e2e, --no-micro, --no-soak, --no-train  skip a part
 //   --no-relaxed          skip inception-wasm's relaxed-SIMD configurations (Node 20 runs
 //                         them with --experimental-wasm-relaxed-simd)
 //   --soak N              inferences of the memory soak run (default 10000; smoke 300)
@@ -27,6 +27,10 @@
 //                         (bench/results/tmp/raw[-smoke].json)
 //   --out DIR             results directory (default bench/results or bench/results/smoke)
 //   --verbose             echo the children's stderr
+//
+// The training part is bench/train.mjs (`npm run bench:train`: a training step and an eval
+// forward against PyTorch 1.13 CPU), run as a child: full counts in the full run (its
+// train.json / train.md land next to results.json), `--quick` in the smoke run.
 //
 // Every engine runs in its own child process (bench/engines/*.mjs, protocol in
 // bench/lib/child.mjs). End-to-end runs are repeated in R rounds, the engine order
@@ -57,7 +61,7 @@ function parseArgs(argv) {
     const a = argv[i];
     if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
     const [k, inline] = a.slice(2).split('=', 2);
-    if (['smoke', 'no-e2e', 'no-micro', 'no-soak', 'no-relaxed', 'no-wait', 'tfjs-plain', 'write-shapes', 'rerender', 'verbose', 'help'].includes(k)) o.flags.add(k);
+    if (['smoke', 'no-e2e', 'no-micro', 'no-soak', 'no-train', 'no-relaxed', 'no-wait', 'tfjs-plain', 'write-shapes', 'rerender', 'verbose', 'help'].includes(k)) o.flags.add(k);
     else o.values[k] = inline ?? argv[++i];
   }
   return o;
@@ -96,6 +100,7 @@ const opts = {
   relaxed: !args.flags.has('no-relaxed'),
   scalingRounds: Number(args.values['scaling-rounds'] ?? (smoke ? 6 : 60)),
   soak: args.flags.has('no-soak') ? 0 : Number(args.values.soak ?? (smoke ? 300 : 10_000)),
+  train: !args.flags.has('no-train'),
   verbose: args.flags.has('verbose'),
   out: path.resolve(args.values.out ?? path.join(BENCH, 'results', smoke ? 'smoke' : '')),
   size: 224,
@@ -565,14 +570,37 @@ if (opts.soak > 0 && opts.engines.includes('ours')) {
   if (soak.ok) log(`  RSS ${fmt(soak.samples[0].rssMiB)} MiB after the first inference, ${fmt(soak.samples.at(-1).rssMiB)} MiB after ${soak.samples.at(-1).i}; ${fmt(soak.allocationsPerInference, 2)} allocations per inference`);
   else log(`  FAILED: ${soak.error.split('\n')[0]}`);
 }
+// Training against PyTorch (bench/train.mjs): its own pairs of fresh processes; its rows here.
+let train = null;
+if (opts.train && opts.engines.includes('ours')) {
+  log(`training step and eval forward vs PyTorch 1.13 CPU (bench/train.mjs${smoke ? ' --quick' : ''})`);
+  await waitForQuiet('train');
+  try {
+    const argv = [path.join(BENCH, 'train.mjs'), '--json', ...(smoke ? ['--quick'] : ['--out', opts.out]), ...(opts.quiet ? [] : ['--no-wait'])];
+    const rows = JSON.parse(execFileSync(process.execPath, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 }));
+    train = { ok: true, quick: smoke, rows };
+    for (const r of rows) log(`  ${r.inference ? 'eval forward' : 'train step  '} b${r.batch} ${r.size}×${r.size} ${r.threads}t: ours ${fmt(r.oursMs)} ms, torch ${fmt(r.torchMs)} ms, ours ÷ torch ${fmt(r.ratio, 2)}×`);
+  } catch (e) {
+    // A failing case still prints its rows (with errors) and exits 1.
+    let rows = null;
+    try {
+      rows = JSON.parse(e.stdout);
+    } catch {
+      // no rows
+    }
+    train = { ok: false, quick: smoke, rows, error: String(e.message ?? e).split('\n')[0] };
+    log(`  FAILED: ${train.error}`);
+  }
+}
+
 info.loadAvgEnd = os.loadavg();
 info.waitedForQuietS = waitedTotalMs / 1000;
 info.durationS = (performance.now() - t0) / 1000;
 
 const reportOpts = { ...opts, filter: opts.filter?.source ?? null };
 fs.mkdirSync(tmp, { recursive: true });
-fs.writeFileSync(rawFile, JSON.stringify({ opts: reportOpts, info, prep, shapes, e2e, scaling, micro, soak }));
-const files = writeReports({ opts: reportOpts, info, prep, shapes, e2e, scaling, micro, soak, out: opts.out });
+fs.writeFileSync(rawFile, JSON.stringify({ opts: reportOpts, info, prep, shapes, e2e, scaling, micro, soak, train }));
+const files = writeReports({ opts: reportOpts, info, prep, shapes, e2e, scaling, micro, soak, train, out: opts.out });
 log(`\n${files.summary}`);
 log(`wrote ${files.written.map((f) => path.relative(ROOT, f)).join(', ')} in ${fmt(info.durationS, 0)} s`);
 if (files.problems.length) {

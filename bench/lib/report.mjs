@@ -241,7 +241,7 @@ function targets({ info, e2e, scaling, micro, soak }) {
   return rows;
 }
 
-function markdown({ opts, info, e2e, scaling, micro, soak }) {
+function markdown({ opts, info, e2e, scaling, micro, soak, train }) {
   const L = [];
   const p = (s = '') => L.push(s);
   p(`# inception-wasm benchmarks${opts.smoke ? ' (smoke)' : ''}`);
@@ -499,6 +499,23 @@ function markdown({ opts, info, e2e, scaling, micro, soak }) {
     } else p(`Failed: ${firstLine(soak.error)}`);
     p();
   }
+  if (train) {
+    p(`## Training step vs PyTorch 1.13 CPU${train.quick ? ' (quick: one process, one step each — a smoke run, not a measurement)' : ''}`);
+    p();
+    p(
+      "`bench/train.mjs` (`npm run bench:train`): torchvision's GoogLeNet with both auxiliary heads, 10 classes; a training step (zero grad, training-mode forward, main + 0.3·(aux1 + aux2), backward, SGD with momentum) and an eval forward, inception-wasm and PyTorch each in fresh processes taking turns. " +
+        'ms = median of the per-process medians; **ours ÷ torch > 1: inception-wasm slower**.' +
+        (train.quick ? '' : ' Details (spread, phases, memory): `train.md` / `train.json` in this directory.'),
+    );
+    p();
+    if (train.rows?.length) {
+      p('| | batch | input | threads | inception-wasm ms | PyTorch ms | ours ÷ torch | ours wasm MiB | torch max RSS MiB |');
+      p('|---|---|---|---|---|---|---|---|---|');
+      for (const r of train.rows) p(`| ${r.inference ? 'eval forward' : 'train step'} | ${r.batch} | ${r.size}×${r.size} | ${r.threads} | ${f(r.oursMs)} | ${f(r.torchMs)} | ${r.ratio === null ? '—' : `**${f(r.ratio, 2)}×**`} | ${f(r.oursPeakMiB, 0)} | ${f(r.torchMaxRssMiB, 0)} |`);
+    }
+    if (!train.ok) p(`\nFailed: ${firstLine(train.error)}`);
+    p();
+  }
   p('Raw numbers: `results.json` (same directory); chart: `chart.svg`.');
   return `${L.join('\n')}\n`;
 }
@@ -586,7 +603,7 @@ function chart({ opts, info, e2e, micro }) {
 
 // ---------------------------------------------------------------- entry
 
-export function writeReports({ opts, info, prep, shapes, e2e, scaling, micro, soak, out }) {
+export function writeReports({ opts, info, prep, shapes, e2e, scaling, micro, soak, train = null, out }) {
   const E = e2e ? aggregateE2E(e2e, prep.totalMacs) : null;
   const M = micro ? aggregateMicro(micro) : null;
   info.distBuilds = [...new Set([prep.distHash, ...(E?.configs ?? []).flatMap((c) => c.distHashes ?? []), ...(M?.configs ?? []).flatMap((c) => c.distHashes ?? [])].filter(Boolean))];
@@ -600,11 +617,13 @@ export function writeReports({ opts, info, prep, shapes, e2e, scaling, micro, so
     micro: M,
     scaling: scaling ?? null,
     soak: soak ?? null,
+    // bench/train.mjs's rows (ratio = ours ÷ torch: > 1, inception-wasm slower).
+    train,
     targets: targets({ info, e2e: E, scaling, micro: M, soak }),
   };
   fs.mkdirSync(out, { recursive: true });
   const files = { json: path.join(out, 'results.json'), md: path.join(out, 'results.md'), svg: path.join(out, 'chart.svg') };
-  const ctx = { opts, info, e2e: E, scaling, micro: M, soak, shapes };
+  const ctx = { opts, info, e2e: E, scaling, micro: M, soak, train, shapes };
   fs.writeFileSync(files.json, `${JSON.stringify(results, null, 1)}\n`);
   const md = markdown(ctx);
   fs.writeFileSync(files.md, md);
@@ -612,7 +631,8 @@ export function writeReports({ opts, info, prep, shapes, e2e, scaling, micro, so
   // The console summary: the head-to-head table.
   const start = md.indexOf('### Head to head');
   const summary = start >= 0 ? md.slice(start, md.indexOf('\n### ', start + 5)).trim() : md.slice(0, 2000);
-  return { written: Object.values(files), summary, problems: [...problems(E, M, soak), ...(scaling && !scaling.ok ? [`paired thread scaling: ${firstLine(scaling.error)}`] : [])] };
+  const trainProblems = train && !train.ok ? [`train: ${firstLine(train.error)}`, ...(train.rows ?? []).flatMap((r) => (r.errors ?? []).map((e) => `train b${r.batch} ${r.size}² ${r.threads}t: ${e}`))] : [];
+  return { written: Object.values(files), summary, problems: [...problems(E, M, soak), ...(scaling && !scaling.ok ? [`paired thread scaling: ${firstLine(scaling.error)}`] : []), ...trainProblems] };
 }
 
 /**
