@@ -56,6 +56,16 @@ it('build your own network: prints what its comments say', () => {
   expect(new Set(top5).size).toBe(5);
 });
 
+it('training: three steps of the seed loss, a checkpoint; a head trained on frozen features', () => {
+  const out = run('const loss = googlenetLoss(out, target);');
+  expect(out).toHaveLength(3);
+  out.forEach((line, i) => expect(line).toMatch(new RegExp(`^${i} \\d+\\.\\d{4} true$`)));
+  expect(readFileSync(path.join(project, 'checkpoint.safetensors')).length).toBeGreaterThan(60_000_000) // ≈ 10 M weights and as many momentum values;
+  const head = run('const features = base.forwardFeatures(photos);').map((l) => Number(l.split(' ')[1]));
+  expect(head).toHaveLength(3);
+  expect(head[2]!).toBeLessThan(head[0]!);
+});
+
 it('every example type-checks (strict, noUncheckedIndexedAccess, checkJs; DOM for the browser one)', () => {
   expect(blocks.length).toBeGreaterThanOrEqual(6);
   const files = blocks.map((b, i) => {

@@ -290,6 +290,22 @@ function loadCheckpointModelOnly(bytes: Uint8Array): Map<string, { shape: readon
   return tmp.stateDict();
 }
 
+describe('GoogLeNet({ inChannels })', () => {
+  it('takes gray inputs with no copying; fromStateDict infers it; transformInput needs 3', () => {
+    using net = new GoogLeNet({ variant: 'torchvision', numClasses: 10, inChannels: 1, auxLogits: true, seed: 5 });
+    expect(net.stateDict().get('conv1.conv.weight')!.shape).toEqual([64, 1, 7, 7]);
+    using x = Tensor.fromArray(randomArray(2 * 32 * 32, 1), [2, 1, 32, 32]);
+    using y = net.forward(x);
+    expect(y.shape).toEqual([2, 10]);
+    using again = GoogLeNet.fromStateDict(net.stateDict(), { auxLogits: true });
+    expect(again.inChannels).toBe(1);
+    using z = again.forward(x);
+    expect(z.toArray()).toEqual(y.toArray());
+    expect(() => new GoogLeNet({ variant: 'torchvision', inChannels: 1, transformInput: true })).toThrow(/3 RGB channels/);
+    expect(() => new GoogLeNet({ inChannels: 0 })).toThrow(ValueError);
+  });
+});
+
 describe('transfer learning', () => {
   it('a frozen base in eval mode runs its inference plan; a head trains on forwardFeatures', () => {
     using base = new GoogLeNet({ variant: 'torchvision', numClasses: 5, seed: 4 });

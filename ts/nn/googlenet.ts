@@ -23,6 +23,12 @@ export type GoogLeNetVariant = 'relu' | 'seed' | 'torchvision';
 export interface GoogLeNetOptions {
   /** @defaultValue 1000 */
   numClasses?: number;
+  /**
+   * Channels of the input (conv1's): 1 for gray images such as Fashion-MNIST, with no
+   * copying into three channels (`transformInput` needs 3).
+   * @defaultValue 3
+   */
+  inChannels?: number;
   /** @defaultValue 'relu' */
   variant?: GoogLeNetVariant;
   /** Seed of the deterministic initialisation. @defaultValue the next of `manualSeed`'s sequence */
@@ -134,6 +140,7 @@ export interface GoogLeNetOutputs {
  */
 export class GoogLeNet extends Chain {
   readonly numClasses: number;
+  readonly inChannels: number;
   readonly variant: GoogLeNetVariant;
   readonly aux1: InceptionAux | undefined;
   readonly aux2: InceptionAux | undefined;
@@ -142,6 +149,8 @@ export class GoogLeNet extends Chain {
     super();
     const op = 'GoogLeNet';
     this.numClasses = checkInt(op, 'numClasses', options.numClasses ?? 1000);
+    this.inChannels = checkInt(op, 'inChannels', options.inChannels ?? 3);
+    if (options.transformInput && this.inChannels !== 3) throw new ValueError(op, `transformInput re-normalises 3 RGB channels, but inChannels is ${this.inChannels}`);
     const variant = options.variant ?? 'relu';
     if (variant !== 'relu' && variant !== 'seed' && variant !== 'torchvision') {
       throw new ValueError(op, `variant must be 'relu', 'seed' or 'torchvision', but got ${JSON.stringify(variant)}`);
@@ -167,7 +176,7 @@ export class GoogLeNet extends Chain {
     };
     [this.aux1, this.aux2] = deferInit(() => {
       if (options.transformInput) this.addModule('transform_input', new TransformInput());
-      this.addModule('conv1', conv(3, 64, 7, 2));
+      this.addModule('conv1', conv(this.inChannels, 64, 7, 2));
       this.addModule('maxpool1', pool());
       if (tv) {
         this.addModule('conv2', conv(64, 64, 1));
@@ -209,7 +218,8 @@ export class GoogLeNet extends Chain {
    * A GoogLeNet built from its weights — a state dict from `loadSafetensors`, `loadPth`
    * or `stateDict()`, or `readSafetensors`' `{ tensors, metadata }` — with the options
    * they imply: `variant` (`'torchvision'` for torchvision's key names, else `'relu'`;
-   * pass `'seed'` for the seed's network), `numClasses` (from `fc.weight`),
+   * pass `'seed'` for the seed's network), `numClasses` (from `fc.weight`), `inChannels`
+   * (from conv1's weight),
    * `transformInput` (from the `transform_input` metadata that
    * scripts/export_torchvision_googlenet.py writes). Options given win; auxiliary heads
    * in the weights are skipped unless `auxLogits: true`. WebAssembly memory peaks at what
@@ -227,8 +237,11 @@ export class GoogLeNet extends Chain {
     const fc = get('fc.weight');
     const fcValues = fc instanceof Float32Array ? fc.length : fc?.data.length;
     const numClasses = options.numClasses ?? (fcValues !== undefined && fcValues % 1024 === 0 ? fcValues / 1024 : undefined);
+    const conv1 = get(tv ? 'conv1.conv.weight' : 'conv1.weight');
+    const conv1Values = conv1 instanceof Float32Array ? conv1.length : conv1?.data.length;
+    const inChannels = options.inChannels ?? (conv1Values !== undefined && conv1Values % (64 * 49) === 0 ? conv1Values / (64 * 49) : undefined);
     const transformInput = options.transformInput ?? (tv && contents.metadata?.transform_input === 'true' ? true : undefined);
-    return new GoogLeNet({ ...options, variant: options.variant ?? (tv ? 'torchvision' : 'relu'), numClasses, transformInput, weights: tensors });
+    return new GoogLeNet({ ...options, variant: options.variant ?? (tv ? 'torchvision' : 'relu'), numClasses, inChannels, transformInput, weights: tensors });
   }
 
   /** The main path; the auxiliary heads are not part of it. */
