@@ -120,7 +120,10 @@ describe('packaged build (dist/)', () => {
     }
   });
 
-  it('every .wasm build stays within the 300 KB size budget (SPEC: a fraction of onnxruntime-web)', () => {
-    for (const path of [wasmPath, threadedWasmPath, ...relaxedWasmPaths]) expect(statSync(path).size, path).toBeLessThan(300_000);
+  // 300 KB for inference alone (0.3: 163 KB, 215 KB threaded); 0.4 added training — the
+  // recorded graphs, backward kernels, optimisers (+110 KB) — in the same module, since a
+  // model's tensors must live in one instance. Still 2.4 % of onnxruntime-web's 14.2 MB.
+  it('every .wasm build stays within the 350 KB size budget (SPEC: a fraction of onnxruntime-web)', () => {
+    for (const path of [wasmPath, threadedWasmPath, ...relaxedWasmPaths]) expect(statSync(path).size, path).toBeLessThan(350_000);
   });
 });

@@ -329,7 +329,7 @@ pub unsafe fn gemm_block(a: &PackedA, panels: Range<usize>, b: MatRef, cols: Ran
 /// line than inlined, and 8 % faster than today's build.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-pub(crate) unsafe fn gemm_block_with<B: PackB>(a: &PackedA, panels: Range<usize>, b: &B, cols: Range<usize>, c: *mut f32, ldc: usize, ep: Epilogue, scratch: &mut Vec<f32>) {
+pub(crate) unsafe fn gemm_block_with<B: PackB + ?Sized>(a: &PackedA, panels: Range<usize>, b: &B, cols: Range<usize>, c: *mut f32, ldc: usize, ep: Epilogue, scratch: &mut Vec<f32>) {
     check(a, &panels, b.rows(), &ep);
     assert!(cols.start <= cols.end && cols.end <= b.cols(), "gemm: columns out of range");
     assert!(ldc >= cols.len() || panel_rows(a, &panels) <= 1, "gemm: ldc < columns");

@@ -9,18 +9,21 @@
 //! (packed for the GEMM at each forward, since an optimiser may have changed them), the
 //! backward adds into their gradients.
 //!
-//! Convolution backward (per image `b`, `dZ` the output gradient after the ReLU mask):
-//! `dX_b = col2im(Wᵀ · dZ_b)` on the packed GEMM (`Wᵀ` packed once per backward; a 1×1
-//! stride-1 layer adds `Wᵀ · dZ_b` straight to `dX_b`), and `dW += dZ_b · rows(X_b)`,
-//! where `rows(X_b)` is im2col transposed (`oh·ow × c_in·kh·kw`), on the packed GEMM with
-//! `dZ_b`'s rows packed as `A`; split by output channels, summed over images in order.
+//! Convolution backward, as two GEMMs over the whole batch (`dZ` is the output gradient
+//! after the ReLU mask, `N = n·oh·ow` the batch's output pixels): `cols = Wᵀ · dZ`
+//! (`c_in·kh·kw × N`, `dZ` read as `c_out × N` across images; `Wᵀ` packed once per
+//! backward), split by pixel strips, then col2im of each image's columns into `dX`; and
+//! `dW += dZ · rows(X)`, where `rows(X)` is im2col transposed (`N × c_in·kh·kw`, built once
+//! per image), one GEMM with `K = N`, split by output channels. One GEMM per layer, not
+//! one per image: small maps (7×7 … 1×1, or 32×32 inputs) give the microkernel whole
+//! strips instead of a few pixels, and every task's share is independent of the others.
 
 use std::sync::{Arc, Mutex};
 
 use super::{grad, Shared};
 use crate::alloc::{self, OutOfMemory};
-use crate::conv::{self, Algorithm, ConvSpec};
-use crate::gemm::{self, Epilogue, MatMut, MatRef, PackedA, MR};
+use crate::conv::{self, ConvSpec};
+use crate::gemm::{self, Epilogue, MatRef, PackedA, MR};
 use crate::plan::{self, RunError, Slice, ValueId};
 use crate::pool::{self, Pool2dParams};
 use crate::split::{share, split};
@@ -291,10 +294,16 @@ impl GraphBuilder {
             needs[dst.0] |= needs[op.src().0] || op.trainable();
         }
         let scratch = self.steps.iter().map(scratch_floats).fold(Scratch::default(), Scratch::max);
-        let dz = self.steps.iter().map(|op| match op {
-            TrainOp::Conv { spec, n, h, w, .. } => out_size(spec, *h, *w).map_or(0, |(oh, ow)| n * spec.c_out * oh * ow),
-            _ => 0,
-        }).max().unwrap_or(0);
+        // The shared scratch of the conv backward: the largest layer's (each runs alone).
+        let conv_max = |f: &dyn Fn(&ConvSpec, usize, usize) -> usize| {
+            self.steps.iter().map(|op| match op {
+                TrainOp::Conv { spec, n, h, w, .. } => out_size(spec, *h, *w).map_or(0, |(oh, ow)| f(spec, *n, oh * ow)),
+                _ => 0,
+            }).max().unwrap_or(0)
+        };
+        let dz = conv_max(&|s, n, ohw| n * s.c_out * ohw);
+        // `rows`/`cols` hold a conv's `N × k` (backward) or its `c_out × N` output (forward).
+        let columns = conv_max(&|s, n, ohw| n * ohw * s.k().max(s.c_out));
         let steps = self.steps.len();
         Ok(Graph {
             lens: self.lens,
@@ -304,6 +313,7 @@ impl GraphBuilder {
             needs,
             scratch,
             dz_len: dz,
+            columns_len: columns,
             run: Run::default(),
             convs: (0..steps).map(|_| None).collect(),
             transposed: (0..steps).map(|_| None).collect(),
@@ -315,9 +325,9 @@ impl GraphBuilder {
     }
 }
 
-/// Per-thread scratch (floats) a backward needs: `train` holds a conv's columns (dX) or
-/// its transposed im2col and dW block (dW), or a BatchNorm channel's masked gradient;
-/// `packed` a block of dZ rows packed as the GEMM's `A`; `strip` the GEMM's packed strip.
+/// Per-thread scratch (floats) a backward needs: `train` holds a conv's dW block or a
+/// BatchNorm channel's masked gradient; `packed` a block of dZ rows packed as the GEMM's
+/// `A`; `strip` the GEMM's packed strip.
 /// Allocated before a backward runs, so no task allocates.
 #[derive(Clone, Copy, Debug, Default)]
 struct Scratch {
@@ -334,10 +344,11 @@ impl Scratch {
 
 fn scratch_floats(op: &TrainOp) -> Scratch {
     match op {
-        TrainOp::Conv { spec, h, w, .. } => {
+        TrainOp::Conv { spec, n, h, w, .. } => {
             let Some((oh, ow)) = out_size(spec, *h, *w) else { return Scratch::default() };
-            let (ohw, k, co) = (oh * ow, spec.k(), spec.c_out);
-            Scratch { train: (k * ohw).max(ohw * k + co * k), packed: PackedA::packed_len(co, ohw), strip: ohw.max(co) * gemm::NR }
+            let (big_n, k, co) = (n * oh * ow, spec.k(), spec.c_out);
+            // dW's block (`c_out × k` at most), dZ's rows packed as A (K = N), the strips.
+            Scratch { train: co * k, packed: PackedA::packed_len(co, big_n), strip: big_n.max(co).max(k) * gemm::NR }
         }
         TrainOp::BatchNorm { n, hw, .. } => Scratch { train: n * hw, ..Scratch::default() },
         _ => Scratch::default(),
@@ -371,7 +382,12 @@ impl From<OutOfMemory> for GraphError {
 struct Run {
     arena: Vec<f32>,
     grads: Vec<f32>,
+    /// A conv's output gradient after the ReLU mask (`n × c_out × oh·ow`).
     dz: Vec<f32>,
+    /// A conv's `rows(X)` (`N × c_in·kh·kw`), for its weight gradient.
+    rows: Vec<f32>,
+    /// A conv's `Wᵀ · dZ` (`c_in·kh·kw × N`), for its input gradient.
+    cols: Vec<f32>,
     workspaces: Vec<Mutex<Workspace>>,
 }
 
@@ -387,9 +403,11 @@ pub struct Graph {
     needs: Vec<bool>,
     scratch: Scratch,
     dz_len: usize,
+    /// Floats of `rows` and of `cols` (each): the largest conv's `N · c_in·kh·kw`.
+    columns_len: usize,
     run: Run,
     /// Per conv step: the weights packed by the last forward.
-    convs: Vec<Option<conv::Conv2d>>,
+    convs: Vec<Option<PackedA>>,
     /// Per conv step whose input needs a gradient: `Wᵀ`, packed by each backward.
     transposed: Vec<Option<PackedA>>,
     /// Per BatchNorm step: the mean and 1/σ of the last forward (`2c` floats; its tasks
@@ -404,8 +422,15 @@ pub struct Graph {
 #[derive(Clone, Copy, Debug)]
 enum Part {
     Whole,
+    /// `dZ` of one image.
     ConvDz,
+    /// `rows(X)` of one image.
+    ConvRows,
+    /// `cols = Wᵀ · dZ` for a run of pixel strips.
+    ConvCols,
+    /// col2im of one image's columns into `dX`.
     ConvDx,
+    /// `dW` (and the bias gradient) for a range of output channels.
     ConvDw,
     LinearDx,
     LinearDw,
@@ -416,6 +441,8 @@ struct Mem {
     arena: *mut f32,
     grads: *mut f32,
     dz: *mut f32,
+    rows: *mut f32,
+    cols: *mut f32,
     offsets: *const usize,
 }
 
@@ -448,7 +475,7 @@ impl Graph {
     /// Bytes the graph holds between runs (activations, gradients, scratch, packed weights).
     pub fn bytes(&self) -> usize {
         let r = &self.run;
-        let floats = r.arena.capacity() + r.grads.capacity() + r.dz.capacity();
+        let floats = r.arena.capacity() + r.grads.capacity() + r.dz.capacity() + r.rows.capacity() + r.cols.capacity();
         let ws: usize = r.workspaces.iter().map(|w| w.lock().map_or(0, |w| w.bytes())).sum();
         floats * 4 + ws
     }
@@ -486,22 +513,39 @@ impl Graph {
         let threads = plan::threads();
         alloc::grow_to(&mut self.run.arena, self.total, 0.0)?;
         self.workspaces(threads)?;
+        alloc::grow_to(&mut self.run.cols, self.columns_len, 0.0)?;
         for (op, slot) in self.steps.iter().zip(&mut self.convs) {
-            if let TrainOp::Conv { spec, weight, bias, .. } = op {
+            if let TrainOp::Conv { spec, weight, .. } = op {
                 // SAFETY: no run is in progress; parameters are only written between runs.
-                let (w, b) = unsafe { (weight.data.get(), bias.as_ref().map(|b| b.data.get())) };
+                let w = unsafe { weight.data.get() };
                 *slot = None; // the old packing's memory first
-                *slot = Some(conv::Conv2d::try_with_algorithm(*spec, w, b, Algorithm::Gemm)?);
+                *slot = Some(PackedA::try_pack(w, spec.c_out, spec.k())?);
             }
+        }
+        for ws in &self.run.workspaces[..threads] {
+            let mut ws = ws.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            alloc::grow_to(&mut ws.strip, self.scratch.strip, 0.0)?;
         }
         self.run.arena[..input.len()].copy_from_slice(input);
         self.key = crate::weyl::fmix32(seed ^ 0x5851_F42D);
-        let tasks: Vec<usize> = self.steps.iter().enumerate().map(|(i, op)| self.forward_tasks(i, op, threads)).collect();
-        let stages: Vec<Vec<usize>> = (0..self.steps.len()).map(|i| vec![i]).collect();
-        let mem = Mem { arena: self.run.arena.as_mut_ptr(), grads: core::ptr::null_mut(), dz: core::ptr::null_mut(), offsets: self.offsets.as_ptr() };
+        // A conv is two stages: its GEMM over the batch's pixels, then the scatter into NCHW.
+        let mut list: Vec<(usize, bool)> = Vec::new();
+        for (i, op) in self.steps.iter().enumerate() {
+            list.push((i, false));
+            if matches!(op, TrainOp::Conv { .. }) {
+                list.push((i, true));
+            }
+        }
+        let tasks: Vec<usize> = list.iter().map(|&(i, scatter)| self.forward_tasks(i, scatter, threads)).collect();
+        let stages: Vec<Vec<usize>> = (0..list.len()).map(|s| vec![s]).collect();
+        let none = core::ptr::null_mut();
+        let mem = Mem { arena: self.run.arena.as_mut_ptr(), grads: none, dz: none, rows: none, cols: self.run.cols.as_mut_ptr(), offsets: self.offsets.as_ptr() };
         let this = &*self;
-        plan::exec_run(&stages, &tasks, &this.run.workspaces[..threads], |step, task, ws| unsafe { this.forward_task(step, task, tasks[step], &mem, ws) })
-            .map_err(|e| GraphError::Run(RunError::WorkerFailed(e)))?;
+        plan::exec_run(&stages, &tasks, &this.run.workspaces[..threads], |s, task, ws| {
+            let (step, scatter) = list[s];
+            unsafe { this.forward_task(step, scatter, task, tasks[s], &mem, ws) }
+        })
+        .map_err(|e| GraphError::Run(RunError::WorkerFailed(e)))?;
         self.state = State::Forwarded;
         Ok(())
     }
@@ -512,9 +556,13 @@ impl Graph {
         (self.state != State::Empty).then(|| &self.run.arena[self.offsets[v.0]..self.offsets[v.0] + self.lens[v.0]])
     }
 
-    fn forward_tasks(&self, i: usize, op: &TrainOp, threads: usize) -> usize {
-        match op {
-            TrainOp::Conv { n, h, w, .. } => n * self.convs[i].as_ref().expect("packed").parts(*h, *w, threads.div_ceil(*n)),
+    fn forward_tasks(&self, i: usize, scatter: bool, threads: usize) -> usize {
+        match &self.steps[i] {
+            TrainOp::Conv { n, .. } if scatter => *n,
+            TrainOp::Conv { spec, n, h, w, .. } => {
+                let (oh, ow) = out_size(spec, *h, *w).expect("checked");
+                split((n * oh * ow).div_ceil(gemm::NR), spec.k() * spec.c_out * gemm::NR, threads).max(1)
+            }
             TrainOp::BatchNorm { n, c, hw, .. } => split(*c, n * hw, threads),
             TrainOp::MaxPool { planes, h, w, .. } | TrainOp::AvgPool { planes, h, w, .. } | TrainOp::AdaptiveAvgPool { planes, h, w, .. } => split(*planes, h * w, threads),
             TrainOp::Linear { n, inp, out, .. } => split(*out, n * inp, threads),
@@ -524,17 +572,39 @@ impl Graph {
 
     /// # Safety
     /// Tasks of one step write disjoint elements; steps run one after another.
-    unsafe fn forward_task(&self, step: usize, task: usize, tasks: usize, mem: &Mem, ws: &mut Workspace) {
+    unsafe fn forward_task(&self, step: usize, scatter: bool, task: usize, tasks: usize, mem: &Mem, ws: &mut Workspace) {
         match &self.steps[step] {
-            TrainOp::Conv { spec, n, h, w, relu, src, dst, .. } => {
-                let layer = self.convs[step].as_ref().expect("packed by forward");
+            TrainOp::Conv { spec, bias, n, h, w, relu, src, dst, .. } => {
+                // One GEMM over the whole batch, `c_out × N` (N = n·oh·ow) into `cols`, then
+                // each image's planes scattered to its channel slice of `dst`.
                 let (oh, ow) = out_size(spec, *h, *w).expect("checked");
-                let parts = tasks / n;
-                let (b, part) = (task / parts, task % parts);
-                let img = spec.c_in * h * w;
-                let x = &mem.val(*src, b * img, img)[..];
-                let out = mem.val(dst.value, (b * dst.channels + dst.offset) * oh * ow, spec.c_out * oh * ow).as_mut_ptr();
-                layer.forward_part(x, *h, *w, *relu, out, part, parts, ws);
+                let (ohw, co) = (oh * ow, spec.c_out);
+                let big_n = n * ohw;
+                if scatter {
+                    let cols = core::slice::from_raw_parts(mem.cols, co * big_n);
+                    let out = mem.val(dst.value, (task * dst.channels + dst.offset) * ohw, co * ohw);
+                    for (o, plane) in out.chunks_exact_mut(ohw).enumerate() {
+                        plane.copy_from_slice(&cols[o * big_n + task * ohw..][..ohw]);
+                    }
+                    return;
+                }
+                let a = self.convs[step].as_ref().expect("packed by forward");
+                let strips = share(big_n.div_ceil(gemm::NR), task, tasks);
+                let pixels = strips.start * gemm::NR..(strips.end * gemm::NR).min(big_n);
+                let x = &mem.val(*src, 0, n * spec.c_in * h * w)[..];
+                let ep = Epilogue { bias: bias.as_ref().map(|b| b.data.get()), relu: *relu };
+                let c = mem.cols.add(pixels.start);
+                // Through `dyn PackB`: one copy of the GEMM (and its microkernels) for every
+                // operand training packs, not one per type (the module's size).
+                let (columns, im2col);
+                let b: &dyn gemm::PackB = if spec.is_pointwise() {
+                    columns = BatchColumns { data: x, rows: spec.c_in, ohw, n: *n };
+                    &columns
+                } else {
+                    im2col = BatchIm2col { x, p: spec.with_input(*h, *w), n: *n };
+                    &im2col
+                };
+                gemm::gemm_block_with(a, 0..a.panels(), b, pixels, c, big_n, ep, &mut ws.strip);
             }
             TrainOp::BatchNorm { gamma, beta, running_mean, running_var, train, momentum, eps, relu, n, c, hw, src, dst } => {
                 let x = &mem.val(*src, 0, n * c * hw)[..];
@@ -630,6 +700,8 @@ impl Graph {
         let threads = plan::threads();
         alloc::grow_to(&mut self.run.grads, self.total, 0.0)?;
         alloc::grow_to(&mut self.run.dz, self.dz_len, 0.0)?;
+        alloc::grow_to(&mut self.run.rows, self.columns_len, 0.0)?;
+        alloc::grow_to(&mut self.run.cols, self.columns_len, 0.0)?;
         self.workspaces(threads)?;
         for ws in &self.run.workspaces[..threads] {
             let mut ws = ws.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -689,15 +761,18 @@ impl Graph {
             };
             match op {
                 TrainOp::Conv { weight, bias, .. } => {
-                    stage(&[Part::ConvDz], &mut list);
-                    let mut second = Vec::new();
+                    let dw = weight.grad.is_some();
+                    let params = dw || bias.as_ref().is_some_and(|b| b.grad.is_some());
+                    stage(if dw { &[Part::ConvDz, Part::ConvRows] } else { &[Part::ConvDz] }, &mut list);
+                    match (params, dx) {
+                        (true, true) => stage(&[Part::ConvDw, Part::ConvCols], &mut list),
+                        (true, false) => stage(&[Part::ConvDw], &mut list),
+                        (false, true) => stage(&[Part::ConvCols], &mut list),
+                        (false, false) => {}
+                    }
                     if dx {
-                        second.push(Part::ConvDx);
+                        stage(&[Part::ConvDx], &mut list);
                     }
-                    if weight.grad.is_some() || bias.as_ref().is_some_and(|b| b.grad.is_some()) {
-                        second.push(Part::ConvDw);
-                    }
-                    stage(&second, &mut list);
                 }
                 TrainOp::Linear { .. } => {
                     let mut parts = vec![Part::LinearDw];
@@ -712,7 +787,8 @@ impl Graph {
             }
         }
         let tasks: Vec<usize> = list.iter().map(|&(i, part)| self.backward_tasks(i, part, threads)).collect();
-        let mem = Mem { arena: self.run.arena.as_mut_ptr(), grads: self.run.grads.as_mut_ptr(), dz: self.run.dz.as_mut_ptr(), offsets: self.offsets.as_ptr() };
+        let r = &mut self.run;
+        let mem = Mem { arena: r.arena.as_mut_ptr(), grads: r.grads.as_mut_ptr(), dz: r.dz.as_mut_ptr(), rows: r.rows.as_mut_ptr(), cols: r.cols.as_mut_ptr(), offsets: self.offsets.as_ptr() };
         let this = &*self;
         plan::exec_run(&stages, &tasks, &this.run.workspaces[..threads], |s, task, ws| {
             let (i, part) = list[s];
@@ -729,10 +805,14 @@ impl Graph {
 
     fn backward_tasks(&self, i: usize, part: Part, threads: usize) -> usize {
         match (&self.steps[i], part) {
-            (TrainOp::Conv { n, .. }, Part::ConvDz | Part::ConvDx) => *n,
+            (TrainOp::Conv { n, .. }, Part::ConvDz | Part::ConvRows | Part::ConvDx) => *n,
             (TrainOp::Conv { spec, h, w, n, .. }, Part::ConvDw) => {
                 let (oh, ow) = out_size(spec, *h, *w).expect("checked");
                 split(spec.c_out.div_ceil(MR), n * oh * ow * spec.k() * MR, threads).max(1)
+            }
+            (TrainOp::Conv { spec, h, w, n, .. }, Part::ConvCols) => {
+                let (oh, ow) = out_size(spec, *h, *w).expect("checked");
+                split((n * oh * ow).div_ceil(gemm::NR), spec.k() * spec.c_out * gemm::NR, threads).max(1)
             }
             (TrainOp::Linear { n, inp, out, .. }, Part::LinearDx) => split(*n, inp * out, threads).max(1),
             (TrainOp::Linear { n, inp, out, .. }, Part::LinearDw) => split(*out, n * inp, threads).max(1),
@@ -752,22 +832,35 @@ impl Graph {
                 let (oh, ow) = out_size(spec, *h, *w).expect("checked");
                 let (ohw, co, k) = (oh * ow, spec.c_out, spec.k());
                 let dz = |b: usize| core::slice::from_raw_parts_mut(mem.dz.add(b * co * ohw), co * ohw);
+                let big_n = n * ohw;
+                let p = spec.with_input(*h, *w);
+                let img = spec.c_in * h * w;
                 match part {
                     Part::ConvDz => {
                         let at = (task * dst.channels + dst.offset) * ohw;
                         grad::relu_mask(mem.val(dst.value, at, co * ohw), mem.grad(dst.value, at, co * ohw), *relu, dz(task));
                     }
-                    Part::ConvDx => {
-                        let b = task;
+                    Part::ConvRows => {
+                        let rows = core::slice::from_raw_parts_mut(mem.rows.add(task * ohw * k), ohw * k);
+                        im2row(&mem.val(*src, task * img, img)[..], &p, rows);
+                    }
+                    Part::ConvCols => {
+                        // cols[:, strips] = Wᵀ · dZ over the pixel strips of this task.
                         let a = self.transposed[step].as_ref().expect("packed by backward");
-                        let img = spec.c_in * h * w;
-                        let cols = &mut ws.train[..k * ohw];
-                        gemm::gemm(a, MatRef { data: dz(b), rows: co, cols: ohw, ld: ohw }, MatMut { data: cols, rows: k, cols: ohw, ld: ohw }, Epilogue::default(), &mut ws.strip);
-                        let dx = mem.grad(*src, b * img, img);
+                        let strips = share(big_n.div_ceil(gemm::NR), task, tasks);
+                        let pixels = strips.start * gemm::NR..(strips.end * gemm::NR).min(big_n);
+                        let b = BatchColumns { data: core::slice::from_raw_parts(mem.dz, n * co * ohw), rows: co, ohw, n: *n };
+                        gemm::gemm_block_with(a, 0..a.panels(), &b as &dyn gemm::PackB, pixels.clone(), mem.cols.add(pixels.start), big_n, Epilogue::default(), &mut ws.strip);
+                    }
+                    Part::ConvDx => {
+                        let cols = core::slice::from_raw_parts(mem.cols, k * big_n);
+                        let dx = mem.grad(*src, task * img, img);
                         if spec.is_pointwise() {
-                            dx.iter_mut().zip(&ws.train[..k * ohw]).for_each(|(d, &v)| *d += v);
+                            for (c, row) in dx.chunks_exact_mut(ohw).enumerate() {
+                                row.iter_mut().zip(&cols[c * big_n + task * ohw..][..ohw]).for_each(|(d, &v)| *d += v);
+                            }
                         } else {
-                            col2im(&ws.train[..k * ohw], &spec.with_input(*h, *w), dx);
+                            col2im(cols, big_n, task * ohw, &p, dx);
                         }
                     }
                     Part::ConvDw => {
@@ -776,23 +869,26 @@ impl Graph {
                         if rows.is_empty() {
                             return;
                         }
-                        let p = spec.with_input(*h, *w);
-                        let img = spec.c_in * h * w;
-                        let m = rows.len();
                         if let Some(gw) = &weight.grad {
-                            let (bmat, rest) = ws.train.split_at_mut(ohw * k);
-                            let cmat = &mut rest[..m * k];
-                            let dw = &mut gw.get_mut()[rows.start * k..rows.end * k];
+                            // dW[rows] += dZ[rows] · rows(X): A = dZ's rows across every image (K = N).
+                            let m = rows.len();
                             let mut buf = std::mem::take(&mut ws.packed);
-                            for b in 0..*n {
-                                let x = &mem.val(*src, b * img, img)[..];
-                                im2row(x, &p, bmat);
-                                let a = PackedA::pack_reusing(&dz(b)[rows.start * ohw..rows.end * ohw], m, ohw, buf);
-                                gemm::gemm(&a, MatRef { data: bmat, rows: ohw, cols: k, ld: k }, MatMut { data: cmat, rows: m, cols: k, ld: k }, Epilogue::default(), &mut ws.strip);
-                                buf = a.into_data();
-                                dw.iter_mut().zip(cmat.iter()).for_each(|(d, &v)| *d += v);
+                            buf.clear();
+                            buf.resize(PackedA::packed_len(m, big_n), 0.0);
+                            for (r, o) in rows.clone().enumerate() {
+                                let panel = &mut buf[(r / MR) * big_n * MR..];
+                                for b in 0..*n {
+                                    for (q, &v) in dz(b)[o * ohw..(o + 1) * ohw].iter().enumerate() {
+                                        panel[(b * ohw + q) * MR + r % MR] = v;
+                                    }
+                                }
                             }
-                            ws.packed = buf;
+                            let a = PackedA::from_packed(m, big_n, buf);
+                            let bmat = MatRef { data: core::slice::from_raw_parts(mem.rows, big_n * k), rows: big_n, cols: k, ld: k };
+                            let cmat = &mut ws.train[..m * k];
+                            gemm::gemm_block_with(&a, 0..a.panels(), &bmat as &dyn gemm::PackB, 0..k, cmat.as_mut_ptr(), k, Epilogue::default(), &mut ws.strip);
+                            ws.packed = a.into_data();
+                            gw.get_mut()[rows.start * k..rows.end * k].iter_mut().zip(ws.train.iter()).for_each(|(d, &v)| *d += v);
                         }
                         if let Some(gb) = bias.as_ref().and_then(|b| b.grad.as_ref()) {
                             let db = gb.get_mut();
@@ -906,8 +1002,9 @@ fn im2row(x: &[f32], p: &conv::Conv2dParams, rows: &mut [f32]) {
     }
 }
 
-/// Adds columns `cols` (`c_in·kh·kw × oh·ow`, as im2col lays them out) back onto the image `dx`.
-fn col2im(cols: &[f32], p: &conv::Conv2dParams, dx: &mut [f32]) {
+/// Adds one image's columns back onto the image `dx`: its columns start at column `col0`
+/// of `cols` (`c_in·kh·kw` rows of `ld` columns, as im2col lays them out).
+fn col2im(cols: &[f32], ld: usize, col0: usize, p: &conv::Conv2dParams, dx: &mut [f32]) {
     let (oh, ow) = (p.out_h(), p.out_w());
     for c in 0..p.c_in {
         for i in 0..p.kh {
@@ -919,12 +1016,87 @@ fn col2im(cols: &[f32], p: &conv::Conv2dParams, dx: &mut [f32]) {
                         continue;
                     }
                     let row = &mut dx[(c * p.h + iy as usize) * p.w..][..p.w];
-                    let src = &cols[r * oh * ow + oy * ow..][..ow];
+                    let src = &cols[r * ld + col0 + oy * ow..][..ow];
                     for (ox, &v) in src.iter().enumerate() {
                         let ix = (ox * p.sw + j) as isize - p.pw as isize;
                         if ix >= 0 && (ix as usize) < p.w {
                             row[ix as usize] += v;
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An NCHW batch (`n × rows × ohw`: a 1×1 layer's input, or `dZ`) read as the
+/// `rows × n·ohw` matrix `B` of a GEMM over the whole batch: column `j` is pixel
+/// `j % ohw` of image `j / ohw`.
+struct BatchColumns<'a> {
+    data: &'a [f32],
+    rows: usize,
+    ohw: usize,
+    n: usize,
+}
+
+impl gemm::PackB for BatchColumns<'_> {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.n * self.ohw
+    }
+
+    fn pack_strip(&self, j: usize, dst: &mut [f32]) {
+        let nr = gemm::NR.min(self.cols() - j);
+        for t in 0..gemm::NR {
+            if t >= nr {
+                for kk in 0..self.rows {
+                    dst[kk * gemm::NR + t] = 0.0;
+                }
+                continue;
+            }
+            let (b, q) = ((j + t) / self.ohw, (j + t) % self.ohw);
+            let image = &self.data[b * self.rows * self.ohw + q..];
+            for kk in 0..self.rows {
+                dst[kk * gemm::NR + t] = image[kk * self.ohw];
+            }
+        }
+    }
+}
+
+/// The im2col of a whole batch as the `c_in·kh·kw × n·oh·ow` matrix `B` of the forward
+/// GEMM, gathered one strip at a time (zero in the padding).
+struct BatchIm2col<'a> {
+    x: &'a [f32],
+    p: conv::Conv2dParams,
+    n: usize,
+}
+
+impl gemm::PackB for BatchIm2col<'_> {
+    fn rows(&self) -> usize {
+        self.p.c_in * self.p.kh * self.p.kw
+    }
+
+    fn cols(&self) -> usize {
+        self.n * self.p.out_h() * self.p.out_w()
+    }
+
+    fn pack_strip(&self, j: usize, dst: &mut [f32]) {
+        let p = &self.p;
+        let (ow, ohw, img) = (p.out_w(), p.out_h() * p.out_w(), p.c_in * p.h * p.w);
+        let nr = gemm::NR.min(self.cols() - j);
+        for t in 0..gemm::NR {
+            let (b, oy, ox) = ((j + t) / ohw, (j + t) % ohw / ow, (j + t) % ow);
+            for c in 0..p.c_in {
+                for i in 0..p.kh {
+                    let iy = (oy * p.sh + i) as isize - p.ph as isize;
+                    for jj in 0..p.kw {
+                        let ix = (ox * p.sw + jj) as isize - p.pw as isize;
+                        let r = (c * p.kh + i) * p.kw + jj;
+                        let inside = t < nr && iy >= 0 && (iy as usize) < p.h && ix >= 0 && (ix as usize) < p.w;
+                        dst[r * gemm::NR + t] = if inside { self.x[b * img + (c * p.h + iy as usize) * p.w + ix as usize] } else { 0.0 };
                     }
                 }
             }
