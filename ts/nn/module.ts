@@ -176,19 +176,7 @@ export abstract class Module {
       for (const p of m._parameters().values()) flags += p.requiresGrad ? '1' : '0';
     }
     const key = `${kind} ${x.shape.join(',')} ${flags}`;
-    let graph = this.#graphs.get(key);
-    if (graph === undefined) {
-      graph = RecordedGraph.compile(this.op, x.shape, x.requiresGrad, shapes, lower);
-      this.#generation = generation();
-      if (this.#graphs.size >= MAX_GRAPHS) {
-        const [oldest, old] = this.#graphs.entries().next().value!;
-        old.free();
-        this.#graphs.delete(oldest);
-      }
-    } else {
-      this.#graphs.delete(key);
-    }
-    this.#graphs.set(key, graph);
+    const graph = this.#cached(this.#graphs, key, MAX_GRAPHS, () => RecordedGraph.compile(this.op, x.shape, x.requiresGrad, shapes, lower));
     return graph.run(x);
   }
 
@@ -201,20 +189,25 @@ export abstract class Module {
   /** The cached plan `key`, compiled with `lower` on a miss. */
   /** @internal Lowering to plans (ts/plan.ts): not part of the public API. */
   protected plan(key: string, inputShape: readonly number[], lower: (b: InferenceBuilder, x: Value) => Value): NativePlan {
-    let plan = this.#plans.get(key);
-    if (plan === undefined) {
-      plan = compile(this.op, inputShape, lower);
+    return this.#cached(this.#plans, key, MAX_PLANS, () => compile(this.op, inputShape, lower));
+  }
+
+  /** Entry `key` of a least-recently-used cache of at most `max` (made by `make` on a miss; the oldest freed). */
+  #cached<T extends { free(): void }>(cache: Map<string, T>, key: string, max: number, make: () => T): T {
+    let entry = cache.get(key);
+    if (entry === undefined) {
+      entry = make();
       this.#generation = generation();
-      if (this.#plans.size >= MAX_PLANS) {
-        const [oldest, old] = this.#plans.entries().next().value!;
+      if (cache.size >= max) {
+        const [oldest, old] = cache.entries().next().value!;
         old.free();
-        this.#plans.delete(oldest);
+        cache.delete(oldest);
       }
     } else {
-      this.#plans.delete(key);
+      cache.delete(key);
     }
-    this.#plans.set(key, plan);
-    return plan;
+    cache.set(key, entry);
+    return entry;
   }
 
   /**

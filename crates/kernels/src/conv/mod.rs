@@ -7,6 +7,7 @@
 //! columns at a time and never materialises it. 3×3 stride-1 layers with enough
 //! channels run Winograd instead (`Algorithm::select`).
 
+pub(crate) mod batch;
 mod im2col;
 mod winograd;
 
@@ -497,6 +498,38 @@ impl Conv2d {
         self.gemm_block(a, x, h, w, relu, panels, pixels, out, ld, ws);
     }
 
+    /// True when an `h × w` input of `n > 1` images runs faster as one GEMM over the whole
+    /// batch ([`forward_batch_block`](Self::forward_batch_block)) than image by image: the
+    /// GEMM path on maps of at most [`BATCH_PIXELS`] pixels, where one image's pixels fill only a
+    /// few of the microkernel's `NR` columns per strip (the 7×7 to 1×1 maps of a 224×224
+    /// GoogLeNet, most of a 32×32 one).
+    pub fn batches(&self, n: usize, h: usize, w: usize) -> bool {
+        let Some((oh, ow)) = self.out_size(h, w) else { return false };
+        n > 1 && oh * ow <= BATCH_PIXELS && self.algorithm_for(h, w) == Algorithm::Gemm
+    }
+
+    /// Output channels × pixel columns `pixels` of the batch (`N = n·oh·ow` columns, pixel
+    /// `q` of image `b` is column `b·oh·ow + q`) into `out`, `c_out` rows of `N` floats, bias
+    /// and ReLU fused: each element the same sum, in the same order, as image by image.
+    ///
+    /// # Safety
+    /// `out` must hold `c_out × N` floats, and this call alone may access columns `pixels`.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn forward_batch_block(&self, x: &[f32], n: usize, h: usize, w: usize, relu: bool, pixels: Range<usize>, out: *mut f32, ws: &mut Workspace) {
+        let Packed::Gemm(a) = self.packed_for(h, w) else { panic!("conv2d: forward_batch_block on a Winograd layer") };
+        let p = self.spec.with_input(h, w);
+        let big_n = n * p.out_h() * p.out_w();
+        assert_eq!(x.len(), n * p.c_in * h * w, "conv2d: input length");
+        assert!(pixels.start <= pixels.end && pixels.end <= big_n, "conv2d: pixel block out of range");
+        let ep = Epilogue { bias: self.bias.as_deref(), relu };
+        let c = out.add(pixels.start);
+        if self.spec.is_pointwise() {
+            gemm::gemm_block_with(a, 0..a.panels(), &batch::BatchColumns { data: x, rows: p.c_in, ohw: h * w, n } as &dyn gemm::PackB, pixels, c, big_n, ep, &mut ws.strip);
+        } else {
+            gemm::gemm_block_with(a, 0..a.panels(), &batch::BatchIm2col { x, p, n } as &dyn gemm::PackB, pixels, c, big_n, ep, &mut ws.strip);
+        }
+    }
+
     /// [`forward_gemm_block`](Self::forward_gemm_block) with the layer's GEMM packing `a`
     /// (which Winograd layers have too).
     ///
@@ -534,6 +567,10 @@ impl Conv2d {
 /// 1024, 2048 pixels and the whole image (5×5 convs: within 1 %); 1024 keeps conv1's
 /// band at 69 KB instead of the whole padded image's 630 KB.
 const IM2COL_BLOCK: usize = 1024;
+
+/// Output maps of at most this many pixels run as one GEMM over the batch (see
+/// [`Conv2d::batches`]): 8×8 and smaller.
+pub const BATCH_PIXELS: usize = 64;
 
 #[cfg(test)]
 mod tests;

@@ -124,6 +124,17 @@ impl PlanBuilder {
     /// is not written twice.
     pub fn push(&mut self, op: Op) -> Result<(), BuildError> {
         op.check_sizes(&|v| self.len_of(v))?;
+        // A convolution on small maps runs as one GEMM over the batch into a value of its own,
+        // then moves into place (see `Conv2d::batches`).
+        if let Op::Conv { layer, n, h, w, relu, src, dst } = &op {
+            op.prepare().map_err(BuildError::OutOfMemory)?;
+            if layer.batches(*n, *h, *w) {
+                let (c, hw) = (layer.spec().c_out, self.len_of(dst.value).unwrap_or(0) / (n * dst.channels));
+                let tmp = self.value(c * n * hw);
+                self.push(Op::ConvBatch { layer: layer.clone(), n: *n, h: *h, w: *w, relu: *relu, src: *src, dst: tmp })?;
+                return self.push(Op::Unbatch { n: *n, c, hw, src: tmp, dst: *dst });
+            }
+        }
         op.prepare().map_err(BuildError::OutOfMemory)?;
         for v in op.reads() {
             if !self.values[v.0].written.complete() {

@@ -43,6 +43,11 @@ pub enum Op {
     CopyChannels { n: usize, c: usize, hw: usize, src: ValueId, dst: Slice },
     /// `x·scale[c] + shift[c]` per channel (torchvision's `transform_input`).
     ChannelAffine { scale: Vec<f32>, shift: Vec<f32>, n: usize, hw: usize, src: ValueId, dst: ValueId },
+    /// `layer` on `n` small images as one GEMM over the batch (see `Conv2d::batches`), into
+    /// `dst` as `c_out` rows of `n·oh·ow` pixels; `Unbatch` then moves them into NCHW.
+    ConvBatch { layer: Arc<Conv2d>, n: usize, h: usize, w: usize, relu: bool, src: ValueId, dst: ValueId },
+    /// `c` rows of `n·hw` (a `ConvBatch` result) into channels of `dst`, image by image.
+    Unbatch { n: usize, c: usize, hw: usize, src: ValueId, dst: Slice },
 }
 
 impl Op {
@@ -56,6 +61,8 @@ impl Op {
             Op::Relu { .. } => "relu",
             Op::CopyChannels { .. } => "copy_channels",
             Op::ChannelAffine { .. } => "channel_affine",
+            Op::ConvBatch { .. } => "conv2d_batch",
+            Op::Unbatch { .. } => "unbatch",
         }
     }
 
@@ -64,14 +71,14 @@ impl Op {
     pub fn label(&self) -> String {
         let name = self.name();
         match self {
-            Op::Conv { layer, h, w, .. } => {
+            Op::Conv { layer, h, w, .. } | Op::ConvBatch { layer, h, w, .. } => {
                 let s = layer.spec();
                 format!("{name} {}×{h}×{w}→{} {}×{}/{} {:?}", s.c_in, s.c_out, s.kh, s.kw, s.sh, layer.algorithm_for(*h, *w))
             }
             Op::MaxPool { p, planes, h, w, .. } | Op::AvgPool { p, planes, h, w, .. } => format!("{name} {planes}×{h}×{w} {}×{}/{}", p.kh, p.kw, p.sh),
             Op::AdaptiveAvgPool { planes, h, w, oh, ow, .. } => format!("{name} {planes}×{h}×{w}→{oh}×{ow}"),
             Op::Linear { layer, n, .. } => format!("{name} {n}×{}→{}", layer.in_features(), layer.out_features()),
-            Op::Relu { .. } | Op::CopyChannels { .. } | Op::ChannelAffine { .. } => name.to_string(),
+            Op::Relu { .. } | Op::CopyChannels { .. } | Op::ChannelAffine { .. } | Op::Unbatch { .. } => name.to_string(),
         }
     }
 
@@ -84,7 +91,9 @@ impl Op {
             | Op::Linear { src, .. }
             | Op::Relu { src, .. }
             | Op::CopyChannels { src, .. }
-            | Op::ChannelAffine { src, .. } => [*src],
+            | Op::ChannelAffine { src, .. }
+            | Op::ConvBatch { src, .. }
+            | Op::Unbatch { src, .. } => [*src],
         }
     }
 
@@ -92,8 +101,8 @@ impl Op {
     pub fn writes(&self) -> (ValueId, Option<(usize, usize, usize)>) {
         match self {
             Op::Conv { dst, layer, .. } => (dst.value, Some((dst.channels, dst.offset, dst.offset + layer.spec().c_out))),
-            Op::CopyChannels { dst, c, .. } => (dst.value, Some((dst.channels, dst.offset, dst.offset + c))),
-            Op::MaxPool { dst, .. } | Op::AvgPool { dst, .. } | Op::AdaptiveAvgPool { dst, .. } | Op::Linear { dst, .. } | Op::Relu { dst, .. } | Op::ChannelAffine { dst, .. } => (*dst, None),
+            Op::CopyChannels { dst, c, .. } | Op::Unbatch { dst, c, .. } => (dst.value, Some((dst.channels, dst.offset, dst.offset + c))),
+            Op::MaxPool { dst, .. } | Op::AvgPool { dst, .. } | Op::AdaptiveAvgPool { dst, .. } | Op::Linear { dst, .. } | Op::Relu { dst, .. } | Op::ChannelAffine { dst, .. } | Op::ConvBatch { dst, .. } => (*dst, None),
         }
     }
 
@@ -156,6 +165,21 @@ impl Op {
                 expect(*src, size(&[*n, *c, *hw])?, "the input")?;
                 slice(dst, *c, *hw, *n)
             }
+            Op::ConvBatch { layer, n, h, w, src, dst, .. } => {
+                let s = layer.spec();
+                let Some((oh, ow)) = layer.out_size(*h, *w) else {
+                    return Err(format!("{name}: {h}×{w} input is smaller than the {}×{} kernel", s.kh, s.kw));
+                };
+                if !layer.batches(*n, *h, *w) {
+                    return Err(format!("{name}: this layer does not run batched at {n}×{h}×{w}"));
+                }
+                expect(*src, size(&[*n, s.c_in, *h, *w])?, "the input")?;
+                expect(*dst, size(&[s.c_out, *n, oh, ow])?, "the output")
+            }
+            Op::Unbatch { n, c, hw, src, dst } => {
+                expect(*src, size(&[*c, *n, *hw])?, "the input")?;
+                slice(dst, *c, *hw, *n)
+            }
             Op::ChannelAffine { scale, shift, n, hw, src, dst } => {
                 if scale.len() != shift.len() {
                     return Err(format!("{name}: {} scales but {} shifts", scale.len(), shift.len()));
@@ -170,7 +194,7 @@ impl Op {
     /// weights for this input size), so that runs never allocate.
     pub fn prepare(&self) -> Result<(), OutOfMemory> {
         match self {
-            Op::Conv { layer, h, w, .. } => layer.prepare(*h, *w),
+            Op::Conv { layer, h, w, .. } | Op::ConvBatch { layer, h, w, .. } => layer.prepare(*h, *w),
             _ => Ok(()),
         }
     }
@@ -198,6 +222,8 @@ impl Op {
                 (2.0 * (staged + f(s.k()) * f(crate::gemm::NR)) + f(1 << 14)) as usize
             }
             Op::MaxPool { p, w, .. } => 2 * (w.saturating_add(2 * p.pw + p.kw + 8)),
+            // The GEMM packs a `k × NR` strip (the whole batch's columns, one strip at a time).
+            Op::ConvBatch { layer, .. } => 2 * layer.spec().k() * crate::gemm::NR + (1 << 14),
             _ => 0,
         }
     }
@@ -209,6 +235,12 @@ impl Op {
             Op::MaxPool { p, planes, h, w, .. } | Op::AvgPool { p, planes, h, w, .. } => split(*planes, h * w * (p.kh + p.kw), threads),
             Op::AdaptiveAvgPool { planes, h, w, .. } => split(*planes, h * w, threads),
             Op::Linear { layer, n, .. } => split(layer.out_features(), n * layer.in_features(), threads),
+            Op::ConvBatch { layer, n, h, w, .. } => {
+                let (oh, ow) = layer.out_size(*h, *w).expect("checked at build");
+                let s = layer.spec();
+                split((n * oh * ow).div_ceil(crate::gemm::NR), s.k() * s.c_out * crate::gemm::NR, threads)
+            }
+            Op::Unbatch { n, c, hw, .. } => split(*n, c * hw, threads),
             Op::Relu { .. } | Op::CopyChannels { .. } | Op::ChannelAffine { .. } => 1,
         }
     }
@@ -267,6 +299,22 @@ impl Op {
                 for b in 0..*n {
                     let y = mem.write(dst.value, (b * dst.channels + dst.offset) * hw, c * hw);
                     y.copy_from_slice(&x[b * c * hw..(b + 1) * c * hw]);
+                }
+            }
+            Op::ConvBatch { layer, n, h, w, relu, src, dst } => {
+                let s = layer.spec();
+                let big_n = mem.len(*dst) / s.c_out;
+                let strips = share(big_n.div_ceil(crate::gemm::NR), task, tasks);
+                let pixels = strips.start * crate::gemm::NR..(strips.end * crate::gemm::NR).min(big_n);
+                layer.forward_batch_block(mem.read(*src, n * s.c_in * h * w), *n, *h, *w, *relu, pixels, mem.ptr(*dst), ws);
+            }
+            Op::Unbatch { n, c, hw, src, dst } => {
+                let x = mem.read(*src, c * n * hw);
+                for b in share(*n, task, tasks) {
+                    let y = mem.write(dst.value, (b * dst.channels + dst.offset) * hw, c * hw);
+                    for (o, plane) in y.chunks_exact_mut(*hw).enumerate() {
+                        plane.copy_from_slice(&x[(o * n + b) * hw..][..*hw]);
+                    }
                 }
             }
             Op::ChannelAffine { scale, shift, n, hw, src, dst } => {

@@ -79,6 +79,24 @@ fn network_matches_the_reference_op_by_op() {
 }
 
 #[test]
+fn a_batch_of_small_maps_runs_as_one_gemm_bit_for_bit_as_image_by_image() {
+    // 5×5 maps: every convolution of the network takes the batched path (GEMM, ≤ 64 pixels).
+    let (n, c, h, w) = (3, 4, 5, 5);
+    let (plan, x, _) = network(n, c, h, w, 1);
+    assert_eq!(plan.steps.iter().filter(|s| matches!(s, Op::ConvBatch { .. })).count(), 5);
+    let batched = run(&plan, &x);
+    let (img, out) = (c * h * w, batched.len() / n);
+    let (one, _, _) = network(1, c, h, w, 1);
+    for b in 0..n {
+        assert_eq!(run(&one, &x[b * img..(b + 1) * img]), batched[b * out..(b + 1) * out], "image {b}");
+    }
+    for threads in [2, 7] {
+        let (split, _, _) = network(n, c, h, w, threads);
+        assert_eq!(run(&split, &x), batched, "split for {threads} threads");
+    }
+}
+
+#[test]
 fn results_do_not_depend_on_how_steps_are_split() {
     // Plans split for 1, 2 and 7 threads run the same arithmetic: bit-identical outputs
     // (and, with the `threads` feature, on a team of two threads, taking tasks in whatever

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{grad, Shared};
 use crate::alloc::{self, OutOfMemory};
+use crate::conv::batch::{BatchColumns, BatchIm2col};
 use crate::conv::{self, ConvSpec};
 use crate::gemm::{self, Epilogue, MatRef, PackedA, MR};
 use crate::plan::{self, RunError, Slice, ValueId};
@@ -450,10 +451,12 @@ unsafe impl Sync for Mem {}
 unsafe impl Send for Mem {}
 
 impl Mem {
+    #[allow(clippy::mut_from_ref)]
     unsafe fn val(&self, v: ValueId, at: usize, len: usize) -> &mut [f32] {
         core::slice::from_raw_parts_mut(self.arena.add(*self.offsets.add(v.0) + at), len)
     }
 
+    #[allow(clippy::mut_from_ref)]
     unsafe fn grad(&self, v: ValueId, at: usize, len: usize) -> &mut [f32] {
         core::slice::from_raw_parts_mut(self.grads.add(*self.offsets.add(v.0) + at), len)
     }
@@ -1022,81 +1025,6 @@ fn col2im(cols: &[f32], ld: usize, col0: usize, p: &conv::Conv2dParams, dx: &mut
                         if ix >= 0 && (ix as usize) < p.w {
                             row[ix as usize] += v;
                         }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// An NCHW batch (`n × rows × ohw`: a 1×1 layer's input, or `dZ`) read as the
-/// `rows × n·ohw` matrix `B` of a GEMM over the whole batch: column `j` is pixel
-/// `j % ohw` of image `j / ohw`.
-struct BatchColumns<'a> {
-    data: &'a [f32],
-    rows: usize,
-    ohw: usize,
-    n: usize,
-}
-
-impl gemm::PackB for BatchColumns<'_> {
-    fn rows(&self) -> usize {
-        self.rows
-    }
-
-    fn cols(&self) -> usize {
-        self.n * self.ohw
-    }
-
-    fn pack_strip(&self, j: usize, dst: &mut [f32]) {
-        let nr = gemm::NR.min(self.cols() - j);
-        for t in 0..gemm::NR {
-            if t >= nr {
-                for kk in 0..self.rows {
-                    dst[kk * gemm::NR + t] = 0.0;
-                }
-                continue;
-            }
-            let (b, q) = ((j + t) / self.ohw, (j + t) % self.ohw);
-            let image = &self.data[b * self.rows * self.ohw + q..];
-            for kk in 0..self.rows {
-                dst[kk * gemm::NR + t] = image[kk * self.ohw];
-            }
-        }
-    }
-}
-
-/// The im2col of a whole batch as the `c_in·kh·kw × n·oh·ow` matrix `B` of the forward
-/// GEMM, gathered one strip at a time (zero in the padding).
-struct BatchIm2col<'a> {
-    x: &'a [f32],
-    p: conv::Conv2dParams,
-    n: usize,
-}
-
-impl gemm::PackB for BatchIm2col<'_> {
-    fn rows(&self) -> usize {
-        self.p.c_in * self.p.kh * self.p.kw
-    }
-
-    fn cols(&self) -> usize {
-        self.n * self.p.out_h() * self.p.out_w()
-    }
-
-    fn pack_strip(&self, j: usize, dst: &mut [f32]) {
-        let p = &self.p;
-        let (ow, ohw, img) = (p.out_w(), p.out_h() * p.out_w(), p.c_in * p.h * p.w);
-        let nr = gemm::NR.min(self.cols() - j);
-        for t in 0..gemm::NR {
-            let (b, oy, ox) = ((j + t) / ohw, (j + t) % ohw / ow, (j + t) % ow);
-            for c in 0..p.c_in {
-                for i in 0..p.kh {
-                    let iy = (oy * p.sh + i) as isize - p.ph as isize;
-                    for jj in 0..p.kw {
-                        let ix = (ox * p.sw + jj) as isize - p.pw as isize;
-                        let r = (c * p.kh + i) * p.kw + jj;
-                        let inside = t < nr && iy >= 0 && (iy as usize) < p.h && ix >= 0 && (ix as usize) < p.w;
-                        dst[r * gemm::NR + t] = if inside { self.x[b * img + (c * p.h + iy as usize) * p.w + ix as usize] } else { 0.0 };
                     }
                 }
             }
