@@ -17,7 +17,7 @@ function panel(x0, title, xOf, xMax, xLabel) {
   for (let a = Math.ceil(lo * 100); a <= hi * 100; a += 2) {
     g += `<line x1="${sx(0)}" x2="${sx(xMax)}" y1="${sy(a / 100)}" y2="${sy(a / 100)}" stroke="#ddd"/><text x="${sx(0) - 6}" y="${sy(a / 100) + 4}" text-anchor="end">${a} %</text>`;
   }
-  g += `<line x1="${sx(0)}" x2="${sx(xMax)}" y1="${sy(0.9)}" y2="${sy(0.9)}" stroke="#888" stroke-dasharray="4 3"/>`;
+  g += `<line x1="${sx(0)}" x2="${sx(xMax)}" y1="${sy(0.9)}" y2="${sy(0.9)}" stroke="#888" stroke-dasharray="4 3"/><text x="${sx(xMax) - 4}" y="${sy(0.9) - 4}" text-anchor="end" fill="#666">target 90 %</text>`;
   const ticks = xMax <= 12 ? 1 : Math.ceil(xMax / 8 / 5) * 5;
   for (let t = 0; t <= xMax; t += ticks) g += `<text x="${sx(t)}" y="${H - M.b + 16}" text-anchor="middle">${t}</text>`;
   g += `<text x="${x0 + M.l + (W - M.l - M.r) / 2}" y="${H - 8}" text-anchor="middle">${xLabel}</text>`;
