@@ -109,17 +109,7 @@ impl PackedA {
     /// As [`PackedA::pack`], reporting an allocation failure instead of aborting.
     pub fn try_pack(a: &[f32], m: usize, k: usize) -> Result<Self, OutOfMemory> {
         assert_eq!(a.len(), m * k, "PackedA::pack: a.len() != m*k");
-        let mut data = alloc::filled(Self::packed_len(m, k), 0.0f32)?;
-        if k > 0 {
-            for (panel, dst) in data.chunks_exact_mut(k * MR).enumerate() {
-                for (r, row) in a[panel * MR * k..].chunks(k).take(MR).enumerate() {
-                    for (d, &v) in dst[r..].iter_mut().step_by(MR).zip(row) {
-                        *d = v;
-                    }
-                }
-            }
-        }
-        Ok(Self::from_packed(m, k, data))
+        Ok(Self::pack_reusing(a, m, k, alloc::filled(Self::packed_len(m, k), 0.0f32)?))
     }
 
     /// As [`PackedA::pack`], into `buf`'s memory (grown only when it holds too little):
@@ -133,6 +123,31 @@ impl PackedA {
                 for (r, row) in a[panel * MR * k..].chunks(k).take(MR).enumerate() {
                     for (d, &v) in dst[r..].iter_mut().step_by(MR).zip(row) {
                         *d = v;
+                    }
+                }
+            }
+        }
+        Self::from_packed(m, k, buf)
+    }
+
+    /// `aᵀ` packed (`m × k`), for `a` row-major `k × m`, into `buf` (which holds
+    /// [`PackedA::packed_len`]`(m, k)` floats: training reuses one per layer): a panel's `MR`
+    /// values at one `kk` are `MR` consecutive floats of `a`'s row `kk`, copied as runs
+    /// (training's `Wᵀ` at every backward; transposing first and packing then cost a
+    /// strided pass and an allocation more).
+    pub fn pack_transposed(a: &[f32], k: usize, m: usize, mut buf: Vec<f32>) -> Self {
+        assert_eq!(a.len(), m * k, "PackedA::pack_transposed: a.len() != m*k");
+        assert_eq!(buf.len(), Self::packed_len(m, k), "PackedA::pack_transposed: buffer length");
+        if k > 0 {
+            for (panel, dst) in buf.chunks_exact_mut(k * MR).enumerate() {
+                let (r0, mr) = (panel * MR, MR.min(m - panel * MR));
+                for (kk, d) in dst.chunks_exact_mut(MR).enumerate() {
+                    let src = &a[kk * m + r0..][..mr];
+                    if let (Ok(d), Ok(src)) = (<&mut [f32; MR]>::try_from(&mut *d), <&[f32; MR]>::try_from(src)) {
+                        *d = *src; // one 16-byte move (a variable-length copy was a memcpy call per run)
+                    } else {
+                        d[..mr].copy_from_slice(src);
+                        d[mr..].fill(0.0);
                     }
                 }
             }

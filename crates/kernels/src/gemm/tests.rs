@@ -206,3 +206,16 @@ proptest! {
         assert_same_bits(&c, &whole, &format!("m={m} k={k} n={n} panels {panel_cuts:?} cols {col_cuts:?}"));
     }
 }
+
+#[test]
+fn pack_transposed_packs_the_transpose_into_a_reused_buffer() {
+    for (k, m) in [(1, 1), (3, 5), (7, 4), (9, 13), (16, 2)] {
+        let a: Vec<f32> = (0..k * m).map(|i| i as f32 + 0.5).collect();
+        let t: Vec<f32> = (0..m * k).map(|i| a[(i % k) * m + i / k]).collect();
+        // A dirty buffer: padding rows must come out zero all the same.
+        let packed = PackedA::pack_transposed(&a, k, m, vec![f32::NAN; PackedA::packed_len(m, k)]);
+        assert_eq!(packed.unpack().unwrap(), t, "{k}×{m}");
+        assert_eq!(packed.panel_data(packed.panels() - 1).iter().filter(|v| v.is_nan()).count(), 0, "{k}×{m}: padding");
+        assert_eq!(packed.into_data(), PackedA::pack(&t, m, k).into_data(), "{k}×{m}: same layout as pack(aᵀ)");
+    }
+}

@@ -20,6 +20,7 @@
 
 mod exec;
 mod ops;
+pub(crate) use ops::conv_scratch_floats;
 pub mod profile;
 mod schedule;
 #[cfg(test)]
@@ -308,8 +309,8 @@ impl Context {
 /// Runs `task(step, index, workspace)` for every task of every step, stage after stage, on
 /// the thread team when there is one (see `exec::run`): for runners other than [`Plan`]
 /// (training graphs).
-pub fn exec_run(stages: &[Vec<usize>], tasks: &[usize], workspaces: &[Mutex<Workspace>], task: impl Fn(usize, usize, &mut Workspace) + Sync) -> Result<(), WorkerFailed> {
-    exec::run(stages, tasks, workspaces, false, task).map(drop)
+pub fn exec_run(stages: &[Vec<usize>], tasks: &[usize], workspaces: &[Mutex<Workspace>], task: impl Fn(usize, usize, &mut Workspace) + Sync) -> Result<Vec<profile::Probe>, WorkerFailed> {
+    exec::run(stages, tasks, workspaces, false, task)
 }
 
 impl Plan {

@@ -209,18 +209,7 @@ impl Op {
     /// reserved once, to prove the memory is there before a run starts.
     pub fn scratch_floats(&self) -> usize {
         match self {
-            Op::Conv { layer, h, w, .. } => {
-                let s = layer.spec();
-                // f64: the bound of a huge layer must saturate, not wrap (`as` saturates).
-                let f = |v: usize| v as f64;
-                let padded = (f(*h) + f(2 * s.ph + s.kh)) * (f(*w) + f(2 * s.pw + s.kw + crate::gemm::NR * s.sw));
-                let staged = match layer.algorithm_for(*h, *w) {
-                    Algorithm::Gemm if s.is_pointwise() => 0.0,
-                    Algorithm::Gemm => f(s.c_in) * padded,
-                    _ => padded + 36.0 * f(crate::gemm::NR) * (f(s.c_in) + 64.0) + f(1 << 17) + f(s.c_in) * padded,
-                };
-                (2.0 * (staged + f(s.k()) * f(crate::gemm::NR)) + f(1 << 14)) as usize
-            }
+            Op::Conv { layer, h, w, .. } => conv_scratch_floats(layer, *h, *w),
             Op::MaxPool { p, w, .. } => 2 * (w.saturating_add(2 * p.pw + p.kw + 8)),
             // The GEMM packs a `k × NR` strip (the whole batch's columns, one strip at a time).
             Op::ConvBatch { layer, .. } => 2 * layer.spec().k() * crate::gemm::NR + (1 << 14),
@@ -373,4 +362,19 @@ impl Mem {
         debug_assert!(at + len <= self.len(v));
         core::slice::from_raw_parts_mut(self.ptr(v).add(at), len)
     }
+}
+
+/// [`Op::scratch_floats`] of a convolution run image by image ([`Conv2d::forward_part`]);
+/// training graphs reserve it too.
+pub(crate) fn conv_scratch_floats(layer: &Conv2d, h: usize, w: usize) -> usize {
+    let s = layer.spec();
+    // f64: the bound of a huge layer must saturate, not wrap (`as` saturates).
+    let f = |v: usize| v as f64;
+    let padded = (f(h) + f(2 * s.ph + s.kh)) * (f(w) + f(2 * s.pw + s.kw + crate::gemm::NR * s.sw));
+    let staged = match layer.algorithm_for(h, w) {
+        Algorithm::Gemm if s.is_pointwise() => 0.0,
+        Algorithm::Gemm => f(s.c_in) * padded,
+        _ => padded + 36.0 * f(crate::gemm::NR) * (f(s.c_in) + 64.0) + f(1 << 17) + f(s.c_in) * padded,
+    };
+    (2.0 * (staged + f(s.k()) * f(crate::gemm::NR)) + f(1 << 14)) as usize
 }

@@ -53,7 +53,7 @@ mod enabled {
         let _ = HOOKS.set(hooks);
     }
 
-    fn now() -> f64 {
+    pub fn now() -> f64 {
         HOOKS.get().map_or(0.0, |h| (h.now)())
     }
 
@@ -119,6 +119,21 @@ mod enabled {
         if let (Some(line), Some(h)) = (line, HOOKS.get()) {
             (h.report)(&line);
         }
+    }
+
+    /// One run of a training graph (`what`: "forward" or "backward"), reported at once:
+    /// `{"graph":what,"stages":[["prologue", ms, 0],[label, wall, busy of all threads],…]}`
+    /// in ms; the prologue is what the run did on the calling thread before its stages.
+    pub fn record_graph(what: &str, prologue: f64, probes: &[Probe], labels: &[String]) {
+        let Some(h) = HOOKS.get() else { return };
+        let mut out = format!("{{\"graph\":{what:?},\"stages\":[[\"prologue\",{prologue},0],");
+        for (i, label) in labels.iter().enumerate() {
+            let wall = probes[0].stages[i][0];
+            let busy: f64 = probes.iter().map(|p| p.stages[i][1]).sum();
+            let sep = if i == 0 { "" } else { "," };
+            let _ = write!(out, "{sep}[{label:?},{wall},{busy}]");
+        }
+        (h.report)(&(out + "]}"));
     }
 
     /// `{"pairs":…,"stages":[{"steps":[…],"serial":…,"threads":[[wall,busy,tasks],…]},…]}`,

@@ -32,29 +32,45 @@ pub fn relu_mask(y: &[f32], dy: &[f32], relu: bool, dz: &mut [f32]) {
 /// `MaxPool2d` backward: each output's gradient goes to the first maximum of its window
 /// in window order (rows, then columns), as PyTorch's CPU kernel: it starts at the
 /// window's first input and moves on `v > max || isnan(v)` (so the last NaN wins, and a
-/// window of −∞ keeps its first input). Padding is never selected.
-pub fn max_pool2d_backward(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams, dy: &[f32], dx: &mut [f32]) {
+/// window of −∞ keeps its first input). Padding is never selected. `y` is the forward's
+/// output (each window's max).
+#[allow(clippy::too_many_arguments)]
+pub fn max_pool2d_backward(x: &[f32], y: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams, dy: &[f32], dx: &mut [f32]) {
     let (oh, ow) = (p.out_h(h), p.out_w(w));
-    assert!(x.len() == planes * h * w && dx.len() == x.len() && dy.len() == planes * oh * ow, "max_pool2d_backward: lengths");
+    assert!(x.len() == planes * h * w && dx.len() == x.len() && dy.len() == planes * oh * ow && y.len() == dy.len(), "max_pool2d_backward: lengths");
     let rows: Vec<Span> = spans(oh, p.kh, p.sh, p.ph, h).collect();
     let cols: Vec<Span> = spans(ow, p.kw, p.sw, p.pw, w).collect();
     for pl in 0..planes {
         let plane = &x[pl * h * w..(pl + 1) * h * w];
-        let g = &dy[pl * oh * ow..(pl + 1) * oh * ow];
+        let (g, m) = (&dy[pl * oh * ow..(pl + 1) * oh * ow], &y[pl * oh * ow..(pl + 1) * oh * ow]);
         let d = &mut dx[pl * h * w..(pl + 1) * h * w];
         for (oy, r) in rows.iter().enumerate() {
             for (ox, c) in cols.iter().enumerate() {
-                let mut best = r.lo * w + c.lo;
-                let mut max = f32::NEG_INFINITY;
-                for iy in r.lo..r.hi {
-                    for ix in c.lo..c.hi {
-                        let v = plane[iy * w + ix];
-                        if v > max || v.is_nan() {
-                            best = iy * w + ix;
-                            max = v;
+                let max = m[oy * ow + ox];
+                let best = if max.is_nan() {
+                    // The walk itself (the forward propagates NaN, so only here can one be in the window).
+                    let mut best = (r.lo * w + c.lo, f32::NEG_INFINITY);
+                    for iy in r.lo..r.hi {
+                        for ix in c.lo..c.hi {
+                            let v = plane[iy * w + ix];
+                            if v > best.1 || v.is_nan() {
+                                best = (iy * w + ix, v);
+                            }
                         }
                     }
-                }
+                    best.0
+                } else {
+                    // Without NaN the walk keeps the first input equal to the window's max (the
+                    // forward's output): found branch-free, walking the window backwards
+                    // (a data-dependent branch per input made this 2× slower).
+                    let mut best = r.lo * w + c.lo;
+                    for iy in (r.lo..r.hi).rev() {
+                        for ix in (c.lo..c.hi).rev() {
+                            best = if plane[iy * w + ix] == max { iy * w + ix } else { best };
+                        }
+                    }
+                    best
+                };
                 d[best] += g[oy * ow + ox];
             }
         }
@@ -102,10 +118,28 @@ fn spread(planes: usize, (h, w): (usize, usize), (oh, ow): (usize, usize), rows:
 pub fn channel_stats(x: &[f32], n: usize, hw: usize, stride: usize) -> (f64, f64) {
     let count = (n * hw) as f64;
     let planes = || (0..n).map(|b| &x[b * stride..b * stride + hw]);
-    let mean = planes().map(|p| p.iter().map(|&v| v as f64).sum::<f64>()).sum::<f64>() / count;
-    let var = planes().map(|p| p.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>()).sum::<f64>() / count;
+    let mean = planes().map(|p| sum_f64(p, p, |v, _| v as f64)).sum::<f64>() / count;
+    let var = planes().map(|p| sum_f64(p, p, |v, _| (v as f64 - mean).powi(2))).sum::<f64>() / count;
     (mean, var)
 }
+
+/// `Σ f(a[i], b[i])` in f64, as [`LANES`] interleaved partial sums added at the end: one
+/// running f64 sum is a chain of dependent adds (its latency, not the machine's width,
+/// sets the speed); the order is fixed, so the result does not depend on threads.
+#[inline]
+fn sum_f64(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64) -> f64 {
+    let mut acc = [0f64; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| f(x, y)).sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += f(x[l], y[l]);
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+const LANES: usize = 4;
 
 /// `(x − mean)·scale + shift` on one plane, then ReLU when `relu`.
 pub fn affine_plane(x: &[f32], mean: f32, scale: f32, shift: f32, relu: bool, y: &mut [f32]) {
@@ -125,10 +159,9 @@ pub fn affine_plane(x: &[f32], mean: f32, scale: f32, shift: f32, relu: bool, y:
 pub fn batch_norm_channel_backward((x, xs): (&[f32], usize), (dz, zs): (&[f32], usize), n: usize, hw: usize, mean: f32, invstd: f32, gamma: f32, train: bool, dx: Option<&mut [f32]>) -> (f64, f64) {
     let (mut sum, mut dot) = (0f64, 0f64);
     for b in 0..n {
-        for (&g, &v) in dz[b * zs..b * zs + hw].iter().zip(&x[b * xs..b * xs + hw]) {
-            sum += g as f64;
-            dot += g as f64 * ((v - mean) * invstd) as f64;
-        }
+        let (zr, xr) = (&dz[b * zs..b * zs + hw], &x[b * xs..b * xs + hw]);
+        sum += sum_f64(zr, zr, |g, _| g as f64);
+        dot += sum_f64(zr, xr, |g, v| g as f64 * ((v - mean) * invstd) as f64);
     }
     if let Some(dx) = dx {
         let k = gamma * invstd;
@@ -159,38 +192,6 @@ pub fn dropout_factor(key: u32, i: usize, p: f32) -> f32 {
     } else {
         1.0 / (1.0 - p)
     }
-}
-
-/// `y = x·Wᵀ + b` for output features `outs` of every row (`W`: `out × inp` row-major).
-///
-/// # Safety
-/// `y` must hold `n × out` floats, and columns `outs` of its rows must be this call's alone.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn linear_forward(x: &[f32], n: usize, inp: usize, w: &[f32], b: Option<&[f32]>, outs: core::ops::Range<usize>, out: usize, y: *mut f32) {
-    for r in 0..n {
-        let row = &x[r * inp..(r + 1) * inp];
-        for o in outs.clone() {
-            let v = dot(row, &w[o * inp..(o + 1) * inp]) + b.map_or(0.0, |b| b[o]);
-            *y.add(r * out + o) = v;
-        }
-    }
-}
-
-/// A dot product in eight interleaved partial sums (vectorisable; fixed order).
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
 }
 
 /// `dst += a·src`.

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use super::{grad, Shared};
 use crate::alloc::{self, OutOfMemory};
 use crate::conv::batch::{BatchColumns, BatchIm2col};
-use crate::conv::{self, ConvSpec};
+use crate::conv::{self, Conv2d, ConvSpec};
 use crate::gemm::{self, Epilogue, MatRef, PackedA, MR};
 use crate::plan::{self, RunError, Slice, ValueId};
 use crate::pool::{self, Pool2dParams};
@@ -47,6 +47,7 @@ pub enum TrainOp {
     MaxPool { p: Pool2dParams, planes: usize, h: usize, w: usize, src: ValueId, dst: ValueId },
     AvgPool { p: Pool2dParams, count_include_pad: bool, planes: usize, h: usize, w: usize, src: ValueId, dst: ValueId },
     AdaptiveAvgPool { planes: usize, h: usize, w: usize, oh: usize, ow: usize, src: ValueId, dst: ValueId },
+    /// `y = x·Wᵀ + b` over `n` rows.
     Linear { weight: Param, bias: Option<Param>, n: usize, inp: usize, out: usize, src: ValueId, dst: ValueId },
     Relu { src: ValueId, dst: ValueId },
     /// Training-mode dropout: a fresh mask every forward (from the seed it is given).
@@ -55,7 +56,35 @@ pub enum TrainOp {
     ChannelAffine { scale: Vec<f32>, shift: Vec<f32>, n: usize, hw: usize, src: ValueId, dst: ValueId },
 }
 
+/// A conv step's operands (see [`TrainOp::conv`]).
+struct ConvView<'a> {
+    spec: ConvSpec,
+    weight: &'a Param,
+    bias: Option<&'a Param>,
+    n: usize,
+    h: usize,
+    w: usize,
+    relu: bool,
+    src: ValueId,
+    dst: Slice,
+}
+
 impl TrainOp {
+    /// A conv's operands; a linear layer's as those of a 1×1 convolution over `n` images
+    /// of one pixel, whose forward is the conv's GEMM (`W·Xᵀ` on the microkernel, then the
+    /// scatter into `n × out`; dot products took 12 ms per aux head's 2048 → 1024 layer at
+    /// batch 64). Its backward stays rows of axpys ([`Part::RowsDw`], [`Part::RowsDx`]).
+    fn conv(&self) -> Option<ConvView<'_>> {
+        match self {
+            TrainOp::Conv { spec, weight, bias, n, h, w, relu, src, dst } => Some(ConvView { spec: *spec, weight, bias: bias.as_ref(), n: *n, h: *h, w: *w, relu: *relu, src: *src, dst: *dst }),
+            TrainOp::Linear { weight, bias, n, inp, out, src, dst } => {
+                let spec = ConvSpec { c_in: *inp, c_out: *out, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0 };
+                Some(ConvView { spec, weight, bias: bias.as_ref(), n: *n, h: 1, w: 1, relu: false, src: *src, dst: Slice { value: *dst, channels: *out, offset: 0 } })
+            }
+            _ => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             TrainOp::Conv { .. } => "conv2d",
@@ -68,6 +97,20 @@ impl TrainOp {
             TrainOp::Dropout { .. } => "dropout",
             TrainOp::CopyChannels { .. } => "copy_channels",
             TrainOp::ChannelAffine { .. } => "channel_affine",
+        }
+    }
+
+    /// The op with its sizes, e.g. `conv2d 64×192×28×28→64 1×1/1` (for profiles).
+    #[cfg(feature = "profile")]
+    fn label(&self) -> String {
+        let name = self.name();
+        match self {
+            TrainOp::Conv { spec: s, n, h, w, .. } => format!("{name} {n}×{}×{h}×{w}→{} {}×{}/{}", s.c_in, s.c_out, s.kh, s.kw, s.sh),
+            TrainOp::BatchNorm { n, c, hw, .. } => format!("{name} {n}×{c}×{hw}"),
+            TrainOp::MaxPool { p, planes, h, w, .. } | TrainOp::AvgPool { p, planes, h, w, .. } => format!("{name} {planes}×{h}×{w} {}×{}/{}", p.kh, p.kw, p.sh),
+            TrainOp::AdaptiveAvgPool { planes, h, w, .. } => format!("{name} {planes}×{h}×{w}"),
+            TrainOp::Linear { n, inp, out, .. } => format!("{name} {n}×{inp}→{out}"),
+            _ => name.to_string(),
         }
     }
 
@@ -297,10 +340,7 @@ impl GraphBuilder {
         let scratch = self.steps.iter().map(scratch_floats).fold(Scratch::default(), Scratch::max);
         // The shared scratch of the conv backward: the largest layer's (each runs alone).
         let conv_max = |f: &dyn Fn(&ConvSpec, usize, usize) -> usize| {
-            self.steps.iter().map(|op| match op {
-                TrainOp::Conv { spec, n, h, w, .. } => out_size(spec, *h, *w).map_or(0, |(oh, ow)| f(spec, *n, oh * ow)),
-                _ => 0,
-            }).max().unwrap_or(0)
+            self.steps.iter().filter_map(TrainOp::conv).map(|c| out_size(&c.spec, c.h, c.w).map_or(0, |(oh, ow)| f(&c.spec, c.n, oh * ow))).max().unwrap_or(0)
         };
         let dz = conv_max(&|s, n, ohw| n * s.c_out * ohw);
         // `rows`/`cols` hold a conv's `N × k` (backward) or its `c_out × N` output (forward).
@@ -326,6 +366,10 @@ impl GraphBuilder {
     }
 }
 
+/// Pixels per block of a conv's weight-gradient GEMM (its `K`): A's block for a task's
+/// rows (≤ 192 × 512 floats) stays in L2 while the strips of rows(X) pass over it.
+const DW_PIXELS: usize = 512;
+
 /// Per-thread scratch (floats) a backward needs: `train` holds a conv's dW block or a
 /// BatchNorm channel's masked gradient; `packed` a block of dZ rows packed as the GEMM's
 /// `A`; `strip` the GEMM's packed strip.
@@ -344,13 +388,13 @@ impl Scratch {
 }
 
 fn scratch_floats(op: &TrainOp) -> Scratch {
+    if let Some(ConvView { spec, n, h, w, .. }) = op.conv() {
+        let Some((oh, ow)) = out_size(&spec, h, w) else { return Scratch::default() };
+        let (big_n, k, co) = (n * oh * ow, spec.k(), spec.c_out);
+        // dW's block (`c_out × k` at most), dZ's rows packed as A (K = N), the strips.
+        return Scratch { train: co * k, packed: PackedA::packed_len(co, big_n.min(DW_PIXELS)), strip: big_n.min(DW_PIXELS).max(co).max(k) * gemm::NR };
+    }
     match op {
-        TrainOp::Conv { spec, n, h, w, .. } => {
-            let Some((oh, ow)) = out_size(spec, *h, *w) else { return Scratch::default() };
-            let (big_n, k, co) = (n * oh * ow, spec.k(), spec.c_out);
-            // dW's block (`c_out × k` at most), dZ's rows packed as A (K = N), the strips.
-            Scratch { train: co * k, packed: PackedA::packed_len(co, big_n), strip: big_n.max(co).max(k) * gemm::NR }
-        }
         TrainOp::BatchNorm { n, hw, .. } => Scratch { train: n * hw, ..Scratch::default() },
         _ => Scratch::default(),
     }
@@ -408,9 +452,9 @@ pub struct Graph {
     columns_len: usize,
     run: Run,
     /// Per conv step: the weights packed by the last forward.
-    convs: Vec<Option<PackedA>>,
+    convs: Vec<Option<Packing>>,
     /// Per conv step whose input needs a gradient: `Wᵀ`, packed by each backward.
-    transposed: Vec<Option<PackedA>>,
+    transposed: Vec<Option<Transposed>>,
     /// Per BatchNorm step: the mean and 1/σ of the last forward (`2c` floats; its tasks
     /// write the channels they own).
     stats: Vec<Arc<Shared>>,
@@ -419,9 +463,51 @@ pub struct Graph {
     key: u32,
 }
 
+/// A conv step's weights as the last forward packed them.
+#[derive(Debug)]
+enum Packing {
+    /// For one GEMM over the whole batch's pixels, scattered into NCHW after it: maps of
+    /// at most [`conv::BATCH_PIXELS`] pixels on the GEMM path (as inference batches them).
+    Batch(PackedA),
+    /// The inference layer, run image by image: Winograd for 3×3 layers, im2col from
+    /// padded bands, 1×1 layers reading their input in place, written straight into NCHW
+    /// (a batch-wide GEMM with a gathered im2col ran 224×224 GoogLeNet's 3×3 layers at
+    /// half the speed). The weights are transformed again at every forward, as an
+    /// optimiser may have changed them.
+    Layer(Conv2d),
+}
+
+/// How a conv's backward makes its input gradient, packed by each backward.
+#[derive(Debug)]
+enum Transposed {
+    /// `Wᵀ` for `cols = Wᵀ · dZ` over the batch's pixels, then col2im.
+    Gemm(PackedA),
+    /// A 3×3 stride-1 pad-1 layer whose maps take Winograd: `dX` is the convolution of `dZ`
+    /// with the kernels flipped and their channels swapped (3×3, pad 1), run image by
+    /// image on the inference layer (into `cols`, then added to `dX`): at 224×224 the
+    /// `Wᵀ · dZ` GEMM and its col2im were half of the 3×3 layers' backward.
+    Layer(Conv2d),
+}
+
+/// The flipped kernels with in and out swapped, when `spec`'s `dX` is a Winograd
+/// convolution of `dZ` (see [`Transposed::Layer`]); `None` otherwise.
+fn flipped(spec: &ConvSpec, n: usize, h: usize, w: usize) -> Option<ConvSpec> {
+    let t = ConvSpec { c_in: spec.c_out, c_out: spec.c_in, ..*spec };
+    let square = (spec.kh, spec.kw, spec.sh, spec.sw, spec.ph, spec.pw) == (3, 3, 1, 1, 1, 1);
+    (square && !batched(spec, n, h, w) && conv::Algorithm::select(&t, h, w) != conv::Algorithm::Gemm).then_some(t)
+}
+
+/// Whether a conv runs as one GEMM over the batch ([`Packing::Batch`]).
+fn batched(spec: &ConvSpec, n: usize, h: usize, w: usize) -> bool {
+    let (oh, ow) = out_size(spec, h, w).expect("checked");
+    n > 1 && oh * ow <= conv::BATCH_PIXELS && conv::Algorithm::select(spec, oh, ow) == conv::Algorithm::Gemm
+}
+
 /// One backward task list entry: a step's part.
 #[derive(Clone, Copy, Debug)]
 enum Part {
+    /// Not a step's: a share of the gradient arena zeroed, and the seeds in it added.
+    Zero,
     Whole,
     /// `dZ` of one image.
     ConvDz,
@@ -433,8 +519,11 @@ enum Part {
     ConvDx,
     /// `dW` (and the bias gradient) for a range of output channels.
     ConvDw,
-    LinearDx,
-    LinearDw,
+    /// A one-pixel conv's (a linear layer's) `dW` and bias gradient for a range of output
+    /// channels, from the rows of `dZ` (`n × c_out`) and of `X` (`n × c_in`).
+    RowsDw,
+    /// A one-pixel conv's `dX` for a range of images.
+    RowsDx,
 }
 
 /// Raw views of a run's memory for the tasks (each writes disjoint elements).
@@ -512,30 +601,54 @@ impl Graph {
     /// Memory is allocated first (fallibly); a failure leaves no forward to differentiate.
     pub fn forward(&mut self, input: &[f32], seed: u32) -> Result<(), GraphError> {
         assert_eq!(input.len(), self.lens[0], "graph: input length");
+        #[cfg(feature = "profile")]
+        let start = plan::profile::now();
         self.state = State::Empty;
         let threads = plan::threads();
         alloc::grow_to(&mut self.run.arena, self.total, 0.0)?;
         self.workspaces(threads)?;
         alloc::grow_to(&mut self.run.cols, self.columns_len, 0.0)?;
+        let mut headroom = 0;
         for (op, slot) in self.steps.iter().zip(&mut self.convs) {
-            if let TrainOp::Conv { spec, weight, .. } = op {
+            if let Some(ConvView { spec, weight, bias, n, h, w, .. }) = op.conv() {
                 // SAFETY: no run is in progress; parameters are only written between runs.
-                let w = unsafe { weight.data.get() };
-                *slot = None; // the old packing's memory first
-                *slot = Some(PackedA::try_pack(w, spec.c_out, spec.k())?);
+                let (weights, bias) = unsafe { (weight.data.get(), bias.map(|b| b.data.get())) };
+                *slot = Some(if batched(&spec, n, h, w) {
+                    Packing::Batch(match slot.take() {
+                        Some(Packing::Batch(old)) => PackedA::pack_reusing(weights, spec.c_out, spec.k(), old.into_data()), // same size
+                        _ => PackedA::try_pack(weights, spec.c_out, spec.k())?,
+                    })
+                } else {
+                    *slot = None; // the old layer's memory first
+                    // Winograd F(2×2) where inference takes F(4×4): F(4×4)'s rounding, amplified
+                    // by BatchNorm over low-variance channels and by ReLU kinks, put Adam's steps
+                    // on torchvision's GoogLeNet (the PyTorch fixture) 1.6× past tolerance; F(2×2)
+                    // and F(4×4) for the input gradient (no BatchNorm between) stay within.
+                    let (oh, ow) = out_size(&spec, h, w).expect("checked");
+                    let algorithm = match conv::Algorithm::select(&spec, oh, ow) {
+                        conv::Algorithm::Winograd4 => conv::Algorithm::Winograd2,
+                        _ => conv::Algorithm::Auto,
+                    };
+                    let layer = Conv2d::try_with_algorithm(spec, weights, bias, algorithm)?;
+                    layer.prepare(h, w)?;
+                    headroom = headroom.max(plan::conv_scratch_floats(&layer, h, w));
+                    Packing::Layer(layer)
+                });
             }
         }
+        // What the layers' workspaces may grow by during the run (as a plan reserves it).
+        drop(alloc::with_capacity::<f32>(headroom.saturating_mul(threads))?);
         for ws in &self.run.workspaces[..threads] {
             let mut ws = ws.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             alloc::grow_to(&mut ws.strip, self.scratch.strip, 0.0)?;
         }
         self.run.arena[..input.len()].copy_from_slice(input);
         self.key = crate::weyl::fmix32(seed ^ 0x5851_F42D);
-        // A conv is two stages: its GEMM over the batch's pixels, then the scatter into NCHW.
+        // A batched conv is two stages: its GEMM over the batch's pixels, then the scatter into NCHW.
         let mut list: Vec<(usize, bool)> = Vec::new();
-        for (i, op) in self.steps.iter().enumerate() {
+        for (i, slot) in self.convs.iter().enumerate() {
             list.push((i, false));
-            if matches!(op, TrainOp::Conv { .. }) {
+            if let Some(Packing::Batch(_)) = slot {
                 list.push((i, true));
             }
         }
@@ -544,11 +657,18 @@ impl Graph {
         let none = core::ptr::null_mut();
         let mem = Mem { arena: self.run.arena.as_mut_ptr(), grads: none, dz: none, rows: none, cols: self.run.cols.as_mut_ptr(), offsets: self.offsets.as_ptr() };
         let this = &*self;
-        plan::exec_run(&stages, &tasks, &this.run.workspaces[..threads], |s, task, ws| {
+        #[cfg(feature = "profile")]
+        let prologue = plan::profile::now() - start;
+        let _probes = plan::exec_run(&stages, &tasks, &this.run.workspaces[..threads], |s, task, ws| {
             let (step, scatter) = list[s];
             unsafe { this.forward_task(step, scatter, task, tasks[s], &mem, ws) }
         })
         .map_err(|e| GraphError::Run(RunError::WorkerFailed(e)))?;
+        #[cfg(feature = "profile")]
+        {
+            let labels: Vec<String> = list.iter().map(|&(i, scatter)| format!("{} {}", self.steps[i].label(), if scatter { "scatter" } else { "forward" })).collect();
+            plan::profile::record_graph("forward", prologue, &_probes, &labels);
+        }
         self.state = State::Forwarded;
         Ok(())
     }
@@ -560,15 +680,17 @@ impl Graph {
     }
 
     fn forward_tasks(&self, i: usize, scatter: bool, threads: usize) -> usize {
+        if let Some(ConvView { spec, n, h, w, .. }) = self.steps[i].conv() {
+            let (oh, ow) = out_size(&spec, h, w).expect("checked");
+            return match &self.convs[i] {
+                Some(Packing::Layer(layer)) => n * layer.parts(h, w, threads.div_ceil(n)),
+                _ if scatter => n,
+                _ => split((n * oh * ow).div_ceil(gemm::NR), spec.k() * spec.c_out * gemm::NR, threads).max(1),
+            };
+        }
         match &self.steps[i] {
-            TrainOp::Conv { n, .. } if scatter => *n,
-            TrainOp::Conv { spec, n, h, w, .. } => {
-                let (oh, ow) = out_size(spec, *h, *w).expect("checked");
-                split((n * oh * ow).div_ceil(gemm::NR), spec.k() * spec.c_out * gemm::NR, threads).max(1)
-            }
             TrainOp::BatchNorm { n, c, hw, .. } => split(*c, n * hw, threads),
             TrainOp::MaxPool { planes, h, w, .. } | TrainOp::AvgPool { planes, h, w, .. } | TrainOp::AdaptiveAvgPool { planes, h, w, .. } => split(*planes, h * w, threads),
-            TrainOp::Linear { n, inp, out, .. } => split(*out, n * inp, threads),
             _ => 1,
         }
     }
@@ -576,39 +698,51 @@ impl Graph {
     /// # Safety
     /// Tasks of one step write disjoint elements; steps run one after another.
     unsafe fn forward_task(&self, step: usize, scatter: bool, task: usize, tasks: usize, mem: &Mem, ws: &mut Workspace) {
-        match &self.steps[step] {
-            TrainOp::Conv { spec, bias, n, h, w, relu, src, dst, .. } => {
-                // One GEMM over the whole batch, `c_out × N` (N = n·oh·ow) into `cols`, then
-                // each image's planes scattered to its channel slice of `dst`.
-                let (oh, ow) = out_size(spec, *h, *w).expect("checked");
-                let (ohw, co) = (oh * ow, spec.c_out);
-                let big_n = n * ohw;
-                if scatter {
-                    let cols = core::slice::from_raw_parts(mem.cols, co * big_n);
-                    let out = mem.val(dst.value, (task * dst.channels + dst.offset) * ohw, co * ohw);
-                    for (o, plane) in out.chunks_exact_mut(ohw).enumerate() {
-                        plane.copy_from_slice(&cols[o * big_n + task * ohw..][..ohw]);
-                    }
+        if let Some(ConvView { spec, bias, n, h, w, relu, src, dst, .. }) = self.steps[step].conv() {
+            let (oh, ow) = out_size(&spec, h, w).expect("checked");
+            let (ohw, co) = (oh * ow, spec.c_out);
+            let a = match self.convs[step].as_ref().expect("packed by forward") {
+                Packing::Batch(a) => a,
+                Packing::Layer(layer) => {
+                    let (img, parts) = (spec.c_in * h * w, tasks / n);
+                    let (b, part) = (task / parts, task % parts);
+                    // The parts of one image write disjoint elements of its planes: a pointer, not a slice each.
+                    let out = mem.arena.add(*mem.offsets.add(dst.value.0) + (b * dst.channels + dst.offset) * ohw);
+                    layer.forward_part(&mem.val(src, b * img, img)[..], h, w, relu, out, part, parts, ws);
                     return;
                 }
-                let a = self.convs[step].as_ref().expect("packed by forward");
-                let strips = share(big_n.div_ceil(gemm::NR), task, tasks);
-                let pixels = strips.start * gemm::NR..(strips.end * gemm::NR).min(big_n);
-                let x = &mem.val(*src, 0, n * spec.c_in * h * w)[..];
-                let ep = Epilogue { bias: bias.as_ref().map(|b| b.data.get()), relu: *relu };
-                let c = mem.cols.add(pixels.start);
-                // Through `dyn PackB`: one copy of the GEMM (and its microkernels) for every
-                // operand training packs, not one per type (the module's size).
-                let (columns, im2col);
-                let b: &dyn gemm::PackB = if spec.is_pointwise() {
-                    columns = BatchColumns { data: x, rows: spec.c_in, ohw, n: *n };
-                    &columns
-                } else {
-                    im2col = BatchIm2col { x, p: spec.with_input(*h, *w), n: *n };
-                    &im2col
-                };
-                gemm::gemm_block_with(a, 0..a.panels(), b, pixels, c, big_n, ep, &mut ws.strip);
+            };
+            // One GEMM over the whole batch, `c_out × N` (N = n·oh·ow) into `cols`, then
+            // each image's planes scattered to its channel slice of `dst`.
+            let big_n = n * ohw;
+            if scatter {
+                let cols = core::slice::from_raw_parts(mem.cols, co * big_n);
+                let out = mem.val(dst.value, (task * dst.channels + dst.offset) * ohw, co * ohw);
+                for (o, plane) in out.chunks_exact_mut(ohw).enumerate() {
+                    plane.copy_from_slice(&cols[o * big_n + task * ohw..][..ohw]);
+                }
+                return;
             }
+            let strips = share(big_n.div_ceil(gemm::NR), task, tasks);
+            let pixels = strips.start * gemm::NR..(strips.end * gemm::NR).min(big_n);
+            let x = &mem.val(src, 0, n * spec.c_in * h * w)[..];
+            let ep = Epilogue { bias: bias.map(|b| b.data.get()), relu };
+            let c = mem.cols.add(pixels.start);
+            // Through `dyn PackB`: one copy of the GEMM (and its microkernels) for every
+            // operand training packs, not one per type (the module's size).
+            let (columns, im2col);
+            let b: &dyn gemm::PackB = if spec.is_pointwise() {
+                columns = BatchColumns { data: x, rows: spec.c_in, ohw, n };
+                &columns
+            } else {
+                im2col = BatchIm2col { x, p: spec.with_input(h, w), n };
+                &im2col
+            };
+            gemm::gemm_block_with(a, 0..a.panels(), b, pixels, c, big_n, ep, &mut ws.strip);
+            return;
+        }
+        match &self.steps[step] {
+            TrainOp::Conv { .. } | TrainOp::Linear { .. } => unreachable!("convs run above"),
             TrainOp::BatchNorm { gamma, beta, running_mean, running_var, train, momentum, eps, relu, n, c, hw, src, dst } => {
                 let x = &mem.val(*src, 0, n * c * hw)[..];
                 let stats = self.stats[step].get_mut();
@@ -651,11 +785,6 @@ impl Graph {
                 let r = share(*planes, task, tasks);
                 let x = &mem.val(*src, r.start * h * w, r.len() * h * w)[..];
                 pool::adaptive_avg_pool2d(x, r.len(), *h, *w, *oh, *ow, mem.val(*dst, r.start * oh * ow, r.len() * oh * ow));
-            }
-            TrainOp::Linear { weight, bias, n, inp, out, src, dst } => {
-                let x = &mem.val(*src, 0, n * inp)[..];
-                let y = mem.val(*dst, 0, n * out).as_mut_ptr();
-                grad::linear_forward(x, *n, *inp, weight.data.get(), bias.as_ref().map(|b| b.data.get()), share(*out, task, tasks), *out, y);
             }
             TrainOp::Relu { src, dst } => {
                 let len = self.lens[src.0];
@@ -700,7 +829,10 @@ impl Graph {
             State::Backwarded => return Err(GraphError::AlreadyBackwarded),
             State::Forwarded => {}
         }
+        #[cfg(feature = "profile")]
+        let start = plan::profile::now();
         let threads = plan::threads();
+        let mut headroom = 0;
         alloc::grow_to(&mut self.run.grads, self.total, 0.0)?;
         alloc::grow_to(&mut self.run.dz, self.dz_len, 0.0)?;
         alloc::grow_to(&mut self.run.rows, self.columns_len, 0.0)?;
@@ -724,32 +856,45 @@ impl Graph {
                     unsafe { g.ensure_len(p.data.len())? };
                 }
             }
-            if let TrainOp::Conv { spec, weight, src, dst, .. } = op {
+            if let TrainOp::Conv { spec, weight, n, h, w, src, dst, .. } = op {
                 // Packed again at every backward: an optimiser may have changed the weights.
-                self.transposed[i] = None;
+                let old = self.transposed[i].take();
                 if self.needs[src.0] && self.needs[dst.value.0] {
-                    let w = unsafe { weight.data.get() };
-                    let (co, k) = (spec.c_out, spec.k());
-                    let mut t = alloc::filled(co * k, 0.0)?;
-                    for o in 0..co {
-                        for r in 0..k {
-                            t[r * co + o] = w[o * k + r];
+                    let (weights, co, k) = (unsafe { weight.data.get() }, spec.c_out, spec.k());
+                    self.transposed[i] = Some(if let Some(t) = flipped(spec, *n, *h, *w) {
+                        drop(old);
+                        let mut f = alloc::filled(co * k, 0.0)?;
+                        for (o, filters) in weights.chunks_exact(k).enumerate() {
+                            for (c, filter) in filters.chunks_exact(9).enumerate() {
+                                for (tap, &v) in filter.iter().enumerate() {
+                                    f[(c * co + o) * 9 + 8 - tap] = v;
+                                }
+                            }
                         }
-                    }
-                    self.transposed[i] = Some(PackedA::try_pack(&t, k, co)?);
+                        let layer = Conv2d::try_with_algorithm(t, &f, None, conv::Algorithm::Auto)?;
+                        let (oh, ow) = out_size(spec, *h, *w).expect("checked");
+                        layer.prepare(oh, ow)?;
+                        headroom = headroom.max(plan::conv_scratch_floats(&layer, oh, ow));
+                        Transposed::Layer(layer)
+                    } else {
+                        let buf = match old {
+                            Some(Transposed::Gemm(t)) => t.into_data(),
+                            _ => alloc::filled(PackedA::packed_len(k, co), 0.0)?,
+                        };
+                        Transposed::Gemm(PackedA::pack_transposed(weights, co, k, buf))
+                    });
                 }
             }
         }
-        self.run.grads[..self.total].fill(0.0);
+        // What the layers' workspaces may grow by during the run (as a plan reserves it).
+        drop(alloc::with_capacity::<f32>(headroom.saturating_mul(threads))?);
         for &(k, g) in seeds {
-            let v = self.outputs[k];
-            assert_eq!(g.len(), self.lens[v.0], "graph: seed length");
-            for (d, &s) in self.run.grads[self.offsets[v.0]..].iter_mut().zip(g) {
-                *d += s;
-            }
+            assert_eq!(g.len(), self.lens[self.outputs[k].0], "graph: seed length");
         }
-        let mut list: Vec<(usize, Part)> = Vec::new();
-        let mut stages: Vec<Vec<usize>> = Vec::new();
+        // The first stage zeroes the gradients (the whole arena: ~100 MB at batch 64) and
+        // adds the seeds, on every thread.
+        let mut list: Vec<(usize, Part)> = vec![(0, Part::Zero)];
+        let mut stages: Vec<Vec<usize>> = vec![vec![0]];
         for (i, op) in self.steps.iter().enumerate().rev() {
             let (dst, _) = op.dst();
             if !self.needs[dst.0] {
@@ -763,6 +908,16 @@ impl Graph {
                 }
             };
             match op {
+                TrainOp::Linear { weight, bias, .. } => {
+                    let params = weight.grad.is_some() || bias.as_ref().is_some_and(|b| b.grad.is_some());
+                    stage(&[Part::ConvDz], &mut list);
+                    match (params, dx) {
+                        (true, true) => stage(&[Part::RowsDw, Part::RowsDx], &mut list),
+                        (true, false) => stage(&[Part::RowsDw], &mut list),
+                        (false, true) => stage(&[Part::RowsDx], &mut list),
+                        (false, false) => {}
+                    }
+                }
                 TrainOp::Conv { weight, bias, .. } => {
                     let dw = weight.grad.is_some();
                     let params = dw || bias.as_ref().is_some_and(|b| b.grad.is_some());
@@ -777,13 +932,6 @@ impl Graph {
                         stage(&[Part::ConvDx], &mut list);
                     }
                 }
-                TrainOp::Linear { .. } => {
-                    let mut parts = vec![Part::LinearDw];
-                    if dx {
-                        parts.push(Part::LinearDx);
-                    }
-                    stage(&parts, &mut list);
-                }
                 TrainOp::BatchNorm { .. } => stage(&[Part::Whole], &mut list),
                 _ if dx => stage(&[Part::Whole], &mut list),
                 _ => {}
@@ -793,11 +941,24 @@ impl Graph {
         let r = &mut self.run;
         let mem = Mem { arena: r.arena.as_mut_ptr(), grads: r.grads.as_mut_ptr(), dz: r.dz.as_mut_ptr(), rows: r.rows.as_mut_ptr(), cols: r.cols.as_mut_ptr(), offsets: self.offsets.as_ptr() };
         let this = &*self;
-        plan::exec_run(&stages, &tasks, &this.run.workspaces[..threads], |s, task, ws| {
+        #[cfg(feature = "profile")]
+        let prologue = plan::profile::now() - start;
+        let _probes = plan::exec_run(&stages, &tasks, &this.run.workspaces[..threads], |s, task, ws| {
             let (i, part) = list[s];
-            unsafe { this.backward_task(i, part, task, tasks[s], &mem, ws) }
+            unsafe {
+                match part {
+                    Part::Zero => this.zero_grads(task, tasks[s], seeds, &mem),
+                    _ => this.backward_task(i, part, task, tasks[s], &mem, ws),
+                }
+            }
         })
         .map_err(|e| GraphError::Run(RunError::WorkerFailed(e)))?;
+        #[cfg(feature = "profile")]
+        {
+            let label = |(i, part): (usize, Part)| if let Part::Zero = part { "zero gradients".to_string() } else { format!("{} {part:?}", self.steps[i].label()) };
+            let labels: Vec<String> = stages.iter().map(|st| st.iter().map(|&e| label(list[e])).collect::<Vec<_>>().join(" + ")).collect();
+            plan::profile::record_graph("backward", prologue, &_probes, &labels);
+        }
         if let Some(out) = input_grad {
             assert_eq!(out.len(), self.lens[0], "graph: input gradient length");
             out.copy_from_slice(&self.run.grads[..self.lens[0]]);
@@ -808,20 +969,40 @@ impl Graph {
 
     fn backward_tasks(&self, i: usize, part: Part, threads: usize) -> usize {
         match (&self.steps[i], part) {
+            (_, Part::Zero) => threads,
             (TrainOp::Conv { n, .. }, Part::ConvDz | Part::ConvRows | Part::ConvDx) => *n,
             (TrainOp::Conv { spec, h, w, n, .. }, Part::ConvDw) => {
                 let (oh, ow) = out_size(spec, *h, *w).expect("checked");
                 split(spec.c_out.div_ceil(MR), n * oh * ow * spec.k() * MR, threads).max(1)
             }
+            (TrainOp::Linear { n, .. }, Part::ConvDz) => *n,
+            (TrainOp::Linear { n, inp, out, .. }, Part::RowsDw) => split(*out, n * inp, threads).max(1),
+            (TrainOp::Linear { n, inp, out, .. }, Part::RowsDx) => split(*n, inp * out, threads).max(1),
             (TrainOp::Conv { spec, h, w, n, .. }, Part::ConvCols) => {
                 let (oh, ow) = out_size(spec, *h, *w).expect("checked");
-                split((n * oh * ow).div_ceil(gemm::NR), spec.k() * spec.c_out * gemm::NR, threads).max(1)
+                match &self.transposed[i] {
+                    Some(Transposed::Layer(layer)) => n * layer.parts(oh, ow, threads.div_ceil(*n)),
+                    _ => split((n * oh * ow).div_ceil(gemm::NR), spec.k() * spec.c_out * gemm::NR, threads).max(1),
+                }
             }
-            (TrainOp::Linear { n, inp, out, .. }, Part::LinearDx) => split(*n, inp * out, threads).max(1),
-            (TrainOp::Linear { n, inp, out, .. }, Part::LinearDw) => split(*out, n * inp, threads).max(1),
             (TrainOp::BatchNorm { n, c, hw, .. }, _) => split(*c, n * hw, threads).max(1),
             (TrainOp::MaxPool { planes, h, w, .. } | TrainOp::AvgPool { planes, h, w, .. } | TrainOp::AdaptiveAvgPool { planes, h, w, .. }, _) => split(*planes, h * w, threads).max(1),
             _ => 1,
+        }
+    }
+
+    /// Zeroes task `task`'s share of the gradient arena and adds the seeds that fall in it.
+    ///
+    /// # Safety
+    /// Runs alone in its stage; tasks' shares are disjoint.
+    unsafe fn zero_grads(&self, task: usize, tasks: usize, seeds: &[(usize, &[f32])], mem: &Mem) {
+        let r = share(self.total, task, tasks);
+        core::slice::from_raw_parts_mut(mem.grads.add(r.start), r.len()).fill(0.0);
+        for &(k, seed) in seeds {
+            let at = self.offsets[self.outputs[k].0];
+            for i in r.start.max(at)..r.end.min(at + seed.len()) {
+                *mem.grads.add(i) += seed[i - at];
+            }
         }
     }
 
@@ -830,80 +1011,118 @@ impl Graph {
     #[allow(clippy::too_many_arguments)]
     unsafe fn backward_task(&self, step: usize, part: Part, task: usize, tasks: usize, mem: &Mem, ws: &mut Workspace) {
         let needs_dx = self.needs[self.steps[step].src().0];
-        match &self.steps[step] {
-            TrainOp::Conv { spec, weight, bias, n, h, w, relu, src, dst } => {
-                let (oh, ow) = out_size(spec, *h, *w).expect("checked");
-                let (ohw, co, k) = (oh * ow, spec.c_out, spec.k());
-                let dz = |b: usize| core::slice::from_raw_parts_mut(mem.dz.add(b * co * ohw), co * ohw);
-                let big_n = n * ohw;
-                let p = spec.with_input(*h, *w);
-                let img = spec.c_in * h * w;
-                match part {
-                    Part::ConvDz => {
-                        let at = (task * dst.channels + dst.offset) * ohw;
-                        grad::relu_mask(mem.val(dst.value, at, co * ohw), mem.grad(dst.value, at, co * ohw), *relu, dz(task));
-                    }
-                    Part::ConvRows => {
-                        let rows = core::slice::from_raw_parts_mut(mem.rows.add(task * ohw * k), ohw * k);
-                        im2row(&mem.val(*src, task * img, img)[..], &p, rows);
-                    }
-                    Part::ConvCols => {
-                        // cols[:, strips] = Wᵀ · dZ over the pixel strips of this task.
-                        let a = self.transposed[step].as_ref().expect("packed by backward");
-                        let strips = share(big_n.div_ceil(gemm::NR), task, tasks);
-                        let pixels = strips.start * gemm::NR..(strips.end * gemm::NR).min(big_n);
-                        let b = BatchColumns { data: core::slice::from_raw_parts(mem.dz, n * co * ohw), rows: co, ohw, n: *n };
-                        gemm::gemm_block_with(a, 0..a.panels(), &b as &dyn gemm::PackB, pixels.clone(), mem.cols.add(pixels.start), big_n, Epilogue::default(), &mut ws.strip);
-                    }
-                    Part::ConvDx => {
-                        let cols = core::slice::from_raw_parts(mem.cols, k * big_n);
-                        let dx = mem.grad(*src, task * img, img);
-                        if spec.is_pointwise() {
-                            for (c, row) in dx.chunks_exact_mut(ohw).enumerate() {
-                                row.iter_mut().zip(&cols[c * big_n + task * ohw..][..ohw]).for_each(|(d, &v)| *d += v);
-                            }
-                        } else {
-                            col2im(cols, big_n, task * ohw, &p, dx);
-                        }
-                    }
-                    Part::ConvDw => {
-                        let panels = share(co.div_ceil(MR), task, tasks);
-                        let rows = panels.start * MR..(panels.end * MR).min(co);
-                        if rows.is_empty() {
+        if let Some(ConvView { spec, weight, bias, n, h, w, relu, src, dst }) = self.steps[step].conv() {
+            let (oh, ow) = out_size(&spec, h, w).expect("checked");
+            let (ohw, co, k) = (oh * ow, spec.c_out, spec.k());
+            let dz = |b: usize| core::slice::from_raw_parts_mut(mem.dz.add(b * co * ohw), co * ohw);
+            let big_n = n * ohw;
+            let p = spec.with_input(h, w);
+            let img = spec.c_in * h * w;
+            match part {
+                Part::ConvDz => {
+                    let at = (task * dst.channels + dst.offset) * ohw;
+                    grad::relu_mask(mem.val(dst.value, at, co * ohw), mem.grad(dst.value, at, co * ohw), relu, dz(task));
+                }
+                Part::ConvRows => {
+                    let rows = core::slice::from_raw_parts_mut(mem.rows.add(task * ohw * k), ohw * k);
+                    im2row(&mem.val(src, task * img, img)[..], &p, rows);
+                }
+                Part::RowsDw => {
+                    // dZ after ReLU and dropout masks is mostly zeros in the aux heads (~85 %):
+                    // rows of axpys that skip them beat the GEMMs (9.6 against 19.3 ms for
+                    // both aux heads' 2048 → 1024 layers at batch 64).
+                    let outs = share(co, task, tasks);
+                    let (dy, x) = (core::slice::from_raw_parts(mem.dz, n * co), &mem.val(src, 0, n * spec.c_in)[..]);
+                    let dw = weight.grad.as_ref().map(|g| &mut g.get_mut()[outs.start * k..outs.end * k]);
+                    let db = bias.and_then(|b| b.grad.as_ref()).map(|g| &mut g.get_mut()[outs.clone()]);
+                    grad::linear_backward_params(x, n, spec.c_in, dy, co, outs, dw, db);
+                }
+                Part::RowsDx => {
+                    let rows = share(n, task, tasks);
+                    let dy = core::slice::from_raw_parts(mem.dz, n * co);
+                    grad::linear_backward_input(dy, co, weight.data.get(), spec.c_in, rows.clone(), mem.grad(src, rows.start * k, rows.len() * k));
+                }
+                Part::ConvCols => {
+                    let a = match self.transposed[step].as_ref().expect("packed by backward") {
+                        Transposed::Gemm(a) => a,
+                        Transposed::Layer(layer) => {
+                            // Image b's dX (`c_in × h × w`, = oh × ow here) into its place in `cols`.
+                            let parts = tasks / n;
+                            let (b, part) = (task / parts, task % parts);
+                            let dz = core::slice::from_raw_parts(mem.dz.add(b * co * ohw), co * ohw);
+                            layer.forward_part(dz, oh, ow, false, mem.cols.add(b * img), part, parts, ws);
                             return;
                         }
-                        if let Some(gw) = &weight.grad {
-                            // dW[rows] += dZ[rows] · rows(X): A = dZ's rows across every image (K = N).
-                            let m = rows.len();
-                            let mut buf = std::mem::take(&mut ws.packed);
+                    };
+                    // cols[:, strips] = Wᵀ · dZ over the pixel strips of this task.
+                    let strips = share(big_n.div_ceil(gemm::NR), task, tasks);
+                    let pixels = strips.start * gemm::NR..(strips.end * gemm::NR).min(big_n);
+                    let b = BatchColumns { data: core::slice::from_raw_parts(mem.dz, n * co * ohw), rows: co, ohw, n };
+                    gemm::gemm_block_with(a, 0..a.panels(), &b as &dyn gemm::PackB, pixels.clone(), mem.cols.add(pixels.start), big_n, Epilogue::default(), &mut ws.strip);
+                }
+                Part::ConvDx => {
+                    let cols = core::slice::from_raw_parts(mem.cols, k * big_n);
+                    let dx = mem.grad(src, task * img, img);
+                    if let Some(Transposed::Layer(_)) = self.transposed[step] {
+                        dx.iter_mut().zip(&cols[task * img..(task + 1) * img]).for_each(|(d, &v)| *d += v);
+                    } else if spec.is_pointwise() {
+                        for (c, row) in dx.chunks_exact_mut(ohw).enumerate() {
+                            row.iter_mut().zip(&cols[c * big_n + task * ohw..][..ohw]).for_each(|(d, &v)| *d += v);
+                        }
+                    } else {
+                        col2im(cols, big_n, task * ohw, &p, dx);
+                    }
+                }
+                Part::ConvDw => {
+                    let panels = share(co.div_ceil(MR), task, tasks);
+                    let rows = panels.start * MR..(panels.end * MR).min(co);
+                    if rows.is_empty() {
+                        return;
+                    }
+                    if let Some(gw) = &weight.grad {
+                        // dW[rows] += dZ[rows] · rows(X): A = dZ's rows across every image (K = N),
+                        // in blocks of DW_PIXELS pixels, each block's product added to dW: a
+                        // whole-N panel of A (N = 25,088 at 56×56, batch 8) is 400 KB and was
+                        // streamed from memory again for every strip of rows(X).
+                        let m = rows.len();
+                        let gw = &mut gw.get_mut()[rows.start * k..rows.end * k];
+                        let mut buf = std::mem::take(&mut ws.packed);
+                        for block in (0..big_n).step_by(DW_PIXELS) {
+                            let pixels = block..(block + DW_PIXELS).min(big_n);
                             buf.clear();
-                            buf.resize(PackedA::packed_len(m, big_n), 0.0);
-                            for (r, o) in rows.clone().enumerate() {
-                                let panel = &mut buf[(r / MR) * big_n * MR..];
-                                for b in 0..*n {
-                                    for (q, &v) in dz(b)[o * ohw..(o + 1) * ohw].iter().enumerate() {
-                                        panel[(b * ohw + q) * MR + r % MR] = v;
+                            buf.resize(PackedA::packed_len(m, pixels.len()), 0.0);
+                            for b in pixels.start / ohw..pixels.end.div_ceil(ohw) {
+                                let qs = pixels.start.max(b * ohw)..pixels.end.min((b + 1) * ohw);
+                                for (r, o) in rows.clone().enumerate() {
+                                    let panel = &mut buf[(r / MR) * pixels.len() * MR..];
+                                    for (q, &v) in qs.clone().zip(&dz(b)[o * ohw + qs.start - b * ohw..o * ohw + qs.end - b * ohw]) {
+                                        panel[(q - pixels.start) * MR + r % MR] = v;
                                     }
                                 }
                             }
-                            let a = PackedA::from_packed(m, big_n, buf);
-                            let bmat = MatRef { data: core::slice::from_raw_parts(mem.rows, big_n * k), rows: big_n, cols: k, ld: k };
+                            let a = PackedA::from_packed(m, pixels.len(), buf);
+                            let bmat = MatRef { data: core::slice::from_raw_parts(mem.rows.add(pixels.start * k), pixels.len() * k), rows: pixels.len(), cols: k, ld: k };
                             let cmat = &mut ws.train[..m * k];
                             gemm::gemm_block_with(&a, 0..a.panels(), &bmat as &dyn gemm::PackB, 0..k, cmat.as_mut_ptr(), k, Epilogue::default(), &mut ws.strip);
-                            ws.packed = a.into_data();
-                            gw.get_mut()[rows.start * k..rows.end * k].iter_mut().zip(ws.train.iter()).for_each(|(d, &v)| *d += v);
+                            buf = a.into_data();
+                            gw.iter_mut().zip(cmat.iter()).for_each(|(d, &v)| *d += v);
                         }
-                        if let Some(gb) = bias.as_ref().and_then(|b| b.grad.as_ref()) {
-                            let db = gb.get_mut();
-                            for r in rows {
-                                let s: f64 = (0..*n).map(|b| dz(b)[r * ohw..(r + 1) * ohw].iter().map(|&v| v as f64).sum::<f64>()).sum();
-                                db[r] += s as f32;
-                            }
+                        ws.packed = buf;
+                    }
+                    if let Some(gb) = bias.and_then(|b| b.grad.as_ref()) {
+                        let db = gb.get_mut();
+                        for r in rows {
+                            let s: f64 = (0..n).map(|b| dz(b)[r * ohw..(r + 1) * ohw].iter().map(|&v| v as f64).sum::<f64>()).sum();
+                            db[r] += s as f32;
                         }
                     }
-                    _ => unreachable!(),
                 }
+                _ => unreachable!(),
             }
+            return;
+        }
+        match &self.steps[step] {
+            TrainOp::Conv { .. } | TrainOp::Linear { .. } => unreachable!("convs run above"),
             TrainOp::BatchNorm { gamma, beta, train, relu, n, c, hw, src, dst, .. } => {
                 let x = &mem.val(*src, 0, n * c * hw)[..];
                 let stats = self.stats[step].get();
@@ -931,30 +1150,13 @@ impl Graph {
                 let dx = mem.grad(*src, r.start * h * w, r.len() * h * w);
                 match &self.steps[step] {
                     TrainOp::AvgPool { count_include_pad, .. } => grad::avg_pool2d_backward(r.len(), *h, *w, p, *count_include_pad, dy, dx),
-                    _ => grad::max_pool2d_backward(&mem.val(*src, r.start * h * w, r.len() * h * w)[..], r.len(), *h, *w, p, dy, dx),
+                    _ => grad::max_pool2d_backward(&mem.val(*src, r.start * h * w, r.len() * h * w)[..], &mem.val(*dst, r.start * oh * ow, r.len() * oh * ow)[..], r.len(), *h, *w, p, dy, dx),
                 }
             }
             TrainOp::AdaptiveAvgPool { planes, h, w, oh, ow, src, dst } => {
                 let r = share(*planes, task, tasks);
                 let dy = &mem.grad(*dst, r.start * oh * ow, r.len() * oh * ow)[..];
                 grad::adaptive_avg_pool2d_backward(r.len(), *h, *w, *oh, *ow, dy, mem.grad(*src, r.start * h * w, r.len() * h * w));
-            }
-            TrainOp::Linear { weight, bias, n, inp, out, src, dst } => {
-                let dy = &mem.grad(*dst, 0, n * out)[..];
-                match part {
-                    Part::LinearDx => {
-                        let rows = share(*n, task, tasks);
-                        let dx = mem.grad(*src, rows.start * inp, rows.len() * inp);
-                        grad::linear_backward_input(dy, *out, weight.data.get(), *inp, rows, dx);
-                    }
-                    _ => {
-                        let outs = share(*out, task, tasks);
-                        let x = &mem.val(*src, 0, n * inp)[..];
-                        let dw = weight.grad.as_ref().map(|g| &mut g.get_mut()[outs.start * inp..outs.end * inp]);
-                        let db = bias.as_ref().and_then(|b| b.grad.as_ref()).map(|g| &mut g.get_mut()[outs.clone()]);
-                        grad::linear_backward_params(x, *n, *inp, dy, *out, outs, dw, db);
-                    }
-                }
             }
             TrainOp::Relu { src, dst } => {
                 let len = self.lens[src.0];
