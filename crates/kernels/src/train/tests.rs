@@ -850,8 +850,8 @@ fn conv_matches_the_reference_on_edge_shapes() {
         (1, 1, (3, 3), (1, 1), (1, 1), 1, (3, 3), false, false, 0, true),   // one channel in and out
         (5, 4, (3, 3), (2, 1), (0, 2), 3, (5, 3), true, true, 4, true),     // mixed strides and pads
         (3, 6, (3, 3), (1, 1), (1, 1), 5, (15, 17), true, true, 0, true),   // N = 1,275: dW in 3 pixel blocks, images across their edges
-        (8, 9, (3, 3), (1, 1), (1, 1), 2, (12, 13), true, true, 1, false),  // forward and dX on inference layers, Winograd F(4×4)
-        (9, 8, (3, 3), (1, 1), (1, 1), 1, (9, 10), false, true, 0, true),   // … Winograd F(2×2)
+        (8, 9, (3, 3), (1, 1), (1, 1), 2, (12, 13), true, true, 1, false),  // > 64 pixels: the forward on the inference layer
+        (9, 8, (1, 1), (1, 1), (0, 0), 3, (9, 10), false, true, 0, true),   // … a 1×1 one, reading its input in place
     ];
     for (i, &(c_in, c_out, k, s, p, n, hw, relu, bias, extra, first)) in cases.iter().enumerate() {
         let spec = conv_spec(c_in, c_out, k, s, p);
