@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Where a threaded GoogLeNet forward loses time, stage by stage.
 //
-//   node bench/threads-profile.mjs [--pairs N] [--threads T] [--batch B] [--no-build] [--json FILE]
+//   node bench/threads-profile.mjs [--pairs N] [--threads T] [--batch B] [--size S] [--no-build] [--json FILE]
 //
 //   --pairs N    serial/threaded pairs of forwards (default 200; a multiple of 50)
 //   --threads T  pool size (default 2)
 //   --batch B    images per forward (default 1)
+//   --size S     input height and width (default 224)
+//   --variant V  GoogLeNet variant (default the library's; `torchvision` is bench/train.mjs's)
 //   --no-build   reuse target/profile/ from the last run
 //   --json FILE  also write the summed stages as JSON
 //
@@ -32,11 +34,13 @@ const { values: args } = parseArgs({
     pairs: { type: 'string', default: '200' },
     threads: { type: 'string', default: '2' },
     batch: { type: 'string', default: '1' },
+    size: { type: 'string', default: '224' },
+    variant: { type: 'string' },
     'no-build': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
-const [pairs, threads, batch] = [Number(args.pairs), Number(args.threads), Number(args.batch)];
+const [pairs, threads, batch, size] = [Number(args.pairs), Number(args.threads), Number(args.batch), Number(args.size)];
 const PER_REPORT = 50; // profile::PAIRS
 if (!(pairs > 0 && pairs % PER_REPORT === 0)) throw new Error(`--pairs must be a positive multiple of ${PER_REPORT}`);
 
@@ -57,8 +61,8 @@ console.log = (line, ...rest) => {
 const lib = await import(path.join(ROOT, 'target/profile/dist/index.js'));
 await lib.init({ threads });
 if (lib.threadCount() !== threads) throw new Error(`running ${lib.threadCount()} thread(s), ${threads} requested`);
-const net = new lib.GoogLeNet({ numClasses: 1000, seed: 0 });
-const x = lib.Tensor.fromArray(new Float32Array(batch * 3 * 224 * 224).map((_, i) => Math.sin(i)), [batch, 3, 224, 224]);
+const net = new lib.GoogLeNet({ numClasses: 1000, seed: 0, ...(args.variant ? { variant: args.variant } : {}) });
+const x = lib.Tensor.fromArray(new Float32Array(batch * 3 * size * size).map((_, i) => Math.sin(i)), [batch, 3, size, size]);
 for (let i = 0; i < 2 * PER_REPORT; i++) net.forward(x).dispose(); // warm-up: one whole report
 reports.length = 0;
 for (let i = 0; i < 2 * pairs; i++) net.forward(x).dispose();
@@ -80,7 +84,7 @@ const total = (f) => stages.reduce((acc, s) => acc + f(s), 0);
 const busyOf = (s) => s.busy.reduce((a, b) => a + b, 0);
 const f = (v, d = 2) => v.toFixed(d);
 
-log(`GoogLeNet ${batch}×3×224×224, ${threads} threads, ${pairs} pairs of forwards (ms per forward)\n`);
+log(`GoogLeNet ${batch}×3×${size}×${size}, ${threads} threads, ${pairs} pairs of forwards (ms per forward)\n`);
 log('| stage | steps (tasks) | serial | threaded | speed-up | busy ÷ serial | idle | tasks per thread |');
 log('|---|---|---|---|---|---|---|---|');
 stages.forEach((s, i) => {

@@ -235,13 +235,13 @@ impl Optimizer {
 
     /// One SGD step.
     pub fn sgd(&mut self, lr: f32, momentum: f32, dampening: f64, nesterov: bool, weight_decay: f32) -> Result<(), JsError> {
-        optim::step(&mut self.slots, Rule::Sgd { momentum, dampening, nesterov, weight_decay }, lr).map_err(oom("the optimiser's state"))
+        optim::step(&mut self.slots, Rule::Sgd { momentum, dampening, nesterov, weight_decay }, lr).map_err(step_error)
     }
 
     /// One Adam (`decoupled`: AdamW) step.
     #[allow(clippy::too_many_arguments)]
     pub fn adam(&mut self, lr: f32, beta1: f64, beta2: f64, eps: f32, weight_decay: f32, amsgrad: bool, decoupled: bool) -> Result<(), JsError> {
-        optim::step(&mut self.slots, Rule::Adam { beta1, beta2, eps, weight_decay, amsgrad, decoupled }, lr).map_err(oom("the optimiser's state"))
+        optim::step(&mut self.slots, Rule::Adam { beta1, beta2, eps, weight_decay, amsgrad, decoupled }, lr).map_err(step_error)
     }
 
     /// Steps taken by parameter `i`.
@@ -281,5 +281,14 @@ impl Optimizer {
 impl Default for Optimizer {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// An optimiser step's failure: no memory for its state (nothing was updated), or a
+/// worker of the pool that died mid-step (some parameters were updated).
+fn step_error(e: RunError) -> JsError {
+    match e {
+        RunError::OutOfMemory(e) => oom("the optimiser's state")(e),
+        RunError::WorkerFailed(_) => JsError::new("worker failed: a thread of the pool died or stopped during the optimiser step"),
     }
 }
