@@ -229,6 +229,21 @@ impl Conv2d {
         Ok(Self { spec, kernel, bias })
     }
 
+    /// A GEMM-path layer over weights already packed (training repacks each forward's
+    /// weights into the last forward's buffer: a new one every step fragmented the heap).
+    pub(crate) fn from_gemm_packing(spec: ConvSpec, a: PackedA, bias: Option<&[f32]>) -> Result<Self, OutOfMemory> {
+        assert_eq!((a.m(), a.k()), (spec.c_out, spec.k()), "conv2d: packed weights shape");
+        Ok(Self { spec, kernel: Kernel::Gemm(a), bias: bias.map(alloc::copied).transpose()? })
+    }
+
+    /// The GEMM packing of a [`from_gemm_packing`](Self::from_gemm_packing) layer, for reuse.
+    pub(crate) fn into_gemm_packing(self) -> Option<PackedA> {
+        match self.kernel {
+            Kernel::Gemm(a) => Some(a),
+            Kernel::Square3x3 { .. } => None,
+        }
+    }
+
     /// The algorithm this layer runs on an `h × w` input (the selection table's choice,
     /// or the forced one).
     pub fn algorithm_for(&self, h: usize, w: usize) -> Algorithm {

@@ -598,15 +598,16 @@ impl Graph {
             if let Some(ConvView { spec, weight, bias, n, h, w, .. }) = op.conv() {
                 // SAFETY: no run is in progress; parameters are only written between runs.
                 let (weights, bias) = unsafe { (weight.data.get(), bias.map(|b| b.data.get())) };
+                // Packed into the last forward's buffer (the same size): no allocation after the first.
+                let a = match slot.take() {
+                    Some(Packing::Batch(old)) => PackedA::pack_reusing(weights, spec.c_out, spec.k(), old.into_data()),
+                    Some(Packing::Layer(old)) => PackedA::pack_reusing(weights, spec.c_out, spec.k(), old.into_gemm_packing().expect("a GEMM layer").into_data()),
+                    None => PackedA::try_pack(weights, spec.c_out, spec.k())?,
+                };
                 *slot = Some(if batched(&spec, n, h, w) {
-                    Packing::Batch(match slot.take() {
-                        Some(Packing::Batch(old)) => PackedA::pack_reusing(weights, spec.c_out, spec.k(), old.into_data()), // same size
-                        _ => PackedA::try_pack(weights, spec.c_out, spec.k())?,
-                    })
+                    Packing::Batch(a)
                 } else {
-                    *slot = None; // the old layer's memory first
-                    let layer = Conv2d::try_with_algorithm(spec, weights, bias, conv::Algorithm::Gemm)?;
-                    layer.prepare(h, w)?;
+                    let layer = Conv2d::from_gemm_packing(spec, a, bias)?;
                     headroom = headroom.max(plan::conv_scratch_floats(&layer, h, w));
                     Packing::Layer(layer)
                 });
