@@ -434,6 +434,8 @@ struct Run {
     /// A conv's `Wᵀ · dZ` (`c_in·kh·kw × N`), for its input gradient.
     cols: Vec<f32>,
     workspaces: Vec<Mutex<Workspace>>,
+    /// Floats of workspace growth already proven available (see [`Graph::forward`]).
+    headroom: usize,
 }
 
 /// A recorded network for one input shape. Run `forward`, then (once) `backward`.
@@ -613,8 +615,13 @@ impl Graph {
                 });
             }
         }
-        // What the layers' workspaces may grow by during the run (as a plan reserves it).
-        drop(alloc::with_capacity::<f32>(headroom.saturating_mul(threads))?);
+        // What the layers' workspaces may grow by during the run, proven once (as a plan
+        // reserves it): workspaces only grow, so later forwards need no new proof.
+        let headroom = headroom.saturating_mul(threads);
+        if headroom > self.run.headroom {
+            drop(alloc::with_capacity::<f32>(headroom)?);
+            self.run.headroom = headroom;
+        }
         for ws in &self.run.workspaces[..threads] {
             let mut ws = ws.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             alloc::grow_to(&mut ws.strip, self.scratch.strip, 0.0)?;

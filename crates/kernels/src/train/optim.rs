@@ -81,7 +81,11 @@ pub fn step(slots: &mut [Slot], rule: Rule, lr: f32) -> Result<(), RunError> {
         unsafe {
             let p = &mut s.data.get_mut()[r.clone()];
             let g = &s.grad.get()[r.clone()];
-            let state: Vec<&mut [f32]> = s.state.iter().map(|b| core::slice::from_raw_parts_mut((b.as_ptr() as *mut f32).add(r.start), r.len())).collect();
+            // The task's run of each state buffer (empty past the rule's buffers): no allocation per task.
+            let mut state: [&mut [f32]; 3] = Default::default();
+            for (run, b) in state.iter_mut().zip(&s.state) {
+                *run = core::slice::from_raw_parts_mut((b.as_ptr() as *mut f32).add(r.start), r.len());
+            }
             update(consts[k].expect("slot with a gradient"), p, g, state);
         }
     })
@@ -128,7 +132,7 @@ impl Consts {
 }
 
 /// The update of a run of elements: `p`, its gradient `g`, and the same run of each state buffer.
-fn update(c: Consts, p: &mut [f32], g: &[f32], mut state: Vec<&mut [f32]>) {
+fn update(c: Consts, p: &mut [f32], g: &[f32], state: [&mut [f32]; 3]) {
     match c {
         Consts::Sgd { lr, momentum, keep, nesterov, weight_decay, first } => {
             for i in 0..p.len() {
@@ -145,7 +149,7 @@ fn update(c: Consts, p: &mut [f32], g: &[f32], mut state: Vec<&mut [f32]>) {
             }
         }
         Consts::Adam { lr, step_size, bc2_sqrt, b1, b2, c1, c2, eps, weight_decay, amsgrad, decoupled } => {
-            let [m, v, rest @ ..] = &mut state[..] else { unreachable!("allocated above") };
+            let [m, v, max_v] = state;
             for i in 0..p.len() {
                 let mut d = g[i];
                 if decoupled {
@@ -156,7 +160,7 @@ fn update(c: Consts, p: &mut [f32], g: &[f32], mut state: Vec<&mut [f32]>) {
                 m[i] = m[i] * b1 + c1 * d;
                 v[i] = v[i] * b2 + c2 * d * d;
                 let second = if amsgrad {
-                    let mx = &mut rest[0][i];
+                    let mx = &mut max_v[i];
                     *mx = mx.max(v[i]);
                     *mx
                 } else {
