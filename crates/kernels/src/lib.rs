@@ -1,5 +1,6 @@
 //! CNN inference kernels for inception-wasm: packed GEMM, convolution, pooling,
-//! linear, activation and channel concatenation over NCHW `f32` data.
+//! activation and channel concatenation over NCHW `f32` data (a linear layer is a 1×1
+//! convolution over one-pixel images).
 //!
 //! Pure Rust with no JavaScript dependency, so everything here is tested natively with
 //! `cargo test`; the `simd128` microkernels are compiled only for
@@ -19,7 +20,6 @@ pub mod batchnorm;
 pub mod concat;
 pub mod conv;
 pub mod gemm;
-pub mod linear;
 pub mod plan;
 pub mod pool;
 pub mod reference;

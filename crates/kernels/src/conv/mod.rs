@@ -8,6 +8,7 @@
 //! channels run Winograd instead (`Algorithm::select`).
 
 pub(crate) mod batch;
+mod dense;
 mod im2col;
 mod winograd;
 
@@ -16,6 +17,7 @@ use std::sync::OnceLock;
 
 use crate::alloc::{self, OutOfMemory};
 use crate::gemm::{self, Epilogue, MatRef, PackedA};
+use dense::Dense;
 use im2col::Im2col;
 use crate::workspace::Workspace;
 use winograd::WinogradWeights;
@@ -197,6 +199,10 @@ pub struct Conv2d {
     spec: ConvSpec,
     kernel: Kernel,
     bias: Option<Vec<f32>>,
+    /// The layer as a fully connected one on the tiny input sizes where that skips its
+    /// padding taps (see [`dense`]), one slot per size, made when a batched plan first
+    /// needs it ([`Conv2d::prepare_batch`]).
+    dense: Box<[OnceLock<Dense>]>,
 }
 
 impl Conv2d {
@@ -226,14 +232,15 @@ impl Conv2d {
             _ => Kernel::Gemm(gemm),
         };
         let bias = bias.map(alloc::copied).transpose()?;
-        Ok(Self { spec, kernel, bias })
+        Ok(Self { spec, kernel, bias, dense: (0..dense::slots(&spec)).map(|_| OnceLock::new()).collect() })
     }
 
     /// A GEMM-path layer over weights already packed (training repacks each forward's
     /// weights into the last forward's buffer: a new one every step fragmented the heap).
     pub(crate) fn from_gemm_packing(spec: ConvSpec, a: PackedA, bias: Option<&[f32]>) -> Result<Self, OutOfMemory> {
         assert_eq!((a.m(), a.k()), (spec.c_out, spec.k()), "conv2d: packed weights shape");
-        Ok(Self { spec, kernel: Kernel::Gemm(a), bias: bias.map(alloc::copied).transpose()? })
+        // Training batches on its own (`train::graph`): no dense slots.
+        Ok(Self { spec, kernel: Kernel::Gemm(a), bias: bias.map(alloc::copied).transpose()?, dense: Box::default() })
     }
 
     /// The GEMM packing of a [`from_gemm_packing`](Self::from_gemm_packing) layer, for reuse.
@@ -272,6 +279,28 @@ impl Conv2d {
             }
         }
         Ok(())
+    }
+
+    /// [`prepare`](Self::prepare) for a batched plan ([`batches`](Self::batches)): also the
+    /// dense form's weights when the layer runs dense on `h × w` (see [`dense`]).
+    pub fn prepare_batch(&self, h: usize, w: usize) -> Result<(), OutOfMemory> {
+        self.prepare(h, w)?;
+        if let Some(cell) = self.dense_slot(h, w) {
+            init_once(cell, || Dense::new(&self.spec, h, w, &self.weights()?, self.bias.as_deref()))?;
+        }
+        Ok(())
+    }
+
+    fn dense_slot(&self, h: usize, w: usize) -> Option<&OnceLock<Dense>> {
+        dense::slot(&self.spec, h, w).and_then(|i| self.dense.get(i))
+    }
+
+    /// True when a batch of `h × w` inputs runs as the fully connected layer the
+    /// convolution is on maps that small (see [`dense`]): its batched GEMM has `n`
+    /// columns, one per image, and `c_out·oh·ow` rows, and writes `c_out × oh·ow × n`
+    /// (a pixel's images side by side) instead of `c_out × n × oh·ow`.
+    pub fn batch_is_dense(&self, h: usize, w: usize) -> bool {
+        self.dense_slot(h, w).is_some()
     }
 
     /// The packed weights for an `h × w` input, made on first use (outside plans, which
@@ -523,21 +552,38 @@ impl Conv2d {
         n > 1 && oh * ow <= BATCH_PIXELS && self.algorithm_for(h, w) == Algorithm::Gemm
     }
 
-    /// Output channels × pixel columns `pixels` of the batch (`N = n·oh·ow` columns, pixel
-    /// `q` of image `b` is column `b·oh·ow + q`) into `out`, `c_out` rows of `N` floats, bias
-    /// and ReLU fused: each element the same sum, in the same order, as image by image.
+    /// Columns of the batched GEMM for `n` images of `h × w`: `n·oh·ow`, or `n` when the
+    /// layer runs dense.
+    pub fn batch_columns(&self, n: usize, h: usize, w: usize) -> usize {
+        let (oh, ow) = self.out_size(h, w).expect("conv2d: kernel larger than the padded input");
+        if self.batch_is_dense(h, w) { n } else { n * oh * ow }
+    }
+
+    /// Output channels × GEMM columns `pixels` of the batch ([`batch_columns`](Self::batch_columns)
+    /// `N` of them: pixel `q` of image `b` is column `b·oh·ow + q`, or, dense, image `b`
+    /// is column `b` of rows `o·oh·ow + q`) into `out`, `c_out` rows of `N` floats (dense:
+    /// `c_out·oh·ow` rows), bias and ReLU fused: each element the same sum, in the same
+    /// order, as image by image (dense: less its padding taps' zero terms).
     ///
     /// # Safety
-    /// `out` must hold `c_out × N` floats, and this call alone may access columns `pixels`.
+    /// `out` must hold `c_out·oh·ow·n` floats, and this call alone may access columns `pixels`.
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn forward_batch_block(&self, x: &[f32], n: usize, h: usize, w: usize, relu: bool, pixels: Range<usize>, out: *mut f32, ws: &mut Workspace) {
         let Packed::Gemm(a) = self.packed_for(h, w) else { panic!("conv2d: forward_batch_block on a Winograd layer") };
         let p = self.spec.with_input(h, w);
-        let big_n = n * p.out_h() * p.out_w();
+        let big_n = self.batch_columns(n, h, w);
         assert_eq!(x.len(), n * p.c_in * h * w, "conv2d: input length");
         assert!(pixels.start <= pixels.end && pixels.end <= big_n, "conv2d: pixel block out of range");
-        let ep = Epilogue { bias: self.bias.as_deref(), relu };
         let c = out.add(pixels.start);
+        if let Some(cell) = self.dense_slot(h, w) {
+            self.prepare_batch(h, w).expect("conv2d: out of memory preparing the dense weights");
+            let d = cell.get().expect("prepared above");
+            let ep = Epilogue { bias: d.bias.as_deref(), relu };
+            let b = batch::BatchColumns { data: x, rows: p.c_in * h * w, ohw: 1, n };
+            gemm::gemm_block_with(&d.a, 0..d.a.panels(), &b as &dyn gemm::PackB, pixels, c, big_n, ep, &mut ws.strip);
+            return;
+        }
+        let ep = Epilogue { bias: self.bias.as_deref(), relu };
         if self.spec.is_pointwise() {
             gemm::gemm_block_with(a, 0..a.panels(), &batch::BatchColumns { data: x, rows: p.c_in, ohw: h * w, n } as &dyn gemm::PackB, pixels, c, big_n, ep, &mut ws.strip);
         } else {

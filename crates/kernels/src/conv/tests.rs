@@ -190,6 +190,47 @@ fn im2col_layers_across_blocks_and_strip_plans() {
     }
 }
 
+/// Layers on maps where every output sees the whole input (see `dense`) run their batch
+/// as one fully connected GEMM: bit for bit what `forward` gives image by image, split
+/// into column blocks anywhere; other sizes stay on the im2col batch.
+#[test]
+fn dense_tiny_maps_match_image_by_image_bit_for_bit() {
+    let rect = ConvSpec { c_in: 3, c_out: 6, kh: 3, kw: 5, sh: 1, sw: 1, ph: 1, pw: 2 };
+    let dense = [(square(5, 9, 3, 1, 1), 2, 2), (square(5, 9, 3, 1, 1), 1, 1), (square(5, 9, 3, 1, 1), 2, 1), (square(4, 7, 5, 1, 2), 3, 3), (square(4, 7, 5, 1, 2), 3, 1), (square(6, 5, 3, 2, 1), 2, 2), (square(3, 4, 7, 2, 3), 4, 4), (rect, 2, 3)];
+    for (spec, h, w) in dense {
+        for bias in [true, false] {
+            let (n, p) = (3, spec.with_input(h, w));
+            let ohw = p.out_h() * p.out_w();
+            let x = data(n * spec.c_in * h * w, 4);
+            let b = data(spec.c_out, 6);
+            let layer = Conv2d::with_algorithm(spec, &data(spec.c_out * spec.k(), 5), bias.then_some(&b[..]), Algorithm::Gemm);
+            assert!(layer.batches(n, h, w) && layer.batch_is_dense(h, w), "{spec:?} on {h}×{w} runs dense");
+            assert_eq!(layer.batch_columns(n, h, w), n);
+            layer.prepare_batch(h, w).unwrap();
+            let mut got = vec![f32::NAN; spec.c_out * ohw * n];
+            let mut ws = Workspace::default();
+            for cols in [0..1, 1..3] {
+                // SAFETY: `got` holds c_out·ohw rows of n columns; the blocks are disjoint.
+                unsafe { layer.forward_batch_block(&x, n, h, w, true, cols, got.as_mut_ptr(), &mut ws) };
+            }
+            for img in 0..n {
+                let mut want = vec![0.0; spec.c_out * ohw];
+                let one = &x[img * spec.c_in * h * w..][..spec.c_in * h * w];
+                layer.forward(one, 1, h, w, true, &mut want, ChannelSlice { channels: spec.c_out, channel_offset: 0 }, &mut ws);
+                for (i, v) in want.iter().enumerate() {
+                    assert_eq!(got[i * n + img].to_bits(), v.to_bits(), "{spec:?} {h}×{w} bias {bias}: image {img} element {i}");
+                }
+            }
+        }
+    }
+    // Not dense: an output that misses an input pixel (3×3 on 3×3, 5×5 on 4×4), no fewer
+    // multiplies (3×3 unpadded on 3×3), a 1×1 layer.
+    for (spec, h, w) in [(square(2, 3, 3, 1, 1), 3, 3), (square(2, 3, 5, 1, 2), 4, 4), (square(2, 3, 3, 1, 0), 3, 3), (square(2, 3, 1, 1, 0), 1, 1)] {
+        let layer = Conv2d::new(spec, &data(3 * spec.k(), 5), None);
+        assert!(!layer.batch_is_dense(h, w), "{spec:?} on {h}×{w} does not run dense");
+    }
+}
+
 #[test]
 fn layers_large_enough_to_split_over_threads() {
     // A GoogLeNet-sized 5×5 im2col layer into a channel slice, with ragged edges.

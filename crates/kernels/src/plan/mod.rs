@@ -133,7 +133,7 @@ impl PlanBuilder {
                 let (c, hw) = (layer.spec().c_out, self.len_of(dst.value).unwrap_or(0) / (n * dst.channels));
                 let tmp = self.value(c * n * hw);
                 self.push(Op::ConvBatch { layer: layer.clone(), n: *n, h: *h, w: *w, relu: *relu, src: *src, dst: tmp })?;
-                return self.push(Op::Unbatch { n: *n, c, hw, src: tmp, dst: *dst });
+                return self.push(Op::Unbatch { n: *n, c, hw, pixel_major: layer.batch_is_dense(*h, *w), src: tmp, dst: *dst });
             }
         }
         op.prepare().map_err(BuildError::OutOfMemory)?;

@@ -7,7 +7,6 @@ use super::ValueId;
 use crate::alloc::OutOfMemory;
 use crate::conv::{Algorithm, Conv2d};
 use crate::workspace::Workspace;
-use crate::linear::Linear;
 use crate::split::{share, split};
 use crate::pool::{self, Pool2dParams};
 
@@ -35,8 +34,6 @@ pub enum Op {
     MaxPool { p: Pool2dParams, planes: usize, h: usize, w: usize, src: ValueId, dst: ValueId },
     AvgPool { p: Pool2dParams, count_include_pad: bool, planes: usize, h: usize, w: usize, src: ValueId, dst: ValueId },
     AdaptiveAvgPool { planes: usize, h: usize, w: usize, oh: usize, ow: usize, src: ValueId, dst: ValueId },
-    /// `layer` on `n` rows of features.
-    Linear { layer: Arc<Linear>, n: usize, src: ValueId, dst: ValueId },
     /// `max(x, 0)`, out of place.
     Relu { src: ValueId, dst: ValueId },
     /// `n` images of `c × hw` into channels of `dst`: a concatenation's copy, or an identity.
@@ -46,8 +43,9 @@ pub enum Op {
     /// `layer` on `n` small images as one GEMM over the batch (see `Conv2d::batches`), into
     /// `dst` as `c_out` rows of `n·oh·ow` pixels; `Unbatch` then moves them into NCHW.
     ConvBatch { layer: Arc<Conv2d>, n: usize, h: usize, w: usize, relu: bool, src: ValueId, dst: ValueId },
-    /// `c` rows of `n·hw` (a `ConvBatch` result) into channels of `dst`, image by image.
-    Unbatch { n: usize, c: usize, hw: usize, src: ValueId, dst: Slice },
+    /// `c` rows of `n·hw` (a `ConvBatch` result; `pixel_major`: of a dense layer, `c × hw
+    /// × n`) into channels of `dst`, image by image.
+    Unbatch { n: usize, c: usize, hw: usize, pixel_major: bool, src: ValueId, dst: Slice },
 }
 
 impl Op {
@@ -57,7 +55,6 @@ impl Op {
             Op::MaxPool { .. } => "max_pool2d",
             Op::AvgPool { .. } => "avg_pool2d",
             Op::AdaptiveAvgPool { .. } => "adaptive_avg_pool2d",
-            Op::Linear { .. } => "linear",
             Op::Relu { .. } => "relu",
             Op::CopyChannels { .. } => "copy_channels",
             Op::ChannelAffine { .. } => "channel_affine",
@@ -77,7 +74,6 @@ impl Op {
             }
             Op::MaxPool { p, planes, h, w, .. } | Op::AvgPool { p, planes, h, w, .. } => format!("{name} {planes}×{h}×{w} {}×{}/{}", p.kh, p.kw, p.sh),
             Op::AdaptiveAvgPool { planes, h, w, oh, ow, .. } => format!("{name} {planes}×{h}×{w}→{oh}×{ow}"),
-            Op::Linear { layer, n, .. } => format!("{name} {n}×{}→{}", layer.in_features(), layer.out_features()),
             Op::Relu { .. } | Op::CopyChannels { .. } | Op::ChannelAffine { .. } | Op::Unbatch { .. } => name.to_string(),
         }
     }
@@ -88,7 +84,6 @@ impl Op {
             | Op::MaxPool { src, .. }
             | Op::AvgPool { src, .. }
             | Op::AdaptiveAvgPool { src, .. }
-            | Op::Linear { src, .. }
             | Op::Relu { src, .. }
             | Op::CopyChannels { src, .. }
             | Op::ChannelAffine { src, .. }
@@ -102,7 +97,7 @@ impl Op {
         match self {
             Op::Conv { dst, layer, .. } => (dst.value, Some((dst.channels, dst.offset, dst.offset + layer.spec().c_out))),
             Op::CopyChannels { dst, c, .. } | Op::Unbatch { dst, c, .. } => (dst.value, Some((dst.channels, dst.offset, dst.offset + c))),
-            Op::MaxPool { dst, .. } | Op::AvgPool { dst, .. } | Op::AdaptiveAvgPool { dst, .. } | Op::Linear { dst, .. } | Op::Relu { dst, .. } | Op::ChannelAffine { dst, .. } | Op::ConvBatch { dst, .. } => (*dst, None),
+            Op::MaxPool { dst, .. } | Op::AvgPool { dst, .. } | Op::AdaptiveAvgPool { dst, .. } | Op::Relu { dst, .. } | Op::ChannelAffine { dst, .. } | Op::ConvBatch { dst, .. } => (*dst, None),
         }
     }
 
@@ -153,10 +148,6 @@ impl Op {
                 expect(*src, size(&[*planes, *h, *w])?, "the input")?;
                 expect(*dst, size(&[*planes, *oh, *ow])?, "the output")
             }
-            Op::Linear { layer, n, src, dst } => {
-                expect(*src, size(&[*n, layer.in_features()])?, "the input")?;
-                expect(*dst, size(&[*n, layer.out_features()])?, "the output")
-            }
             Op::Relu { src, dst } => {
                 let l = len(*src).ok_or_else(|| format!("{name}: the input is not a value of this plan"))?;
                 expect(*dst, l, "the output")
@@ -176,7 +167,7 @@ impl Op {
                 expect(*src, size(&[*n, s.c_in, *h, *w])?, "the input")?;
                 expect(*dst, size(&[s.c_out, *n, oh, ow])?, "the output")
             }
-            Op::Unbatch { n, c, hw, src, dst } => {
+            Op::Unbatch { n, c, hw, src, dst, .. } => {
                 expect(*src, size(&[*c, *n, *hw])?, "the input")?;
                 slice(dst, *c, *hw, *n)
             }
@@ -194,7 +185,8 @@ impl Op {
     /// weights for this input size), so that runs never allocate.
     pub fn prepare(&self) -> Result<(), OutOfMemory> {
         match self {
-            Op::Conv { layer, h, w, .. } | Op::ConvBatch { layer, h, w, .. } => layer.prepare(*h, *w),
+            Op::Conv { layer, h, w, .. } => layer.prepare(*h, *w),
+            Op::ConvBatch { layer, h, w, .. } => layer.prepare_batch(*h, *w),
             _ => Ok(()),
         }
     }
@@ -223,11 +215,12 @@ impl Op {
             Op::Conv { layer, n, h, w, .. } => n * layer.parts(*h, *w, threads.div_ceil(*n)),
             Op::MaxPool { p, planes, h, w, .. } | Op::AvgPool { p, planes, h, w, .. } => split(*planes, h * w * (p.kh + p.kw), threads),
             Op::AdaptiveAvgPool { planes, h, w, .. } => split(*planes, h * w, threads),
-            Op::Linear { layer, n, .. } => split(layer.out_features(), n * layer.in_features(), threads),
             Op::ConvBatch { layer, n, h, w, .. } => {
                 let (oh, ow) = layer.out_size(*h, *w).expect("checked at build");
-                let s = layer.spec();
-                split((n * oh * ow).div_ceil(crate::gemm::NR), s.k() * s.c_out * crate::gemm::NR, threads)
+                let (s, columns) = (layer.spec(), layer.batch_columns(*n, *h, *w));
+                // Multiply-adds per strip: the GEMM's rows × k, `NR` columns at a time.
+                let work = s.c_out * s.k() * oh * ow * n / columns;
+                split(columns.div_ceil(crate::gemm::NR), work * crate::gemm::NR, threads)
             }
             Op::Unbatch { n, c, hw, .. } => split(*n, c * hw, threads),
             Op::Relu { .. } | Op::CopyChannels { .. } | Op::ChannelAffine { .. } => 1,
@@ -268,17 +261,6 @@ impl Op {
                 let y = mem.write(*dst, r.start * oh * ow, r.len() * oh * ow);
                 pool::adaptive_avg_pool2d(x, r.len(), *h, *w, *oh, *ow, y);
             }
-            Op::Linear { layer, n, src, dst } => {
-                let (inp, out) = (layer.in_features(), layer.out_features());
-                let r = share(out, task, tasks);
-                let x = mem.read(*src, n * inp);
-                // Rows of the output interleave between tasks (each task owns columns
-                // r of every row), so each row is written through its own slice.
-                for b in 0..*n {
-                    let y = mem.write(*dst, b * out + r.start, r.len());
-                    layer.forward_row(&x[b * inp..(b + 1) * inp], r.clone(), y);
-                }
-            }
             Op::Relu { src, dst } => {
                 let len = mem.len(*src);
                 crate::activation::relu(mem.read(*src, len), mem.write(*dst, 0, len));
@@ -292,15 +274,23 @@ impl Op {
             }
             Op::ConvBatch { layer, n, h, w, relu, src, dst } => {
                 let s = layer.spec();
-                let big_n = mem.len(*dst) / s.c_out;
+                let big_n = layer.batch_columns(*n, *h, *w);
                 let strips = share(big_n.div_ceil(crate::gemm::NR), task, tasks);
                 let pixels = strips.start * crate::gemm::NR..(strips.end * crate::gemm::NR).min(big_n);
                 layer.forward_batch_block(mem.read(*src, n * s.c_in * h * w), *n, *h, *w, *relu, pixels, mem.ptr(*dst), ws);
             }
-            Op::Unbatch { n, c, hw, src, dst } => {
+            Op::Unbatch { n, c, hw, pixel_major, src, dst } => {
                 let x = mem.read(*src, c * n * hw);
                 for b in share(*n, task, tasks) {
                     let y = mem.write(dst.value, (b * dst.channels + dst.offset) * hw, c * hw);
+                    // One-pixel maps (a linear layer's) are both layouts: a float per
+                    // channel, not a copy call each.
+                    if *pixel_major || *hw == 1 {
+                        for (i, v) in y.iter_mut().enumerate() {
+                            *v = x[i * n + b];
+                        }
+                        continue;
+                    }
                     for (o, plane) in y.chunks_exact_mut(*hw).enumerate() {
                         plane.copy_from_slice(&x[(o * n + b) * hw..][..*hw]);
                     }

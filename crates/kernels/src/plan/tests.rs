@@ -3,7 +3,6 @@ use std::sync::Arc;
 use super::schedule::Home;
 use super::*;
 use crate::conv::{Conv2d, ConvSpec};
-use crate::linear::Linear;
 use crate::pool::Pool2dParams;
 use crate::reference;
 use crate::testutil::{assert_close_scaled, data};
@@ -25,7 +24,8 @@ fn network(n: usize, c: usize, h: usize, w: usize, threads: usize) -> (Plan, Vec
     let (b2b, b2b_w, b2b_b) = conv(6, 5, 3, 40);
     let (b4, b4_w, b4_b) = conv(8, 3, 1, 50);
     let (fc_w, fc_b) = (data(10 * 12, 60), data(10, 61));
-    let fc = Arc::new(Linear::new(fc_w.clone(), Some(fc_b.clone()), 12, 10));
+    // The fully connected layer as the wasm crate's `Linear` is: a 1×1 conv on 1×1 maps.
+    let fc = Arc::new(Conv2d::new(ConvSpec { c_in: 12, c_out: 10, kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0 }, &fc_w, Some(&fc_b)));
     let pool = Pool2dParams { kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, ceil_mode: false };
     let hw = h * w;
 
@@ -43,7 +43,7 @@ fn network(n: usize, c: usize, h: usize, w: usize, threads: usize) -> (Plan, Vec
     let gap = pb.value(n * 12);
     pb.push(Op::AdaptiveAvgPool { planes: n * 12, h, w, oh: 1, ow: 1, src: cat, dst: gap }).unwrap();
     let logits = pb.value(n * 10);
-    pb.push(Op::Linear { layer: fc, n, src: gap, dst: logits }).unwrap();
+    pb.push(Op::Conv { layer: fc, n, h: 1, w: 1, relu: false, src: gap, dst: Slice::whole(logits, 10) }).unwrap();
     let plan = pb.build(logits, threads).unwrap();
 
     let p = |c_in, c_out, k: usize| ConvSpec { c_in, c_out, kh: k, kw: k, sh: 1, sw: 1, ph: k / 2, pw: k / 2 }.with_input(h, w);
@@ -80,10 +80,11 @@ fn network_matches_the_reference_op_by_op() {
 
 #[test]
 fn a_batch_of_small_maps_runs_as_one_gemm_bit_for_bit_as_image_by_image() {
-    // 5×5 maps: every convolution of the network takes the batched path (GEMM, ≤ 64 pixels).
+    // 5×5 maps: every convolution of the network takes the batched path (GEMM, ≤ 64
+    // pixels), the fully connected layer too.
     let (n, c, h, w) = (3, 4, 5, 5);
     let (plan, x, _) = network(n, c, h, w, 1);
-    assert_eq!(plan.steps.iter().filter(|s| matches!(s, Op::ConvBatch { .. })).count(), 5);
+    assert_eq!(plan.steps.iter().filter(|s| matches!(s, Op::ConvBatch { .. })).count(), 6);
     let batched = run(&plan, &x);
     let (img, out) = (c * h * w, batched.len() / n);
     let (one, _, _) = network(1, c, h, w, 1);
@@ -93,6 +94,17 @@ fn a_batch_of_small_maps_runs_as_one_gemm_bit_for_bit_as_image_by_image() {
     for threads in [2, 7] {
         let (split, _, _) = network(n, c, h, w, threads);
         assert_eq!(run(&split, &x), batched, "split for {threads} threads");
+    }
+    // 2×2 and 1×1 maps: the 3×3 convolutions run dense (`conv::dense`), the same bits.
+    for (h, w) in [(2, 2), (1, 1)] {
+        let (plan, x, _) = network(n, c, h, w, 2);
+        assert_eq!(plan.steps.iter().filter(|s| matches!(s, Op::Unbatch { pixel_major: true, .. })).count(), 2, "{h}×{w}");
+        let batched = run(&plan, &x);
+        let (img, out) = (c * h * w, batched.len() / n);
+        let (one, _, _) = network(1, c, h, w, 1);
+        for b in 0..n {
+            assert_eq!(run(&one, &x[b * img..(b + 1) * img]), batched[b * out..(b + 1) * out], "{h}×{w} image {b}");
+        }
     }
 }
 
