@@ -19,6 +19,9 @@ pub struct ConvBench {
     ws: workspace::Workspace,
     h: usize,
     w: usize,
+    /// `runBatch`'s input and output (made on its first call with a batch size).
+    batch: Vec<f32>,
+    batch_out: Vec<f32>,
 }
 
 /// `len` values in [-0.1, 0.1): the weyl-fmix32 stream `salt` (the fixtures' generator).
@@ -51,12 +54,35 @@ impl ConvBench {
             return Err(JsError::new("bench: input smaller than the kernel"));
         };
         let layer = conv::Conv2d::with_algorithm(spec, &values(c_out * spec.k(), 1), Some(&values(c_out, 2)), algorithm);
-        Ok(ConvBench { layer, x: values(c_in * h * w, 3), out: vec![0.0; c_out * oh * ow], ws: workspace::Workspace::default(), h, w })
+        Ok(ConvBench { layer, x: values(c_in * h * w, 3), out: vec![0.0; c_out * oh * ow], ws: workspace::Workspace::default(), h, w, batch: Vec::new(), batch_out: Vec::new() })
     }
 
     /// The algorithm the layer runs: `"gemm"`, `"winograd2"` or `"winograd4"`.
     pub fn algorithm(&self) -> String {
         crate::algorithm_name(self.layer.algorithm_for(self.h, self.w)).into()
+    }
+
+    /// Runs the layer on a batch of `n` copies of the image `reps` times as one GEMM over the
+    /// batch (`Conv2d::forward_batch_part`, as plans run layers on small maps); returns
+    /// false, running nothing, when the layer does not batch at this size.
+    #[wasm_bindgen(js_name = runBatch)]
+    pub fn run_batch(&mut self, n: usize, reps: usize) -> bool {
+        if !self.layer.batches(n, self.h, self.w) {
+            return false;
+        }
+        if self.batch.len() != n * self.x.len() {
+            self.batch = self.x.repeat(n);
+            self.batch_out = vec![0.0; n * self.out.len()];
+            self.layer.prepare_batch(self.h, self.w).expect("bench: out of memory");
+        }
+        let parts = self.layer.batch_parts(n, self.h, self.w, 1);
+        for _ in 0..reps {
+            for part in 0..parts {
+                // SAFETY: `batch_out` holds the whole batch's output; parts write disjoint elements.
+                unsafe { self.layer.forward_batch_part(&self.batch, n, self.h, self.w, true, self.batch_out.as_mut_ptr(), part, parts, &mut self.ws) };
+            }
+        }
+        true
     }
 
     /// Runs the layer `reps` times (with ReLU) into the same output.

@@ -25,21 +25,37 @@ impl PackB for BatchColumns<'_> {
         self.n * self.ohw
     }
 
+    /// Row by row, in runs of one image's consecutive pixels: one or two images of 4
+    /// pixels fill a strip of 2×2 maps with two 16-byte moves per row.
     fn pack_strip(&self, j: usize, dst: &mut [f32]) {
+        let (rows, ohw) = (self.rows, self.ohw);
         let nr = NR.min(self.cols() - j);
-        for t in 0..NR {
-            if t >= nr {
-                for kk in 0..self.rows {
-                    dst[kk * NR + t] = 0.0;
+        let mut t = 0;
+        while t < nr {
+            let (b, q) = ((j + t) / ohw, (j + t) % ohw);
+            let len = (ohw - q).min(nr - t);
+            let image = &self.data[b * rows * ohw + q..];
+            for kk in 0..rows {
+                let (d, s) = (&mut dst[kk * NR + t..][..len], &image[kk * ohw..][..len]);
+                match (<&mut [f32; 4]>::try_from(&mut *d), <&[f32; 4]>::try_from(s)) {
+                    (Ok(d), Ok(s)) => *d = *s,
+                    _ if len == 1 => d[0] = s[0],
+                    _ => d.copy_from_slice(s),
                 }
-                continue;
             }
-            let (b, q) = ((j + t) / self.ohw, (j + t) % self.ohw);
-            let image = &self.data[b * self.rows * self.ohw + q..];
-            for kk in 0..self.rows {
-                dst[kk * NR + t] = image[kk * self.ohw];
+            t += len;
+        }
+        if nr < NR {
+            for row in dst[..rows * NR].chunks_exact_mut(NR) {
+                row[nr..].fill(0.0);
             }
         }
+    }
+
+    /// A strip inside one image (maps of 8 pixels or more) is read in place, `ohw` apart.
+    fn in_place(&self, j: usize) -> Option<(*const f32, usize)> {
+        let (b, q) = (j / self.ohw, j % self.ohw);
+        (q + NR <= self.ohw && self.rows > 0).then(|| (self.data[b * self.rows * self.ohw + q..].as_ptr(), self.ohw))
     }
 }
 

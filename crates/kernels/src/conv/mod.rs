@@ -264,15 +264,46 @@ impl Conv2d {
         }
     }
 
+    /// The algorithm a batch of `h × w` inputs runs ([`batches`](Self::batches)): as
+    /// [`algorithm_for`](Self::algorithm_for), but F(4×4) where the table picks F(2×2) (3 to
+    /// 10 outputs across): batched, tiles from several images fill the GEMM's strips
+    /// whatever their size, and F(4×4) does 2.25 multiplies per output to F(2×2)'s 4.
+    /// Measured (`ConvBench::runBatch`, wasm, one thread, median of 9, ms; F(2×2) image by
+    /// image → F(2×2) batched → F(4×4) batched): 64→192 on 8×8 maps × 64 images 14.0 →
+    /// 15.5 → 8.4; 128→192 on 4×4 × 64 13.6 → 7.4 → 4.3; 192→384 on 7×7 × 8 9.0 → 10.0 →
+    /// 5.2. A batch's outputs may so differ from one image's in the last bits (both
+    /// within the fixtures' tolerances, `conv::winograd`).
+    pub fn batch_algorithm_for(&self, h: usize, w: usize) -> Algorithm {
+        match (&self.kernel, self.algorithm_for(h, w)) {
+            (Kernel::Square3x3 { forced: None, .. }, Algorithm::Winograd2) => Algorithm::Winograd4,
+            (_, a) => a,
+        }
+    }
+
     /// Makes the packed weights an `h × w` input needs (a Winograd variant's transformed
     /// filters, on its first use; the GEMM's, which Winograd falls back to, exist from
     /// construction): plans call this when they are compiled, so that a run never
     /// allocates. A failed allocation leaves the layer as it was (nothing is half made:
     /// each variant is set only once complete), so a later call can try again.
     pub fn prepare(&self, h: usize, w: usize) -> Result<(), OutOfMemory> {
+        self.prepare_algorithm(self.algorithm_for(h, w))
+    }
+
+    /// [`prepare`](Self::prepare) for a batched plan ([`batches`](Self::batches)): the
+    /// weights of [`batch_algorithm_for`](Self::batch_algorithm_for), and the dense form's
+    /// when the layer runs dense on `h × w` (see [`dense`]).
+    pub fn prepare_batch(&self, h: usize, w: usize) -> Result<(), OutOfMemory> {
+        self.prepare_algorithm(self.batch_algorithm_for(h, w))?;
+        if let Some(cell) = self.dense_slot(h, w) {
+            init_once(cell, || Dense::new(&self.spec, h, w, &self.weights()?, self.bias.as_deref()))?;
+        }
+        Ok(())
+    }
+
+    fn prepare_algorithm(&self, algorithm: Algorithm) -> Result<(), OutOfMemory> {
         let bias = self.bias.as_deref();
         if let Kernel::Square3x3 { gemm, f2, f4, .. } = &self.kernel {
-            match self.algorithm_for(h, w) {
+            match algorithm {
                 Algorithm::Winograd2 => init_once(f2, || WinogradWeights::new(&winograd::F2, gemm, bias))?,
                 Algorithm::Winograd4 => init_once(f4, || WinogradWeights::new(&winograd::F4, gemm, bias))?,
                 _ => {}
@@ -281,18 +312,9 @@ impl Conv2d {
         Ok(())
     }
 
-    /// [`prepare`](Self::prepare) for a batched plan ([`batches`](Self::batches)): also the
-    /// dense form's weights when the layer runs dense on `h × w` (see [`dense`]).
-    pub fn prepare_batch(&self, h: usize, w: usize) -> Result<(), OutOfMemory> {
-        self.prepare(h, w)?;
-        if let Some(cell) = self.dense_slot(h, w) {
-            init_once(cell, || Dense::new(&self.spec, h, w, &self.weights()?, self.bias.as_deref()))?;
-        }
-        Ok(())
-    }
-
     fn dense_slot(&self, h: usize, w: usize) -> Option<&OnceLock<Dense>> {
-        dense::slot(&self.spec, h, w).and_then(|i| self.dense.get(i))
+        let gemm = self.batch_algorithm_for(h, w) == Algorithm::Gemm;
+        dense::slot(&self.spec, h, w).filter(|_| gemm).and_then(|i| self.dense.get(i))
     }
 
     /// True when a batch of `h × w` inputs runs as the fully connected layer the
@@ -306,11 +328,16 @@ impl Conv2d {
     /// The packed weights for an `h × w` input, made on first use (outside plans, which
     /// [`Conv2d::prepare`] first).
     fn packed_for(&self, h: usize, w: usize) -> Packed<'_> {
-        self.prepare(h, w).expect("conv2d: out of memory preparing the weights");
+        self.packed(self.algorithm_for(h, w))
+    }
+
+    /// The packed weights of `algorithm` (one this layer runs), made on first use.
+    fn packed(&self, algorithm: Algorithm) -> Packed<'_> {
+        self.prepare_algorithm(algorithm).expect("conv2d: out of memory preparing the weights");
         let ready = "prepared above";
         match &self.kernel {
             Kernel::Gemm(a) => Packed::Gemm(a),
-            Kernel::Square3x3 { gemm, f2, f4, .. } => match self.algorithm_for(h, w) {
+            Kernel::Square3x3 { gemm, f2, f4, .. } => match algorithm {
                 Algorithm::Winograd2 => Packed::Winograd(f2.get().expect(ready), gemm),
                 Algorithm::Winograd4 => Packed::Winograd(f4.get().expect(ready), gemm),
                 _ => Packed::Gemm(gemm),
@@ -361,7 +388,7 @@ impl Conv2d {
                 tasks.min(strips) * panel_groups
             }
             Packed::Winograd(wino, _) => {
-                let (blocks, co_splits) = self.winograd_split(wino, h, w, threads);
+                let (blocks, co_splits) = self.winograd_split(wino, h, w, 1, threads);
                 blocks * co_splits
             }
         }
@@ -374,8 +401,8 @@ impl Conv2d {
     /// GoogLeNet's 14×14 and 7×7 3×3 layers are one block each; split 2 ways instead of 4
     /// at 2 threads, their stages took 0.45 ms less of a 30 ms forward and 0.9 ms less
     /// work (`bench/threads-profile.mjs`, both splits alternating in one process).
-    fn winograd_split(&self, wino: &WinogradWeights, h: usize, w: usize, threads: usize) -> (usize, usize) {
-        let (_, tiles, block) = self.winograd_blocks(wino, h, w);
+    fn winograd_split(&self, wino: &WinogradWeights, h: usize, w: usize, n: usize, threads: usize) -> (usize, usize) {
+        let (_, tiles, block) = self.winograd_blocks(wino, h, w, n);
         let blocks = tiles.div_ceil(block);
         let panels = self.spec.c_out.div_ceil(gemm::MR);
         let co_splits = match blocks {
@@ -388,12 +415,13 @@ impl Conv2d {
         (blocks, co_splits)
     }
 
-    /// The geometry, the number of tiles and the tiles per block of a Winograd layer.
-    fn winograd_blocks(&self, wino: &WinogradWeights, h: usize, w: usize) -> (Conv2dParams, usize, usize) {
+    /// The geometry, the number of tiles of `n` images and the tiles per block of a
+    /// Winograd layer.
+    fn winograd_blocks(&self, wino: &WinogradWeights, h: usize, w: usize, n: usize) -> (Conv2dParams, usize, usize) {
         let p = self.spec.with_input(h, w);
         let (th, tw) = winograd::tile_grid(&p, wino.variant());
-        let block = winograd::block_tiles(&p, wino);
-        (p, th * tw, block)
+        let block = winograd::block_tiles(&p, wino, n);
+        (p, n * th * tw, block)
     }
 
     /// Part `part` of `parts` of one image `x` (`c_in × h × w`): writes its share of the
@@ -406,7 +434,7 @@ impl Conv2d {
     #[inline(never)]
     pub unsafe fn forward_part(&self, x: &[f32], h: usize, w: usize, relu: bool, out: *mut f32, part: usize, parts: usize, ws: &mut Workspace) {
         let (oh, ow) = self.out_size(h, w).expect("conv2d: kernel larger than the padded input");
-        let (ohw, c_out) = (oh * ow, self.spec.c_out);
+        let ohw = oh * ow;
         match self.packed_for(h, w) {
             Packed::Gemm(a) => {
                 // The grid `parts` decomposes into (see `parts`): strip groups × panel groups.
@@ -421,29 +449,40 @@ impl Conv2d {
                 // writes only channels `panels` × pixels `pixels`, which no other part does.
                 self.gemm_block(a, x, h, w, relu, panels, pixels, out, ohw, ws);
             }
-            Packed::Winograd(wino, a) => {
-                let (p, n_tiles, block) = self.winograd_blocks(wino, h, w);
-                let co_splits = parts / n_tiles.div_ceil(block);
-                debug_assert_eq!(n_tiles.div_ceil(block) * co_splits, parts);
-                let (b, s) = (part / co_splits, part % co_splits);
-                let panels = crate::split::share(c_out.div_ceil(gemm::MR), s, co_splits);
-                let co = panels.start * gemm::MR..(panels.end * gemm::MR).min(c_out);
-                let tiles = b * block..((b + 1) * block).min(n_tiles);
-                // SAFETY: `out` holds the c_out planes (the caller's contract); this part
-                // writes only the pixels of `tiles` in planes `co`, which no other part does.
-                self.winograd_block(wino, a, x, &p, tiles, co, relu, out, ws);
-            }
+            // SAFETY: `out` holds the c_out planes (the caller's contract); this part
+            // writes only the pixels of its tiles in its planes, which no other part does.
+            Packed::Winograd(wino, a) => self.winograd_part(wino, a, x, 1, h, w, relu, out, ohw, part, parts, ws),
         }
     }
 
-    /// Output channels `co` of tiles `tiles` of one image on Winograd
-    /// ([`winograd::conv_block`]), or, when their input holds a value the transforms
-    /// cannot take (NaN, ±∞, or beyond the layer's limit, see [`WinogradWeights::accepts`]),
-    /// on the GEMM path (`a`), one run of consecutive pixels at a time: the GEMM layer's
-    /// bits, so a non-finite input makes non-finite exactly the outputs whose window holds
-    /// it, as NaN or ±∞ exactly where the GEMM does. The choice depends on the block's
-    /// input alone, not on how the layer is split into parts: results stay the same for
-    /// every thread count.
+    /// Part `part` of `parts` of a Winograd layer on `n` images (see `winograd_split`): a
+    /// block of tiles × a range of output channels.
+    ///
+    /// # Safety
+    /// As [`winograd::conv_block`] for the part's pixels and planes.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn winograd_part(&self, wino: &WinogradWeights, a: &PackedA, x: &[f32], n: usize, h: usize, w: usize, relu: bool, out: *mut f32, ld: usize, part: usize, parts: usize, ws: &mut Workspace) {
+        let (p, n_tiles, block) = self.winograd_blocks(wino, h, w, n);
+        let c_out = self.spec.c_out;
+        let co_splits = parts / n_tiles.div_ceil(block);
+        debug_assert_eq!(n_tiles.div_ceil(block) * co_splits, parts);
+        let (b, s) = (part / co_splits, part % co_splits);
+        let panels = crate::split::share(c_out.div_ceil(gemm::MR), s, co_splits);
+        let co = panels.start * gemm::MR..(panels.end * gemm::MR).min(c_out);
+        let tiles = b * block..((b + 1) * block).min(n_tiles);
+        self.winograd_block(wino, a, x, &p, tiles, co, relu, out, ld, ws);
+    }
+
+    /// Output channels `co` of tiles `tiles` of the images in `x` on Winograd
+    /// ([`winograd::conv_block`]), or, for an image whose input to these tiles holds a
+    /// value the transforms cannot take (NaN, ±∞, or beyond the layer's limit, see
+    /// [`WinogradWeights::accepts`]), on the GEMM path (`a`), one run of consecutive pixels
+    /// at a time: the GEMM layer's bits, so a non-finite input makes non-finite exactly the
+    /// outputs whose window holds it, as NaN or ±∞ exactly where the GEMM does. The choice
+    /// depends on each image's input alone (on maps that batch, the whole image's; on
+    /// larger ones, the rows of a block, which is the same for any batch), and a tile's
+    /// Winograd bits not on the block (the GEMM sums each column on its own): results stay
+    /// the same for every split and thread count, batched or image by image.
     ///
     /// The check is one pass over the block's input rows before the transform reads them:
     /// 0.46 % of the time of GoogLeNet's 18 distinct 3×3 layer shapes (both variants, at
@@ -451,15 +490,39 @@ impl Conv2d {
     /// extra time taken with the check run 11 times instead of once: 21.85 → 22.86 ms).
     ///
     /// # Safety
-    /// As [`winograd::conv_block`]: `out` is channel 0 of this image's `c_out` planes, and
-    /// this call alone accesses the pixels of `tiles` in planes `co`.
+    /// As [`winograd::conv_block`]: plane `o` of image `b` starts at `out + o·ld + b·oh·ow`,
+    /// and this call alone accesses the pixels of `tiles` in planes `co`.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn winograd_block(&self, wino: &WinogradWeights, a: &PackedA, x: &[f32], p: &Conv2dParams, tiles: Range<usize>, co: Range<usize>, relu: bool, out: *mut f32, ws: &mut Workspace) {
-        if wino.accepts(x, p, &tiles) {
-            winograd::conv_block(x, p, wino, tiles, co, self.bias.as_deref(), relu, out, &mut ws.winograd);
+    unsafe fn winograd_block(&self, wino: &WinogradWeights, a: &PackedA, x: &[f32], p: &Conv2dParams, tiles: Range<usize>, co: Range<usize>, relu: bool, out: *mut f32, ld: usize, ws: &mut Workspace) {
+        let (img, ohw) = (p.c_in * p.h * p.w, p.out_h() * p.out_w());
+        let (th, tw) = winograd::tile_grid(p, wino.variant());
+        let image = |b: usize| &x[b * img..(b + 1) * img];
+        // Which input decides: on maps that batch, the whole image (its blocks depend on
+        // the batch size, so a decision per block would not be the same image by image);
+        // on larger maps, the block's own rows (blocks there are the same for any batch).
+        let whole = 0..th * tw;
+        let accepts = |b: usize, t: &Range<usize>| wino.accepts(image(b), p, if ohw <= BATCH_PIXELS { &whole } else { t });
+        if winograd::images_of(&tiles, th * tw).all(|(b, t)| accepts(b, &t)) {
+            winograd::conv_block(x, p, wino, tiles, co, self.bias.as_deref(), relu, out, ld, &mut ws.winograd);
             return;
         }
-        let (m, ow, ohw) = (wino.variant().m, p.out_w(), p.out_h() * p.out_w());
+        for (b, t) in winograd::images_of(&tiles, th * tw) {
+            let out = out.add(b * ohw);
+            if accepts(b, &t) {
+                winograd::conv_block(image(b), p, wino, t, co.clone(), self.bias.as_deref(), relu, out, ld, &mut ws.winograd);
+            } else {
+                self.gemm_fallback(wino, a, image(b), p, t, co.clone(), relu, out, ld, ws);
+            }
+        }
+    }
+
+    /// [`winograd_block`](Self::winograd_block)'s GEMM path for tiles `tiles` of one image.
+    ///
+    /// # Safety
+    /// As [`winograd_block`](Self::winograd_block), for one image.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_fallback(&self, wino: &WinogradWeights, a: &PackedA, x: &[f32], p: &Conv2dParams, tiles: Range<usize>, co: Range<usize>, relu: bool, out: *mut f32, ld: usize, ws: &mut Workspace) {
+        let (m, ow) = (wino.variant().m, p.out_w());
         let tw = ow.div_ceil(m);
         let panels = co.start / gemm::MR..co.end.div_ceil(gemm::MR);
         // The tiles' pixels, row by row, merged into runs of consecutive pixels (whole tile
@@ -474,11 +537,11 @@ impl Conv2d {
                 continue;
             }
             if !run.is_empty() {
-                self.gemm_block(a, x, p.h, p.w, relu, panels.clone(), run, out, ohw, ws);
+                self.gemm_block(a, x, p.h, p.w, relu, panels.clone(), run, out, ld, ws);
             }
             run = pixels;
         }
-        self.gemm_block(a, x, p.h, p.w, relu, panels, run, out, ohw, ws);
+        self.gemm_block(a, x, p.h, p.w, relu, panels, run, out, ld, ws);
     }
 
     /// Runs the convolution on `n` images of `c_in × h × w` in `x`, writing into `out` at
@@ -510,9 +573,9 @@ impl Conv2d {
             match self.packed_for(h, w) {
                 Packed::Gemm(a) => unsafe { self.gemm_block(a, img, h, w, relu, 0..a.panels(), 0..ohw, planes, ohw, ws) },
                 Packed::Winograd(wino, a) => {
-                    let (_, tiles, block) = self.winograd_blocks(wino, h, w);
+                    let (_, tiles, block) = self.winograd_blocks(wino, h, w, 1);
                     for t0 in (0..tiles).step_by(block) {
-                        unsafe { self.winograd_block(wino, a, img, &p, t0..(t0 + block).min(tiles), 0..p.c_out, relu, planes, ws) };
+                        unsafe { self.winograd_block(wino, a, img, &p, t0..(t0 + block).min(tiles), 0..p.c_out, relu, planes, ohw, ws) };
                     }
                 }
             }
@@ -542,38 +605,75 @@ impl Conv2d {
         self.gemm_block(a, x, h, w, relu, panels, pixels, out, ld, ws);
     }
 
-    /// True when an `h × w` input of `n > 1` images runs faster as one GEMM over the whole
-    /// batch ([`forward_batch_block`](Self::forward_batch_block)) than image by image: the
-    /// GEMM path on maps of at most [`BATCH_PIXELS`] pixels, where one image's pixels fill only a
-    /// few of the microkernel's `NR` columns per strip (the 7×7 to 1×1 maps of a 224×224
-    /// GoogLeNet, most of a 32×32 one).
+    /// True when an `h × w` input of `n > 1` images runs faster batched
+    /// ([`forward_batch_part`](Self::forward_batch_part)) than image by image: maps of at
+    /// most [`BATCH_PIXELS`] pixels, where one image's pixels fill only a few of the
+    /// microkernel's `NR` columns per strip (the 7×7 to 1×1 maps of a 224×224 GoogLeNet,
+    /// most of a 32×32 one). GEMM-path layers run one GEMM over the batch; Winograd layers
+    /// take blocks of tiles from several images when an image's tiles leave part of a
+    /// strip empty. Measured (`ConvBench::runBatch`, wasm, one thread, median of 9, ms for
+    /// 64 images, F(2×2), image by image → batched): 128→192 on 3×3 maps (4 tiles) 12.4 →
+    /// 6.9, on 4×4 (4) 13.6 → 7.4, on 6×6 (9) 24.6 → 15.5; but 64→192 on 8×8 (16 tiles, two
+    /// full strips) 14.6 → 15.5: larger blocks only leave L1.
     pub fn batches(&self, n: usize, h: usize, w: usize) -> bool {
         let Some((oh, ow)) = self.out_size(h, w) else { return false };
-        n > 1 && oh * ow <= BATCH_PIXELS && self.algorithm_for(h, w) == Algorithm::Gemm
+        // Winograd's output tiles are m×m (no weights needed to count them).
+        let tiles_fill_strips = match self.batch_algorithm_for(h, w) {
+            Algorithm::Winograd2 => oh.div_ceil(2) * ow.div_ceil(2) % gemm::NR == 0,
+            Algorithm::Winograd4 => oh.div_ceil(4) * ow.div_ceil(4) % gemm::NR == 0,
+            _ => false,
+        };
+        n > 1 && oh * ow <= BATCH_PIXELS && !tiles_fill_strips
     }
 
-    /// Columns of the batched GEMM for `n` images of `h × w`: `n·oh·ow`, or `n` when the
-    /// layer runs dense.
-    pub fn batch_columns(&self, n: usize, h: usize, w: usize) -> usize {
+    /// Columns of the batched GEMM of a GEMM-path layer for `n` images of `h × w`:
+    /// `n·oh·ow`, or `n` when the layer runs dense.
+    fn batch_columns(&self, n: usize, h: usize, w: usize) -> usize {
         let (oh, ow) = self.out_size(h, w).expect("conv2d: kernel larger than the padded input");
         if self.batch_is_dense(h, w) { n } else { n * oh * ow }
     }
 
-    /// Output channels × GEMM columns `pixels` of the batch ([`batch_columns`](Self::batch_columns)
-    /// `N` of them: pixel `q` of image `b` is column `b·oh·ow + q`, or, dense, image `b`
-    /// is column `b` of rows `o·oh·ow + q`) into `out`, `c_out` rows of `N` floats (dense:
-    /// `c_out·oh·ow` rows), bias and ReLU fused: each element the same sum, in the same
-    /// order, as image by image (dense: less its padding taps' zero terms).
+    /// Independent parts a batch of `n` images runs in on `threads` threads (see
+    /// [`forward_batch_part`](Self::forward_batch_part)): runs of the GEMM's `NR`-column
+    /// strips, or Winograd's blocks × output-channel ranges.
+    pub fn batch_parts(&self, n: usize, h: usize, w: usize, threads: usize) -> usize {
+        match self.packed(self.batch_algorithm_for(h, w)) {
+            Packed::Gemm(_) => {
+                let (oh, ow) = self.out_size(h, w).expect("conv2d: kernel larger than the padded input");
+                let columns = self.batch_columns(n, h, w);
+                // Multiply-adds per strip: the GEMM's rows × k, `NR` columns at a time.
+                let work = self.spec.c_out * self.spec.k() * oh * ow * n / columns.max(1);
+                crate::split::split(columns.div_ceil(gemm::NR), work * gemm::NR, threads)
+            }
+            Packed::Winograd(wino, _) => {
+                let (blocks, co_splits) = self.winograd_split(wino, h, w, n, threads);
+                blocks * co_splits
+            }
+        }
+    }
+
+    /// Part `part` of `parts` ([`batch_parts`](Self::batch_parts)) of the layer on the batch
+    /// `x` (`n × c_in × h × w`), written into `out` as `c_out` rows of `n·oh·ow` floats
+    /// (pixel `q` of image `b` at `b·oh·ow + q`) — or, for a layer that runs dense on `h × w`
+    /// ([`batch_is_dense`](Self::batch_is_dense)), `c_out·oh·ow` rows of `n` (image `b` at
+    /// column `b` of row `o·oh·ow + q`) — with bias and ReLU fused: each element the same
+    /// sum, in the same order, as image by image (dense: less its padding taps' zero
+    /// terms), whatever the split.
     ///
     /// # Safety
-    /// `out` must hold `c_out·oh·ow·n` floats, and this call alone may access columns `pixels`.
+    /// `out` must hold `c_out·oh·ow·n` floats, and no other thread may access the elements
+    /// this part writes while it runs (the parts of one batch write disjoint ones).
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn forward_batch_block(&self, x: &[f32], n: usize, h: usize, w: usize, relu: bool, pixels: Range<usize>, out: *mut f32, ws: &mut Workspace) {
-        let Packed::Gemm(a) = self.packed_for(h, w) else { panic!("conv2d: forward_batch_block on a Winograd layer") };
+    pub unsafe fn forward_batch_part(&self, x: &[f32], n: usize, h: usize, w: usize, relu: bool, out: *mut f32, part: usize, parts: usize, ws: &mut Workspace) {
         let p = self.spec.with_input(h, w);
-        let big_n = self.batch_columns(n, h, w);
         assert_eq!(x.len(), n * p.c_in * h * w, "conv2d: input length");
-        assert!(pixels.start <= pixels.end && pixels.end <= big_n, "conv2d: pixel block out of range");
+        let a = match self.packed(self.batch_algorithm_for(h, w)) {
+            Packed::Gemm(a) => a,
+            Packed::Winograd(wino, a) => return self.winograd_part(wino, a, x, n, h, w, relu, out, n * p.out_h() * p.out_w(), part, parts, ws),
+        };
+        let big_n = self.batch_columns(n, h, w);
+        let strips = crate::split::share(big_n.div_ceil(gemm::NR), part, parts);
+        let pixels = strips.start * gemm::NR..(strips.end * gemm::NR).min(big_n);
         let c = out.add(pixels.start);
         if let Some(cell) = self.dense_slot(h, w) {
             self.prepare_batch(h, w).expect("conv2d: out of memory preparing the dense weights");

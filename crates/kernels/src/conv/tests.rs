@@ -209,9 +209,10 @@ fn dense_tiny_maps_match_image_by_image_bit_for_bit() {
             layer.prepare_batch(h, w).unwrap();
             let mut got = vec![f32::NAN; spec.c_out * ohw * n];
             let mut ws = Workspace::default();
-            for cols in [0..1, 1..3] {
-                // SAFETY: `got` holds c_out·ohw rows of n columns; the blocks are disjoint.
-                unsafe { layer.forward_batch_block(&x, n, h, w, true, cols, got.as_mut_ptr(), &mut ws) };
+            let parts = layer.batch_parts(n, h, w, 2);
+            for part in 0..parts {
+                // SAFETY: `got` holds c_out·ohw rows of n columns; parts write disjoint columns.
+                unsafe { layer.forward_batch_part(&x, n, h, w, true, got.as_mut_ptr(), part, parts, &mut ws) };
             }
             for img in 0..n {
                 let mut want = vec![0.0; spec.c_out * ohw];
@@ -228,6 +229,64 @@ fn dense_tiny_maps_match_image_by_image_bit_for_bit() {
     for (spec, h, w) in [(square(2, 3, 3, 1, 1), 3, 3), (square(2, 3, 5, 1, 2), 4, 4), (square(2, 3, 3, 1, 0), 3, 3), (square(2, 3, 1, 1, 0), 1, 1)] {
         let layer = Conv2d::new(spec, &data(3 * spec.k(), 5), None);
         assert!(!layer.batch_is_dense(h, w), "{spec:?} on {h}×{w} does not run dense");
+    }
+    // Image by image: a Winograd layer whose image fills its GEMM strips (F(2×2) forced, on
+    // 8×8: 16 tiles), and one image. Left to choose, a batch of 8×8 maps takes F(4×4).
+    let forced = Conv2d::with_algorithm(conv3x3(16, 4, 1), &data(4 * 144, 5), None, Algorithm::Winograd2);
+    assert!(!forced.batches(5, 8, 8) && forced.batches(5, 6, 6) && !forced.batches(1, 6, 6));
+    let auto = Conv2d::new(conv3x3(16, 4, 1), &data(4 * 144, 5), None);
+    assert_eq!((auto.algorithm_for(8, 8), auto.batch_algorithm_for(8, 8)), (Algorithm::Winograd2, Algorithm::Winograd4));
+    assert!(auto.batches(5, 8, 8));
+}
+
+/// A batch of small maps on Winograd takes blocks of tiles across images (a block may
+/// start and end inside an image): bit for bit what `forward` gives image by image with
+/// the batch's variant, for every split, with an image whose input Winograd refuses
+/// (NaN, ∞) on the GEMM path.
+#[test]
+fn winograd_batches_bit_for_bit_as_image_by_image() {
+    // F(4×4) (the batch's choice where images pick F(2×2)) on 4×4, 6×5 and 8×7 maps (1, 4
+    // and 4 tiles), F(2×2) forced on 5×3 (6): 200 input channels make blocks of 16–24
+    // tiles, which start and end inside images.
+    let cases = [(9, 4, 4, Algorithm::Auto), (200, 6, 5, Algorithm::Auto), (200, 5, 3, Algorithm::Winograd2), (40, 8, 7, Algorithm::Winograd4)];
+    for (c_in, h, w, algorithm) in cases {
+        let (spec, n) = (conv3x3(c_in, 10, 1), 5);
+        let p = spec.with_input(h, w);
+        let ohw = p.out_h() * p.out_w();
+        let (wt, b) = (data(10 * spec.k(), 5), data(10, 6));
+        let layer = Conv2d::with_algorithm(spec, &wt, Some(&b), algorithm);
+        let variant = layer.batch_algorithm_for(h, w);
+        assert!(layer.batches(n, h, w) && variant == if algorithm == Algorithm::Auto { Algorithm::Winograd4 } else { algorithm }, "{c_in}×{h}×{w} batches on Winograd");
+        let one_by_one = Conv2d::with_algorithm(spec, &wt, Some(&b), variant);
+        let Packed::Winograd(wino, _) = layer.packed(variant) else { unreachable!() };
+        let (tiles, block) = (layer.winograd_blocks(wino, h, w, n).1, winograd::block_tiles(&p, wino, n));
+        let mut x = data(n * c_in * h * w, 4);
+        for bad in [false, true] {
+            if bad {
+                x[(c_in + 1) * h * w + 2] = f32::NAN; // image 1
+                x[(3 * c_in + 7) * h * w] = f32::INFINITY; // image 3
+            }
+            let mut ws = Workspace::default();
+            let mut want = vec![0.0; n * 10 * ohw];
+            one_by_one.forward(&x, n, h, w, true, &mut want, ChannelSlice { channels: 10, channel_offset: 0 }, &mut ws);
+            if !bad {
+                let r = reference::conv2d(&x, n, &p, &wt, Some(&b), true);
+                assert_close_scaled(&want, &r, spec.k(), 16.0, &format!("{c_in}×{h}×{w} {variant:?}"));
+            }
+            for threads in [1, 2, 3, 8] {
+                let parts = layer.batch_parts(n, h, w, threads);
+                let mut got = vec![-777.0f32; n * 10 * ohw];
+                for part in 0..parts {
+                    // SAFETY: `got` holds the batch's output; parts write disjoint elements.
+                    unsafe { layer.forward_batch_part(&x, n, h, w, true, got.as_mut_ptr(), part, parts, &mut ws) };
+                }
+                for (b, o, q) in (0..n).flat_map(|b| (0..10).flat_map(move |o| (0..ohw).map(move |q| (b, o, q)))) {
+                    let (g, e) = (got[(o * n + b) * ohw + q], want[(b * 10 + o) * ohw + q]);
+                    assert_eq!(g.to_bits(), e.to_bits(), "{c_in}×{h}×{w} {algorithm:?} bad {bad}, {threads} threads ({parts} parts, {tiles} tiles in blocks of {block}): image {b} channel {o} pixel {q}");
+                }
+            }
+            assert!(!bad || want.iter().any(|v| v.is_nan()), "the NaN reached the output");
+        }
     }
 }
 
@@ -299,7 +358,7 @@ fn winograd_several_blocks_and_channel_passes() {
             let layer = Conv2d::with_algorithm(conv3x3(c_in, c_out, 1), &data(c_out * c_in * 9, 1), None, algorithm);
             let Packed::Winograd(wino, _) = layer.packed_for(h, w) else { unreachable!() };
             let (th, tw) = winograd::tile_grid(&p, wino.variant());
-            let block = winograd::block_tiles(&p, wino);
+            let block = winograd::block_tiles(&p, wino, 1);
             assert!(th * tw > block && block % tw != 0, "{p:?} {algorithm:?}: want several blocks, starting mid-row");
             check_with(conv3x3(c_in, c_out, 1), 1, h, w, true, true, (3, 2), algorithm);
         }
@@ -361,7 +420,7 @@ fn check_blocks(spec: ConvSpec, h: usize, w: usize, algorithm: Algorithm, tile_c
             // of them; nothing else touches `out`.
             unsafe {
                 let planes = out.as_mut_ptr().add(before * oh * ow);
-                winograd::conv_block(&x, &p, wino, t[0]..t[1], co[0]..co[1], Some(&b), false, planes, &mut scratch);
+                winograd::conv_block(&x, &p, wino, t[0]..t[1], co[0]..co[1], Some(&b), false, planes, oh * ow, &mut scratch);
             }
             let what = format!("{spec:?} {algorithm:?} h={h} w={w} tiles {}..{} channels {}..{}", t[0], t[1], co[0], co[1]);
             for (i, &got) in out.iter().enumerate() {
@@ -497,7 +556,7 @@ fn winograd_falls_back_to_the_gemm_per_block_with_the_same_bits_for_any_split() 
         let Packed::Winograd(wino, _) = layer.packed_for(h, w) else { unreachable!() };
         let m = wino.variant().m;
         let (th, tw) = winograd::tile_grid(&p, wino.variant());
-        let block = winograd::block_tiles(&p, wino);
+        let block = winograd::block_tiles(&p, wino, 1);
         let mut kinds = (0, 0);
         for t0 in (0..th * tw).step_by(block) {
             let pixels: Vec<usize> = (t0..(t0 + block).min(th * tw))

@@ -40,8 +40,9 @@ pub enum Op {
     CopyChannels { n: usize, c: usize, hw: usize, src: ValueId, dst: Slice },
     /// `x·scale[c] + shift[c]` per channel (torchvision's `transform_input`).
     ChannelAffine { scale: Vec<f32>, shift: Vec<f32>, n: usize, hw: usize, src: ValueId, dst: ValueId },
-    /// `layer` on `n` small images as one GEMM over the batch (see `Conv2d::batches`), into
-    /// `dst` as `c_out` rows of `n·oh·ow` pixels; `Unbatch` then moves them into NCHW.
+    /// `layer` on `n` small images batched (one GEMM over the batch, or Winograd blocks of
+    /// several images' tiles; see `Conv2d::batches`), into `dst` as `c_out` rows of
+    /// `n·oh·ow` pixels; `Unbatch` then moves them into NCHW.
     ConvBatch { layer: Arc<Conv2d>, n: usize, h: usize, w: usize, relu: bool, src: ValueId, dst: ValueId },
     /// `c` rows of `n·hw` (a `ConvBatch` result; `pixel_major`: of a dense layer, `c × hw
     /// × n`) into channels of `dst`, image by image.
@@ -70,7 +71,8 @@ impl Op {
         match self {
             Op::Conv { layer, h, w, .. } | Op::ConvBatch { layer, h, w, .. } => {
                 let s = layer.spec();
-                format!("{name} {}×{h}×{w}→{} {}×{}/{} {:?}", s.c_in, s.c_out, s.kh, s.kw, s.sh, layer.algorithm_for(*h, *w))
+                let algorithm = if let Op::ConvBatch { .. } = self { layer.batch_algorithm_for(*h, *w) } else { layer.algorithm_for(*h, *w) };
+                format!("{name} {}×{h}×{w}→{} {}×{}/{} {algorithm:?}", s.c_in, s.c_out, s.kh, s.kw, s.sh)
             }
             Op::MaxPool { p, planes, h, w, .. } | Op::AvgPool { p, planes, h, w, .. } => format!("{name} {planes}×{h}×{w} {}×{}/{}", p.kh, p.kw, p.sh),
             Op::AdaptiveAvgPool { planes, h, w, oh, ow, .. } => format!("{name} {planes}×{h}×{w}→{oh}×{ow}"),
@@ -201,10 +203,14 @@ impl Op {
     /// reserved once, to prove the memory is there before a run starts.
     pub fn scratch_floats(&self) -> usize {
         match self {
-            Op::Conv { layer, h, w, .. } => conv_scratch_floats(layer, *h, *w),
+            Op::Conv { layer, h, w, .. } => conv_scratch_floats(layer, *h, *w, 1),
             Op::MaxPool { p, w, .. } => 2 * (w.saturating_add(2 * p.pw + p.kw + 8)),
-            // The GEMM packs a `k × NR` strip (the whole batch's columns, one strip at a time).
-            Op::ConvBatch { layer, .. } => 2 * layer.spec().k() * crate::gemm::NR + (1 << 14),
+            // The GEMM packs a `k × NR` strip (the whole batch's columns, one strip at a
+            // time); Winograd blocks stage the rows of each of their images.
+            Op::ConvBatch { layer, n, h, w, .. } => match layer.algorithm_for(*h, *w) {
+                Algorithm::Gemm => 2 * layer.spec().k() * crate::gemm::NR + (1 << 14),
+                _ => conv_scratch_floats(layer, *h, *w, *n),
+            },
             _ => 0,
         }
     }
@@ -215,13 +221,7 @@ impl Op {
             Op::Conv { layer, n, h, w, .. } => n * layer.parts(*h, *w, threads.div_ceil(*n)),
             Op::MaxPool { p, planes, h, w, .. } | Op::AvgPool { p, planes, h, w, .. } => split(*planes, h * w * (p.kh + p.kw), threads),
             Op::AdaptiveAvgPool { planes, h, w, .. } => split(*planes, h * w, threads),
-            Op::ConvBatch { layer, n, h, w, .. } => {
-                let (oh, ow) = layer.out_size(*h, *w).expect("checked at build");
-                let (s, columns) = (layer.spec(), layer.batch_columns(*n, *h, *w));
-                // Multiply-adds per strip: the GEMM's rows × k, `NR` columns at a time.
-                let work = s.c_out * s.k() * oh * ow * n / columns;
-                split(columns.div_ceil(crate::gemm::NR), work * crate::gemm::NR, threads)
-            }
+            Op::ConvBatch { layer, n, h, w, .. } => layer.batch_parts(*n, *h, *w, threads),
             Op::Unbatch { n, c, hw, .. } => split(*n, c * hw, threads),
             Op::Relu { .. } | Op::CopyChannels { .. } | Op::ChannelAffine { .. } => 1,
         }
@@ -273,11 +273,8 @@ impl Op {
                 }
             }
             Op::ConvBatch { layer, n, h, w, relu, src, dst } => {
-                let s = layer.spec();
-                let big_n = layer.batch_columns(*n, *h, *w);
-                let strips = share(big_n.div_ceil(crate::gemm::NR), task, tasks);
-                let pixels = strips.start * crate::gemm::NR..(strips.end * crate::gemm::NR).min(big_n);
-                layer.forward_batch_block(mem.read(*src, n * s.c_in * h * w), *n, *h, *w, *relu, pixels, mem.ptr(*dst), ws);
+                let x = mem.read(*src, n * layer.spec().c_in * h * w);
+                layer.forward_batch_part(x, *n, *h, *w, *relu, mem.ptr(*dst), task, tasks, ws);
             }
             Op::Unbatch { n, c, hw, pixel_major, src, dst } => {
                 let x = mem.read(*src, c * n * hw);
@@ -354,9 +351,10 @@ impl Mem {
     }
 }
 
-/// [`Op::scratch_floats`] of a convolution run image by image ([`Conv2d::forward_part`]);
-/// training graphs reserve it too.
-pub(crate) fn conv_scratch_floats(layer: &Conv2d, h: usize, w: usize) -> usize {
+/// [`Op::scratch_floats`] of a convolution run image by image ([`Conv2d::forward_part`],
+/// `images = 1`; training graphs reserve it too) or batched on Winograd, whose blocks
+/// stage the rows of up to `images` images.
+pub(crate) fn conv_scratch_floats(layer: &Conv2d, h: usize, w: usize, images: usize) -> usize {
     let s = layer.spec();
     // f64: the bound of a huge layer must saturate, not wrap (`as` saturates).
     let f = |v: usize| v as f64;
@@ -364,7 +362,7 @@ pub(crate) fn conv_scratch_floats(layer: &Conv2d, h: usize, w: usize) -> usize {
     let staged = match layer.algorithm_for(h, w) {
         Algorithm::Gemm if s.is_pointwise() => 0.0,
         Algorithm::Gemm => f(s.c_in) * padded,
-        _ => padded + 36.0 * f(crate::gemm::NR) * (f(s.c_in) + 64.0) + f(1 << 17) + f(s.c_in) * padded,
+        _ => f(images) * padded + 36.0 * f(crate::gemm::NR) * (f(s.c_in) + 64.0) + f(1 << 17) + f(s.c_in) * padded,
     };
     (2.0 * (staged + f(s.k()) * f(crate::gemm::NR)) + f(1 << 14)) as usize
 }

@@ -610,7 +610,7 @@ impl Graph {
                     Packing::Batch(a)
                 } else {
                     let layer = Conv2d::from_gemm_packing(spec, a, bias)?;
-                    headroom = headroom.max(plan::conv_scratch_floats(&layer, h, w));
+                    headroom = headroom.max(plan::conv_scratch_floats(&layer, h, w, 1));
                     Packing::Layer(layer)
                 });
             }

@@ -52,15 +52,23 @@ pub(super) fn max_abs_bits(x: &[f32]) -> u32 {
 const BLOCK_BYTES: usize = 512 * 1024;
 const CO_CHUNK: usize = 64;
 
-/// Tiles per block for [`conv_block`]: a multiple of the GEMM's `NR` columns whose
-/// transformed input (`t²·c_in` floats per tile) and one pass of products
-/// (`t²·CO_CHUNK`) fit in [`BLOCK_BYTES`], capped at the layer's tiles. Each block reads
+/// Tiles per block for [`conv_block`] on `n` images: a multiple of the GEMM's `NR`
+/// columns whose transformed input (`t²·c_in` floats per tile) and one pass of products
+/// (`t²·CO_CHUNK`) fit in [`BLOCK_BYTES`], capped at the batch's tiles. Each block reads
 /// every transformed filter once, so fewer, larger blocks stream the filters less often.
-pub fn block_tiles(p: &Conv2dParams, w: &WinogradWeights) -> usize {
+pub fn block_tiles(p: &Conv2dParams, w: &WinogradWeights, n: usize) -> usize {
     let v = w.variant;
     let (th, tw) = tile_grid(p, v);
     let per_tile = v.t * v.t * (p.c_in + CO_CHUNK) * 4;
-    (BLOCK_BYTES / per_tile / NR * NR).clamp(NR, (th * tw).next_multiple_of(NR))
+    (BLOCK_BYTES / per_tile / NR * NR).clamp(NR, (n * th * tw).next_multiple_of(NR))
+}
+
+/// The images a block of tiles `tiles` (numbered over a batch, `per_image` tiles per
+/// image) covers, each with its own tiles (numbered within the image).
+pub fn images_of(tiles: &Range<usize>, per_image: usize) -> impl Iterator<Item = (usize, Range<usize>)> {
+    let (t0, t1) = (tiles.start, tiles.end);
+    let last = if tiles.is_empty() { t0 / per_image } else { (t1 - 1) / per_image + 1 };
+    (t0 / per_image..last).map(move |b| (b, t0.max(b * per_image) - b * per_image..t1.min((b + 1) * per_image) - b * per_image))
 }
 
 /// Grows `buf` to at least `len` elements and returns its first `len`.
@@ -71,18 +79,20 @@ fn grow<T: Clone + Default>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
     &mut buf[..len]
 }
 
-/// Output channels `co` of tiles `tiles` (row-major over [`tile_grid`]) of one image:
-/// `x` (`c_in × h × w`) → the pixels of those tiles in planes `co` of `out`, with bias and
-/// optional ReLU. Writes nothing else, so blocks × channel ranges that cover the output
-/// once may run as independent tasks. `co.start` must be a multiple of the GEMM's `MR`
-/// (4); each call transforms its tiles' input again, so splitting channels repeats that
-/// part of the work. [`block_tiles`] is the block size that stays in L2.
+/// Output channels `co` of tiles `tiles` of `n` images: `x` (`n × c_in × h × w`) → the
+/// pixels of those tiles in planes `co` of `out`, with bias and optional ReLU. Tiles are
+/// numbered row-major over [`tile_grid`] within an image, image after image, so a block
+/// of a batch of small maps holds the tiles of several images and its GEMMs get that
+/// many more columns. Writes nothing else, so blocks × channel ranges that cover the
+/// output once may run as independent tasks. `co.start` must be a multiple of the GEMM's
+/// `MR` (4); each call transforms its tiles' input again, so splitting channels repeats
+/// that part of the work. [`block_tiles`] is the block size that stays in L2.
 ///
 /// # Safety
-/// `out` must point to `c_out` output planes of `oh·ow` floats each (plane `o` at
-/// `out + o·oh·ow`, i.e. the layer's channel 0 of this image), valid for writes at every
-/// pixel of `tiles` in planes `co`, and no other thread may access those elements during
-/// the call.
+/// Output plane `o` of image `b` (`oh·ow` floats) must start at `out + o·ld + b·oh·ow`
+/// (`ld = oh·ow` for one image's planes, `n·oh·ow` for a batched GEMM's layout) and be
+/// valid for writes at every pixel of `tiles` in planes `co`, and no other thread may
+/// access those elements during the call.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn conv_block(
     x: &[f32],
@@ -93,13 +103,16 @@ pub unsafe fn conv_block(
     bias: Option<&[f32]>,
     relu: bool,
     out: *mut f32,
+    ld: usize,
     scratch: &mut WinogradScratch,
 ) {
     assert!(p.kh == 3 && p.kw == 3 && p.sh == 1 && p.sw == 1, "winograd: 3×3 stride 1 only");
     assert_eq!((w.c_out, w.c_in), (p.c_out, p.c_in), "winograd: weights do not match the layer");
-    assert_eq!(x.len(), p.c_in * p.h * p.w, "winograd: input length");
+    let img = p.c_in * p.h * p.w;
+    assert!(img > 0 && x.len() % img == 0, "winograd: input length");
     let (th, tw) = tile_grid(p, w.variant);
-    assert!(tiles.start <= tiles.end && tiles.end <= th * tw, "winograd: tiles out of range");
+    assert!(tiles.start <= tiles.end && tiles.end <= x.len() / img * th * tw, "winograd: tiles out of range");
+    assert!(ld >= p.out_h() * p.out_w(), "winograd: output planes overlap");
     assert!(co.start % MR == 0 && co.start <= co.end && co.end <= p.c_out, "winograd: bad output channel range");
     if let Some(b) = bias {
         assert_eq!(b.len(), p.c_out, "winograd: bias length");
@@ -107,7 +120,7 @@ pub unsafe fn conv_block(
     if tiles.is_empty() || co.is_empty() {
         return;
     }
-    let block = Block { x, p, w, tiles, tw, bias, relu, out };
+    let block = Block { x, p, w, tiles, tw, per_image: th * tw, bias, relu, out, ld };
     match w.variant.m {
         2 => block.run::<F23>(co, scratch),
         _ => block.run::<F43>(co, scratch),
@@ -121,9 +134,13 @@ struct Block<'a> {
     w: &'a WinogradWeights,
     tiles: Range<usize>,
     tw: usize,
+    /// Tiles per image.
+    per_image: usize,
     bias: Option<&'a [f32]>,
     relu: bool,
     out: *mut f32,
+    /// Distance between output planes.
+    ld: usize,
 }
 
 /// Strides of a block's scratch.
@@ -174,17 +191,23 @@ impl Block<'_> {
         }
     }
 
-    /// Fills `tile_in` and `tile_out` for the block's tiles, padded to whole groups.
+    /// Fills `tile_in` and `tile_out` for the block's tiles, padded to whole groups: each
+    /// image's staged rows follow the previous image's (see `input_transform`).
     fn tile_offsets<F: Tile>(&self, lay: Layout, s: &mut WinogradScratch) {
         let (oh, ow) = (self.p.out_h(), self.p.out_w());
-        let ty0 = self.tiles.start / self.tw;
         let len = self.tiles.len().next_multiple_of(LANES);
         let (tile_in, tile_out) = (grow(&mut s.tile_in, len), grow(&mut s.tile_out, len));
-        for (i, tile) in self.tiles.clone().enumerate() {
-            let (ty, tx) = (tile / self.tw, tile % self.tw);
-            tile_in[i] = F::M * ((ty - ty0) * lay.wp + tx);
-            let (oy, ox) = (F::M * ty, F::M * tx);
-            tile_out[i] = OutTile { pixel: oy * ow + ox, rows: F::M.min(oh - oy), cols: F::M.min(ow - ox) };
+        let (mut i, mut staged) = (0, 0);
+        for (b, tiles) in images_of(&self.tiles, self.per_image) {
+            let ty0 = tiles.start / self.tw;
+            for tile in tiles.clone() {
+                let (ty, tx) = (tile / self.tw, tile % self.tw);
+                tile_in[i] = staged + F::M * ((ty - ty0) * lay.wp + tx);
+                let (oy, ox) = (F::M * ty, F::M * tx);
+                tile_out[i] = OutTile { pixel: b * oh * ow + oy * ow + ox, rows: F::M.min(oh - oy), cols: F::M.min(ow - ox) };
+                i += 1;
+            }
+            staged += staged_rows(self.p, F::M, F::T, &tiles).1 * lay.wp;
         }
         // Phantom lanes read the first tile's inputs and write nothing.
         for i in self.tiles.len()..len {
@@ -199,24 +222,29 @@ impl Block<'_> {
     /// `tile_offsets` has filled `s` for this layout.
     unsafe fn input_transform<F: Tile>(&self, lay: Layout, s: &mut WinogradScratch) {
         let (p, n, wp) = (self.p, lay.n, lay.wp);
-        let (top, rows_len) = staged_rows(p, F::M, F::T, &self.tiles); // input row of staged row 0
+        let rows_len: usize = images_of(&self.tiles, self.per_image).map(|(_, t)| staged_rows(p, F::M, F::T, &t).1).sum();
         let staged = grow(&mut s.rows, rows_len * wp);
         let v = grow(&mut s.v, F::T * F::T * lay.v_xi).as_mut_ptr();
         let groups = self.tiles.len().div_ceil(LANES);
         for c in 0..p.c_in {
-            let plane = &self.x[c * p.h * p.w..][..p.h * p.w];
-            // Staged row r, column j holds x[c][top + r][j − pw] (zero outside the image);
+            // Each image's rows for its tiles, one image after another: staged row r of
+            // an image, column j, holds x[b][c][top + r][j − pw] (zero outside the image);
             // wp ≥ pw + w always (the tiles cover the padded input), so rows fit whole.
-            for (r, row) in staged.chunks_exact_mut(wp).enumerate() {
-                let iy = top + r as isize;
-                if (0..p.h as isize).contains(&iy) {
-                    let (left, rest) = row.split_at_mut(p.pw);
-                    let (inside, right) = rest.split_at_mut(p.w);
-                    left.fill(0.0);
-                    inside.copy_from_slice(&plane[iy as usize * p.w..][..p.w]);
-                    right.fill(0.0);
-                } else {
-                    row.fill(0.0);
+            let mut rows = staged.chunks_exact_mut(wp);
+            for (b, tiles) in images_of(&self.tiles, self.per_image) {
+                let plane = &self.x[(b * p.c_in + c) * p.h * p.w..][..p.h * p.w];
+                let (top, len) = staged_rows(p, F::M, F::T, &tiles); // input row of staged row 0
+                for (r, row) in rows.by_ref().take(len).enumerate() {
+                    let iy = top + r as isize;
+                    if (0..p.h as isize).contains(&iy) {
+                        let (left, rest) = row.split_at_mut(p.pw);
+                        let (inside, right) = rest.split_at_mut(p.w);
+                        left.fill(0.0);
+                        inside.copy_from_slice(&plane[iy as usize * p.w..][..p.w]);
+                        right.fill(0.0);
+                    } else {
+                        row.fill(0.0);
+                    }
                 }
             }
             let base = staged.as_ptr();
@@ -244,12 +272,12 @@ impl Block<'_> {
     /// valid for those pixels of planes `chunk` (the contract of [`conv_block`]).
     unsafe fn output_transform<F: Tile>(&self, lay: Layout, chunk: Range<usize>, m: &[f32], tile_out: &[OutTile]) {
         let (n, tt) = (lay.n, F::T * F::T);
-        let (oh, ow) = (self.p.out_h(), self.p.out_w());
+        let ow = self.p.out_w();
         let zero = L::splat(0.0);
         for o in chunk.clone() {
             let b = L::splat(self.bias.map_or(0.0, |b| b[o]));
             let mo = m[(o - chunk.start) * tt * n..][..tt * n].as_ptr();
-            let plane = self.out.add(o * oh * ow);
+            let plane = self.out.add(o * self.ld);
             for (g, tiles) in tile_out.chunks_exact(LANES).enumerate() {
                 // Columns along y, then rows along x.
                 let load = |i: usize, j: usize| if i < F::T && j < F::T { L::load(mo.add((i * F::T + j) * n + g * LANES)) } else { zero };

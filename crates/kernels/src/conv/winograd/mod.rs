@@ -42,5 +42,5 @@ mod transform;
 #[cfg(test)]
 mod tests;
 
-pub use block::{block_tiles, conv_block, tile_grid};
+pub use block::{block_tiles, conv_block, images_of, tile_grid};
 pub use filter::{WinogradWeights, F2, F4};

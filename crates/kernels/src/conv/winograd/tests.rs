@@ -116,7 +116,7 @@ mod limit {
             assert!(wino.accepts(&x, &p, &tiles), "F{}: ±limit refused", v.m);
             let mut out = vec![0.0; c_out * h * w];
             // SAFETY: `out` holds the c_out planes of h·w outputs (padding 1 keeps the size).
-            unsafe { conv_block(&x, &p, &wino, tiles.clone(), 0..c_out, Some(&bias), false, out.as_mut_ptr(), &mut WinogradScratch::default()) };
+            unsafe { conv_block(&x, &p, &wino, tiles.clone(), 0..c_out, Some(&bias), false, out.as_mut_ptr(), h * w, &mut WinogradScratch::default()) };
             assert!(out.iter().all(|o| o.is_finite()), "F{}: inputs at ±limit overflowed", v.m);
             for bad in [limit.next_up(), -limit.next_up(), f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
                 x[(5 * h + 4) * w + 7] = bad;
