@@ -8,7 +8,7 @@
 //! channels run Winograd instead (`Algorithm::select`).
 
 pub(crate) mod batch;
-mod dense;
+pub(crate) mod dense;
 mod im2col;
 mod winograd;
 

@@ -391,6 +391,12 @@ fn scratch_floats(op: &TrainOp) -> Scratch {
     if let Some(ConvView { spec, n, h, w, .. }) = op.conv() {
         let Some((oh, ow)) = out_size(&spec, h, w) else { return Scratch::default() };
         let (big_n, k, co) = (n * oh * ow, spec.k(), spec.c_out);
+        if dense(&spec, n, h, w) {
+            // dW' (`c_out·ohw × c_in·hw`) and dZ' packed as A (K = n); the strips of the
+            // three GEMMs (K = c_in·hw, c_out·ohw, n).
+            let (rows, ins) = (co * oh * ow, spec.c_in * h * w);
+            return Scratch { train: rows * ins, packed: PackedA::packed_len(rows, n), strip: ins.max(rows).max(n) * gemm::NR };
+        }
         // dW's block (`c_out × k` at most), dZ's rows packed as A (K = N), the strips.
         return Scratch { train: co * k, packed: PackedA::packed_len(co, big_n.min(DW_PIXELS)), strip: big_n.min(DW_PIXELS).max(co).max(k) * gemm::NR };
     }
@@ -482,12 +488,23 @@ enum Packing {
     /// measured float32 spread then no longer covered one weight of the generator's hidden
     /// set (our value is the same bits either way; commit b0d8666 has the code).
     Layer(Conv2d),
+    /// A batched conv on maps where every output sees the whole input (`conv::dense`), as
+    /// the fully connected layer it is there: `W'` (`c_out·oh·ow × c_in·h·w`) and the
+    /// bias per row of it. One GEMM over the batch's `n` images, in `cols` as `c_out·oh·ow`
+    /// rows of `n`; its backward is two more (`W'ᵀ·dZ'`, `dZ'·Xᵀ` folded into `dW`), none
+    /// multiplying the padding taps (5/9 of a 3×3 on 2×2 maps, 8/9 on 1×1).
+    Dense { a: PackedA, bias: Option<Vec<f32>> },
 }
 
-/// Whether a conv runs as one GEMM over the batch ([`Packing::Batch`]).
+/// Whether a conv runs as one GEMM over the batch ([`Packing::Batch`] or [`Packing::Dense`]).
 fn batched(spec: &ConvSpec, n: usize, h: usize, w: usize) -> bool {
     let (oh, ow) = out_size(spec, h, w).expect("checked");
     n > 1 && oh * ow <= conv::BATCH_PIXELS && conv::Algorithm::select(spec, oh, ow) == conv::Algorithm::Gemm
+}
+
+/// Whether a batched conv runs dense ([`Packing::Dense`]).
+fn dense(spec: &ConvSpec, n: usize, h: usize, w: usize) -> bool {
+    batched(spec, n, h, w) && conv::dense::slot(spec, h, w).is_some()
 }
 
 /// One backward task list entry: a step's part.
@@ -600,10 +617,28 @@ impl Graph {
             if let Some(ConvView { spec, weight, bias, n, h, w, .. }) = op.conv() {
                 // SAFETY: no run is in progress; parameters are only written between runs.
                 let (weights, bias) = unsafe { (weight.data.get(), bias.map(|b| b.data.get())) };
+                if dense(&spec, n, h, w) {
+                    let ohw = out_size(&spec, h, w).map(|(oh, ow)| oh * ow).expect("checked");
+                    let m = spec.c_out * ohw;
+                    let (buf, bias_buf) = match slot.take() {
+                        Some(Packing::Dense { a, bias }) => (a.into_data(), bias),
+                        _ => (alloc::filled(PackedA::packed_len(m, spec.c_in * h * w), 0.0)?, None),
+                    };
+                    let bias = match bias {
+                        Some(b) => Some(conv::dense::expand_bias(b, ohw, match bias_buf {
+                            Some(v) => v,
+                            None => alloc::filled(m, 0.0)?,
+                        })),
+                        None => None,
+                    };
+                    *slot = Some(Packing::Dense { a: conv::dense::pack(&spec, h, w, weights, false, buf), bias });
+                    continue;
+                }
                 // Packed into the last forward's buffer (the same size): no allocation after the first.
                 let a = match slot.take() {
                     Some(Packing::Batch(old)) => PackedA::pack_reusing(weights, spec.c_out, spec.k(), old.into_data()),
                     Some(Packing::Layer(old)) => PackedA::pack_reusing(weights, spec.c_out, spec.k(), old.into_gemm_packing().expect("a GEMM layer").into_data()),
+                    Some(Packing::Dense { .. }) => unreachable!("a step is dense in every forward or none"),
                     None => PackedA::try_pack(weights, spec.c_out, spec.k())?,
                 };
                 *slot = Some(if batched(&spec, n, h, w) {
@@ -632,7 +667,7 @@ impl Graph {
         let mut list: Vec<(usize, bool)> = Vec::new();
         for (i, slot) in self.convs.iter().enumerate() {
             list.push((i, false));
-            if let Some(Packing::Batch(_)) = slot {
+            if let Some(Packing::Batch(_) | Packing::Dense { .. }) = slot {
                 list.push((i, true));
             }
         }
@@ -669,6 +704,7 @@ impl Graph {
             return match &self.convs[i] {
                 Some(Packing::Layer(layer)) => n * layer.parts(h, w, threads.div_ceil(n)),
                 _ if scatter => n,
+                Some(Packing::Dense { a, .. }) => split(n.div_ceil(gemm::NR), a.m() * a.k() * gemm::NR, threads).max(1),
                 _ => split((n * oh * ow).div_ceil(gemm::NR), spec.k() * spec.c_out * gemm::NR, threads).max(1),
             };
         }
@@ -687,6 +723,24 @@ impl Graph {
             let (ohw, co) = (oh * ow, spec.c_out);
             let a = match self.convs[step].as_ref().expect("packed by forward") {
                 Packing::Batch(a) => a,
+                Packing::Dense { a, bias } => {
+                    // `W'·X` over the images (`n` columns) into `cols` as `c_out·ohw` rows
+                    // of `n`, then each image's column scattered to its planes of `dst`.
+                    if scatter {
+                        let cols = core::slice::from_raw_parts(mem.cols, co * ohw * n);
+                        let out = mem.val(dst.value, (task * dst.channels + dst.offset) * ohw, co * ohw);
+                        for (i, v) in out.iter_mut().enumerate() {
+                            *v = cols[i * n + task];
+                        }
+                        return;
+                    }
+                    let strips = share(n.div_ceil(gemm::NR), task, tasks);
+                    let images = strips.start * gemm::NR..(strips.end * gemm::NR).min(n);
+                    let b = BatchColumns { data: &mem.val(src, 0, n * spec.c_in * h * w)[..], rows: spec.c_in * h * w, ohw: 1, n };
+                    let ep = Epilogue { bias: bias.as_deref(), relu };
+                    gemm::gemm_block_with(a, 0..a.panels(), &b as &dyn gemm::PackB, images.clone(), mem.cols.add(images.start), n, ep, &mut ws.strip);
+                    return;
+                }
                 Packing::Layer(layer) => {
                     let (img, parts) = (spec.c_in * h * w, tasks / n);
                     let (b, part) = (task / parts, task % parts);
@@ -839,16 +893,20 @@ impl Graph {
                     unsafe { g.ensure_len(p.data.len())? };
                 }
             }
-            if let TrainOp::Conv { spec, weight, src, dst, .. } = op {
+            if let TrainOp::Conv { spec, weight, n, h, w, src, dst, .. } = op {
                 // Packed again at every backward: an optimiser may have changed the weights.
+                // `Wᵀ`, or for a dense conv `W'ᵀ` (`c_in·h·w × c_out·oh·ow`).
                 let old = self.transposed[i].take();
                 if self.needs[src.0] && self.needs[dst.value.0] {
-                    let (w, co, k) = (unsafe { weight.data.get() }, spec.c_out, spec.k());
+                    let (weights, co, k) = (unsafe { weight.data.get() }, spec.c_out, spec.k());
+                    let ohw = out_size(spec, *h, *w).map(|(oh, ow)| oh * ow).expect("checked");
+                    let is_dense = dense(spec, *n, *h, *w);
+                    let (m, kk) = if is_dense { (spec.c_in * h * w, co * ohw) } else { (k, co) };
                     let buf = match old {
                         Some(t) => t.into_data(),
-                        None => alloc::filled(PackedA::packed_len(k, co), 0.0)?,
+                        None => alloc::filled(PackedA::packed_len(m, kk), 0.0)?,
                     };
-                    self.transposed[i] = Some(PackedA::pack_transposed(w, co, k, buf));
+                    self.transposed[i] = Some(if is_dense { conv::dense::pack(spec, *h, *w, weights, true, buf) } else { PackedA::pack_transposed(weights, co, k, buf) });
                 }
             }
         }
@@ -882,10 +940,11 @@ impl Graph {
                         (false, false) => {}
                     }
                 }
-                TrainOp::Conv { weight, bias, .. } => {
+                TrainOp::Conv { spec, weight, bias, n, h, w, .. } => {
                     let dw = weight.grad.is_some();
                     let params = dw || bias.as_ref().is_some_and(|b| b.grad.is_some());
-                    stage(if dw { &[Part::ConvDz, Part::ConvRows] } else { &[Part::ConvDz] }, &mut list);
+                    // A dense conv's dW reads X as it is: no rows(X).
+                    stage(if dw && !dense(spec, *n, *h, *w) { &[Part::ConvDz, Part::ConvRows] } else { &[Part::ConvDz] }, &mut list);
                     match (params, dx) {
                         (true, true) => stage(&[Part::ConvDw, Part::ConvCols], &mut list),
                         (true, false) => stage(&[Part::ConvDw], &mut list),
@@ -944,7 +1003,8 @@ impl Graph {
             (TrainOp::Linear { n, inp, out, .. }, Part::RowsDx) => split(*n, inp * out, threads).max(1),
             (TrainOp::Conv { spec, h, w, n, .. }, Part::ConvCols) => {
                 let (oh, ow) = out_size(spec, *h, *w).expect("checked");
-                split((n * oh * ow).div_ceil(gemm::NR), spec.k() * spec.c_out * gemm::NR, threads).max(1)
+                let columns = if dense(spec, *n, *h, *w) { *n } else { n * oh * ow };
+                split(columns.div_ceil(gemm::NR), n * oh * ow * spec.k() * spec.c_out * gemm::NR / columns, threads).max(1)
             }
             (TrainOp::BatchNorm { n, c, hw, .. }, _) => split(*c, n * hw, threads).max(1),
             (TrainOp::MaxPool { planes, h, w, .. } | TrainOp::AvgPool { planes, h, w, .. } | TrainOp::AdaptiveAvgPool { planes, h, w, .. }, _) => split(*planes, h * w, threads).max(1),
@@ -979,6 +1039,7 @@ impl Graph {
             let big_n = n * ohw;
             let p = spec.with_input(h, w);
             let img = spec.c_in * h * w;
+            let is_dense = dense(&spec, n, h, w);
             match part {
                 Part::ConvDz => {
                     let at = (task * dst.channels + dst.offset) * ohw;
@@ -1002,6 +1063,20 @@ impl Graph {
                     let rows = share(n, task, tasks);
                     let dy = core::slice::from_raw_parts(mem.dz, n * co);
                     grad::linear_backward_input(dy, co, weight.data.get(), spec.c_in, rows.clone(), mem.grad(src, rows.start * k, rows.len() * k));
+                }
+                Part::ConvCols if is_dense => {
+                    // cols = W'ᵀ · dZ' (`c_in·h·w` rows of `n`) over this task's images.
+                    let a = self.transposed[step].as_ref().expect("packed by backward");
+                    let strips = share(n.div_ceil(gemm::NR), task, tasks);
+                    let images = strips.start * gemm::NR..(strips.end * gemm::NR).min(n);
+                    let b = BatchColumns { data: core::slice::from_raw_parts(mem.dz, n * co * ohw), rows: co * ohw, ohw: 1, n };
+                    gemm::gemm_block_with(a, 0..a.panels(), &b as &dyn gemm::PackB, images.clone(), mem.cols.add(images.start), n, Epilogue::default(), &mut ws.strip);
+                }
+                Part::ConvDx if is_dense => {
+                    let cols = core::slice::from_raw_parts(mem.cols, img * n);
+                    for (i, d) in mem.grad(src, task * img, img).iter_mut().enumerate() {
+                        *d += cols[i * n + task];
+                    }
                 }
                 Part::ConvCols => {
                     // cols[:, strips] = Wᵀ · dZ over the pixel strips of this task.
@@ -1028,7 +1103,9 @@ impl Graph {
                     if rows.is_empty() {
                         return;
                     }
-                    if let Some(gw) = &weight.grad {
+                    if let (Some(gw), true) = (&weight.grad, is_dense) {
+                        dense_dw(&spec, h, w, n, rows.clone(), dz, &mem.val(src, 0, n * img)[..], gw.get_mut(), ws);
+                    } else if let Some(gw) = &weight.grad {
                         // dW[rows] += dZ[rows] · rows(X): A = dZ's rows across every image (K = N),
                         // in blocks of DW_PIXELS pixels, each block's product added to dW: a
                         // whole-N panel of A (N = 25,088 at 56×56, batch 8) is 400 KB and was
@@ -1134,6 +1211,39 @@ impl Graph {
             }
         }
     }
+}
+
+/// A dense conv's weight gradient for output channels `chans`: `dW' = dZ'·Xᵀ` over the
+/// batch (`A` = `dZ'`'s rows `(o, p)`, `K = n` images; `B` = `X` as it is, `n` rows of
+/// `c_in·h·w`), each element of `dW'` then added to the weight its tap is (see
+/// `conv::dense::pack`), in row-major order of `dW'`.
+///
+/// # Safety
+/// `dz(b)` gives image `b`'s `c_out × oh·ow` output gradient; this call alone writes
+/// `dW`'s rows `chans`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn dense_dw(spec: &ConvSpec, h: usize, w: usize, n: usize, chans: core::ops::Range<usize>, dz: impl Fn(usize) -> &'static mut [f32], x: &[f32], dw: &mut [f32], ws: &mut Workspace) {
+    let ohw = out_size(spec, h, w).map(|(oh, ow)| oh * ow).expect("checked");
+    let ins = spec.c_in * h * w;
+    let m = chans.len() * ohw;
+    let mut buf = std::mem::take(&mut ws.packed);
+    buf.clear();
+    buf.resize(PackedA::packed_len(m, n), 0.0);
+    for b in 0..n {
+        let g = &dz(b)[chans.start * ohw..chans.end * ohw];
+        for (r, &v) in g.iter().enumerate() {
+            buf[((r / MR) * n + b) * MR + r % MR] = v;
+        }
+    }
+    let a = PackedA::from_packed(m, n, buf);
+    let prod = &mut ws.train[..m * ins];
+    let bmat = MatRef { data: x, rows: n, cols: ins, ld: ins };
+    gemm::gemm_block_with(&a, 0..a.panels(), &bmat as &dyn gemm::PackB, 0..ins, prod.as_mut_ptr(), ins, Epilogue::default(), &mut ws.strip);
+    ws.packed = a.into_data();
+    // The channels' share of W' (rows from 0): their taps are `dw`'s rows `chans`.
+    let part = ConvSpec { c_out: chans.len(), ..*spec };
+    let dw = &mut dw[chans.start * spec.k()..chans.end * spec.k()];
+    conv::dense::for_each_tap(&part, h, w, |row, col, tap| dw[tap] += prod[row * ins + col]);
 }
 
 /// im2col transposed: row `q` (an output pixel) holds its `c_in·kh·kw` inputs (zero in the padding).
