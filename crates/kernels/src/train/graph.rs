@@ -1240,10 +1240,13 @@ unsafe fn dense_dw(spec: &ConvSpec, h: usize, w: usize, n: usize, chans: core::o
     let bmat = MatRef { data: x, rows: n, cols: ins, ld: ins };
     gemm::gemm_block_with(&a, 0..a.panels(), &bmat as &dyn gemm::PackB, 0..ins, prod.as_mut_ptr(), ins, Epilogue::default(), &mut ws.strip);
     ws.packed = a.into_data();
-    // The channels' share of W' (rows from 0): their taps are `dw`'s rows `chans`.
-    let part = ConvSpec { c_out: chans.len(), ..*spec };
-    let dw = &mut dw[chans.start * spec.k()..chans.end * spec.k()];
-    conv::dense::for_each_tap(&part, h, w, |row, col, tap| dw[tap] += prod[row * ins + col]);
+    let taps = conv::dense::Taps::new(spec, h, w);
+    for (r, row) in prod.chunks_exact(ins.max(1)).enumerate() {
+        let base = taps.row(chans.start * ohw + r);
+        for (&v, c) in row.iter().zip(taps.cols()) {
+            dw[base.wrapping_add(c)] += v;
+        }
+    }
 }
 
 /// im2col transposed: row `q` (an output pixel) holds its `c_in·kh·kw` inputs (zero in the padding).
