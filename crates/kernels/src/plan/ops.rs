@@ -207,7 +207,7 @@ impl Op {
             Op::MaxPool { p, w, .. } => 2 * (w.saturating_add(2 * p.pw + p.kw + 8)),
             // The GEMM packs a `k × NR` strip (the whole batch's columns, one strip at a
             // time); Winograd blocks stage the rows of each of their images.
-            Op::ConvBatch { layer, n, h, w, .. } => match layer.algorithm_for(*h, *w) {
+            Op::ConvBatch { layer, n, h, w, .. } => match layer.batch_algorithm_for(*h, *w) {
                 Algorithm::Gemm => 2 * layer.spec().k() * crate::gemm::NR + (1 << 14),
                 _ => conv_scratch_floats(layer, *h, *w, *n),
             },
