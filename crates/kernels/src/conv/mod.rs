@@ -609,19 +609,23 @@ impl Conv2d {
     /// ([`forward_batch_part`](Self::forward_batch_part)) than image by image: maps of at
     /// most [`BATCH_PIXELS`] pixels, where one image's pixels fill only a few of the
     /// microkernel's `NR` columns per strip (the 7×7 to 1×1 maps of a 224×224 GoogLeNet,
-    /// most of a 32×32 one). GEMM-path layers run one GEMM over the batch; Winograd layers
-    /// take blocks of tiles from several images when an image's tiles leave part of a
-    /// strip empty. Measured (`ConvBench::runBatch`, wasm, one thread, median of 9, ms for
-    /// 64 images, F(2×2), image by image → batched): 128→192 on 3×3 maps (4 tiles) 12.4 →
-    /// 6.9, on 4×4 (4) 13.6 → 7.4, on 6×6 (9) 24.6 → 15.5; but 64→192 on 8×8 (16 tiles, two
-    /// full strips) 14.6 → 15.5: larger blocks only leave L1.
+    /// most of a 32×32 one) whose pixels — or Winograd tiles — leave part of a strip
+    /// empty: GEMM-path layers then run one GEMM over the batch, Winograd layers blocks of
+    /// tiles from several images. Where an image fills whole strips, image by image is as
+    /// fast and writes NCHW directly: Winograd measured (`ConvBench::runBatch`, wasm, one
+    /// thread, median of 9, ms for 64 images, F(2×2), image by image → batched) 128→192 on
+    /// 3×3 maps (4 tiles) 12.4 → 6.9, on 4×4 (4) 13.6 → 7.4, on 6×6 (9) 24.6 → 15.5, but
+    /// 64→192 on 8×8 (16 tiles, two full strips) 14.6 → 15.5 (larger blocks only leave
+    /// L1); GEMM layers on 4×4 and 8×8 maps image by image saved the batch's copy into NCHW
+    /// (`Unbatch`): GoogLeNet at 64×32×32, sum of the profile's stages 106.4, 106.0, 101.9
+    /// → 101.2, 100.7, 97.6 ms (`bench/threads-profile.mjs`, runs alternating).
     pub fn batches(&self, n: usize, h: usize, w: usize) -> bool {
         let Some((oh, ow)) = self.out_size(h, w) else { return false };
         // Winograd's output tiles are m×m (no weights needed to count them).
         let tiles_fill_strips = match self.batch_algorithm_for(h, w) {
             Algorithm::Winograd2 => oh.div_ceil(2) * ow.div_ceil(2) % gemm::NR == 0,
             Algorithm::Winograd4 => oh.div_ceil(4) * ow.div_ceil(4) % gemm::NR == 0,
-            _ => false,
+            _ => oh * ow % gemm::NR == 0,
         };
         n > 1 && oh * ow <= BATCH_PIXELS && !tiles_fill_strips
     }

@@ -237,6 +237,10 @@ fn dense_tiny_maps_match_image_by_image_bit_for_bit() {
     let auto = Conv2d::new(conv3x3(16, 4, 1), &data(4 * 144, 5), None);
     assert_eq!((auto.algorithm_for(8, 8), auto.batch_algorithm_for(8, 8)), (Algorithm::Winograd2, Algorithm::Winograd4));
     assert!(auto.batches(5, 8, 8));
+    // A GEMM layer likewise: 1×1 on 4×4 maps (16 pixels, two strips) image by image, on
+    // 5×5 (25) batched.
+    let pointwise = Conv2d::new(square(8, 4, 1, 1, 0), &data(32, 5), None);
+    assert!(!pointwise.batches(5, 4, 4) && pointwise.batches(5, 5, 5));
 }
 
 /// A batch of small maps on Winograd takes blocks of tiles across images (a block may
