@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { trainStep } from './lib/train-step.mjs';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const { values: a } = parseArgs({
@@ -50,18 +51,10 @@ const opt = new lib.SGD(net.parameters(), { lr: 0.01, momentum: 0.9 });
 const x = lib.Tensor.fromArray(new Float32Array(batch * 3 * size * size).map((_, i) => Math.sin(i)), [batch, 3, size, size]);
 const targets = Array.from({ length: batch }, (_, i) => i % 10);
 const phases = { forward: 0, backward: 0, step: 0 };
+const run = trainStep(lib, net, opt, x, targets);
 const step = (timed) => {
-  opt.zeroGrad();
-  const t0 = performance.now();
-  const out = net.forwardAll(x);
-  const loss = lib.googlenetLoss(out, targets);
-  const t1 = performance.now();
-  loss.backward();
-  const t2 = performance.now();
-  opt.step();
-  const t3 = performance.now();
-  if (timed) [phases.forward, phases.backward, phases.step] = [phases.forward + t1 - t0, phases.backward + t2 - t1, phases.step + t3 - t2];
-  for (const t of [loss, out.logits, out.aux1, out.aux2]) t?.dispose();
+  const { phases: p } = run();
+  if (timed) [phases.forward, phases.backward, phases.step] = [phases.forward + p.forward + p.loss, phases.backward + p.backward, phases.step + p.step];
 };
 step(false);
 reports.length = 0;

@@ -3,9 +3,7 @@
 // the built package (dist/) as users import it. Job JSON on argv; one `@@bench@@ {json}`
 // line on stdout (bench/lib/child.mjs).
 //
-// Training step = opt.zeroGrad(); out = net.forwardAll(x); loss = googlenetLoss(out, t);
-// loss.backward(); opt.step() — each phase timed on its own (every call is synchronous:
-// the threaded build's team works inside the call), the step's tensors disposed at its end.
+// Training step: lib/train-step.mjs (each phase timed on its own).
 // Inference = net.eval(); net.forward(x) (the planned, BatchNorm-folded path).
 import './child.mjs';
 import { createHash } from 'node:crypto';
@@ -13,6 +11,7 @@ import fs from 'node:fs';
 import { serve } from './child.mjs';
 import { inputNCHW } from './data.mjs';
 import { summarize, systemBusyMs } from './stats.mjs';
+import { trainStep } from './train-step.mjs';
 
 const DIST = new URL('../../dist/', import.meta.url);
 
@@ -70,21 +69,11 @@ serve('ours', {
     net.train();
     const opt = new lib.SGD(net.parameters(), { lr: job.lr, momentum: job.momentum });
     const losses = [];
+    const run = trainStep(lib, net, opt, x, targets);
     const step = () => {
-      const t0 = performance.now();
-      opt.zeroGrad();
-      const t1 = performance.now();
-      const out = net.forwardAll(x);
-      const t2 = performance.now();
-      const loss = lib.googlenetLoss(out, targets);
-      const t3 = performance.now();
-      loss.backward();
-      const t4 = performance.now();
-      opt.step();
-      const t5 = performance.now();
-      losses.push(loss.item());
-      for (const t of [loss, out.logits, out.aux1, out.aux2]) t.dispose();
-      return { zeroGrad: t1 - t0, forward: t2 - t1, loss: t3 - t2, backward: t4 - t3, step: t5 - t4 };
+      const { phases, loss } = run();
+      losses.push(loss);
+      return phases;
     };
     const r = timeSteps(step, job);
     const mem = memory(lib);

@@ -1104,7 +1104,7 @@ impl Graph {
                         return;
                     }
                     if let (Some(gw), true) = (&weight.grad, is_dense) {
-                        dense_dw(&spec, h, w, n, rows.clone(), dz, &mem.val(src, 0, n * img)[..], gw.get_mut(), ws);
+                        dense_dw(&spec, h, w, n, rows.clone(), core::slice::from_raw_parts(mem.dz, n * co * ohw), &mem.val(src, 0, n * img)[..], gw.get_mut(), ws);
                     } else if let Some(gw) = &weight.grad {
                         // dW[rows] += dZ[rows] · rows(X): A = dZ's rows across every image (K = N),
                         // in blocks of DW_PIXELS pixels, each block's product added to dW: a
@@ -1216,13 +1216,9 @@ impl Graph {
 /// A dense conv's weight gradient for output channels `chans`: `dW' = dZ'·Xᵀ` over the
 /// batch (`A` = `dZ'`'s rows `(o, p)`, `K = n` images; `B` = `X` as it is, `n` rows of
 /// `c_in·h·w`), each element of `dW'` then added to the weight its tap is (see
-/// `conv::dense::pack`), in row-major order of `dW'`.
-///
-/// # Safety
-/// `dz(b)` gives image `b`'s `c_out × oh·ow` output gradient; this call alone writes
-/// `dW`'s rows `chans`.
+/// `conv::dense::pack`), in row-major order of `dW'`. `dz` is the batch's output gradient (`n × c_out × oh·ow`).
 #[allow(clippy::too_many_arguments)]
-unsafe fn dense_dw(spec: &ConvSpec, h: usize, w: usize, n: usize, chans: core::ops::Range<usize>, dz: impl Fn(usize) -> &'static mut [f32], x: &[f32], dw: &mut [f32], ws: &mut Workspace) {
+fn dense_dw(spec: &ConvSpec, h: usize, w: usize, n: usize, chans: core::ops::Range<usize>, dz: &[f32], x: &[f32], dw: &mut [f32], ws: &mut Workspace) {
     let ohw = out_size(spec, h, w).map(|(oh, ow)| oh * ow).expect("checked");
     let ins = spec.c_in * h * w;
     let m = chans.len() * ohw;
@@ -1230,7 +1226,7 @@ unsafe fn dense_dw(spec: &ConvSpec, h: usize, w: usize, n: usize, chans: core::o
     buf.clear();
     buf.resize(PackedA::packed_len(m, n), 0.0);
     for b in 0..n {
-        let g = &dz(b)[chans.start * ohw..chans.end * ohw];
+        let g = &dz[(b * spec.c_out + chans.start) * ohw..(b * spec.c_out + chans.end) * ohw];
         for (r, &v) in g.iter().enumerate() {
             buf[((r / MR) * n + b) * MR + r % MR] = v;
         }
@@ -1238,7 +1234,8 @@ unsafe fn dense_dw(spec: &ConvSpec, h: usize, w: usize, n: usize, chans: core::o
     let a = PackedA::from_packed(m, n, buf);
     let prod = &mut ws.train[..m * ins];
     let bmat = MatRef { data: x, rows: n, cols: ins, ld: ins };
-    gemm::gemm_block_with(&a, 0..a.panels(), &bmat as &dyn gemm::PackB, 0..ins, prod.as_mut_ptr(), ins, Epilogue::default(), &mut ws.strip);
+    // SAFETY: `prod` holds the m × ins product, borrowed exclusively.
+    unsafe { gemm::gemm_block_with(&a, 0..a.panels(), &bmat as &dyn gemm::PackB, 0..ins, prod.as_mut_ptr(), ins, Epilogue::default(), &mut ws.strip) };
     ws.packed = a.into_data();
     let taps = conv::dense::Taps::new(spec, h, w);
     for (r, row) in prod.chunks_exact(ins.max(1)).enumerate() {
