@@ -25,6 +25,7 @@ pub mod pool;
 pub mod reference;
 pub mod split;
 pub mod train;
+mod transpose;
 pub mod weyl;
 pub mod workspace;
 

@@ -108,23 +108,11 @@ mod scalar {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128 {
     use super::{Lanes, LANES, TMAX};
+    use crate::transpose::transpose4;
     use core::arch::wasm32::*;
 
     #[derive(Clone, Copy, Debug)]
     pub struct F32x4(v128);
-
-    /// Rows `a, b, c, d` → columns.
-    #[inline(always)]
-    fn transpose([a, b, c, d]: [v128; 4]) -> [v128; 4] {
-        let (ab_lo, ab_hi) = (i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b));
-        let (cd_lo, cd_hi) = (i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
-        [
-            i32x4_shuffle::<0, 1, 4, 5>(ab_lo, cd_lo),
-            i32x4_shuffle::<2, 3, 6, 7>(ab_lo, cd_lo),
-            i32x4_shuffle::<0, 1, 4, 5>(ab_hi, cd_hi),
-            i32x4_shuffle::<2, 3, 6, 7>(ab_hi, cd_hi),
-        ]
-    }
 
     /// Lanes `0..cols` of `v` to `q`.
     #[inline(always)]
@@ -180,7 +168,7 @@ mod simd128 {
 
         #[inline(always)]
         unsafe fn gather(p: [*const f32; LANES], t: usize) -> [Self; TMAX] {
-            let [d0, d1, d2, d3] = transpose(p.map(|q| v128_load(q as *const v128)));
+            let [d0, d1, d2, d3] = transpose4(p.map(|q| v128_load(q as *const v128)));
             if t == 4 {
                 return [d0, d1, d2, d3, d3, d3].map(Self);
             }
@@ -193,7 +181,7 @@ mod simd128 {
         #[inline(always)]
         unsafe fn scatter(y: &[Self; 4], m: usize, q: [*mut f32; LANES], cols: [usize; LANES]) {
             if m == 4 {
-                let r = transpose(y.map(|v| v.0));
+                let r = transpose4(y.map(|v| v.0));
                 for l in 0..LANES {
                     store_cols(q[l], r[l], cols[l]);
                 }
