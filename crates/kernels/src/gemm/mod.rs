@@ -113,17 +113,20 @@ impl PackedA {
     }
 
     /// As [`PackedA::pack`], into `buf`'s memory (grown only when it holds too little):
-    /// training packs a gradient block per image and reuses one buffer for all of them.
+    /// training repacks every conv's weights at every forward into the last one's buffer.
+    /// Each panel is its `MR` rows transposed (4×4 blocks); only a short last panel's
+    /// padding rows are zeroed.
     pub fn pack_reusing(a: &[f32], m: usize, k: usize, mut buf: Vec<f32>) -> Self {
         assert_eq!(a.len(), m * k, "PackedA::pack_reusing: a.len() != m*k");
-        buf.clear();
-        buf.resize(Self::packed_len(m, k), 0.0);
+        let len = Self::packed_len(m, k);
+        buf.truncate(len);
+        buf.resize(len, 0.0);
         if k > 0 {
             for (panel, dst) in buf.chunks_exact_mut(k * MR).enumerate() {
-                for (r, row) in a[panel * MR * k..].chunks(k).take(MR).enumerate() {
-                    for (d, &v) in dst[r..].iter_mut().step_by(MR).zip(row) {
-                        *d = v;
-                    }
+                let mr = MR.min(m - panel * MR);
+                crate::transpose::transpose(&a[panel * MR * k..], k, mr, k, dst, MR);
+                if mr < MR {
+                    dst.chunks_exact_mut(MR).for_each(|d| d[mr..].fill(0.0));
                 }
             }
         }

@@ -219,3 +219,17 @@ fn pack_transposed_packs_the_transpose_into_a_reused_buffer() {
         assert_eq!(packed.into_data(), PackedA::pack(&t, m, k).into_data(), "{k}×{m}: same layout as pack(aᵀ)");
     }
 }
+
+#[test]
+fn pack_reusing_packs_into_a_dirty_buffer_of_any_length() {
+    for (m, k) in [(1, 1), (5, 3), (4, 7), (13, 9), (2, 16)] {
+        let a: Vec<f32> = (0..m * k).map(|i| i as f32 + 0.5).collect();
+        for len in [0, PackedA::packed_len(m, k) - 1, PackedA::packed_len(m, k) + 9] {
+            let packed = PackedA::pack_reusing(&a, m, k, vec![f32::NAN; len]);
+            assert_eq!(packed.unpack().unwrap(), a, "{m}×{k}, buffer of {len}");
+            let data = packed.into_data();
+            assert_eq!(data.len(), PackedA::packed_len(m, k), "{m}×{k}, buffer of {len}");
+            assert_eq!(data.iter().filter(|v| v.is_nan()).count(), 0, "{m}×{k}, buffer of {len}: padding");
+        }
+    }
+}

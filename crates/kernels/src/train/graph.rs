@@ -497,6 +497,16 @@ enum Packing {
     Dense { a: PackedA, bias: Option<Vec<f32>> },
 }
 
+/// A conv's weights to pack before a run: its buffers (taken from the last run or
+/// allocated), then what was packed into them.
+struct PackJob {
+    step: usize,
+    buf: Vec<f32>,
+    /// A dense conv's bias per row of `W'`.
+    bias: Option<Vec<f32>>,
+    packed: Option<PackedA>,
+}
+
 /// Whether a conv runs as one GEMM over the batch ([`Packing::Batch`] or [`Packing::Dense`]).
 fn batched(spec: &ConvSpec, n: usize, h: usize, w: usize) -> bool {
     let (oh, ow) = out_size(spec, h, w).expect("checked");
@@ -595,6 +605,18 @@ impl Graph {
         self.state == State::Forwarded
     }
 
+    /// Runs `f` on every item, spread over the thread team: one stage of one task per item.
+    fn par_each<T: Send>(&self, items: &mut [T], threads: usize, f: impl Fn(&mut T) + Sync) -> Result<(), GraphError> {
+        struct Items<T>(*mut T);
+        // SAFETY: each task takes a different item.
+        unsafe impl<T: Send> Sync for Items<T> {}
+        let at = Items(items.as_mut_ptr());
+        let at = &at;
+        plan::exec_run(&[(0..items.len()).collect()], &vec![1; items.len()], &self.run.workspaces[..threads], |i, _, _| f(unsafe { &mut *at.0.add(i) }))
+            .map(drop)
+            .map_err(|e| GraphError::Run(RunError::WorkerFailed(e)))
+    }
+
     fn workspaces(&mut self, threads: usize) -> Result<(), OutOfMemory> {
         while self.run.workspaces.len() < threads {
             self.run.workspaces.push(Mutex::default());
@@ -613,43 +635,58 @@ impl Graph {
         alloc::grow_to(&mut self.run.arena, self.total, 0.0)?;
         self.workspaces(threads)?;
         alloc::grow_to(&mut self.run.cols, self.columns_len, 0.0)?;
+        // Every conv's weights are packed again (an optimiser may have changed them), into
+        // the last forward's buffers (the same sizes): taken or allocated first, fallibly,
+        // then filled in parallel (memory-bound; serially ~14 ms of a 32×32 step).
+        let mut jobs: Vec<PackJob> = Vec::new();
+        for (i, (op, slot)) in self.steps.iter().zip(&mut self.convs).enumerate() {
+            let Some(ConvView { spec, bias, n, h, w, .. }) = op.conv() else { continue };
+            let (m, k, bias_len) = if dense(&spec, n, h, w) {
+                let ohw = out_size(&spec, h, w).map(|(oh, ow)| oh * ow).expect("checked");
+                (spec.c_out * ohw, spec.c_in * h * w, bias.map(|_| spec.c_out * ohw))
+            } else {
+                (spec.c_out, spec.k(), None)
+            };
+            let (buf, bias_buf) = match slot.take() {
+                Some(Packing::Dense { a, bias }) => (a.into_data(), bias),
+                Some(Packing::Batch(a)) => (a.into_data(), None),
+                Some(Packing::Layer(layer)) => (layer.into_gemm_packing().expect("a GEMM layer").into_data(), None),
+                None => (alloc::filled(PackedA::packed_len(m, k), 0.0)?, None),
+            };
+            let bias_buf = match (bias_len, bias_buf) {
+                (Some(_), Some(b)) => Some(b),
+                (Some(len), None) => Some(alloc::filled(len, 0.0)?),
+                (None, _) => None,
+            };
+            jobs.push(PackJob { step: i, buf, bias: bias_buf, packed: None });
+        }
+        self.par_each(&mut jobs, threads, |job| {
+            let ConvView { spec, weight, bias, n, h, w, .. } = self.steps[job.step].conv().expect("a conv");
+            // SAFETY: no run is in progress; parameters are only written between runs.
+            let (weights, bias) = unsafe { (weight.data.get(), bias.map(|b| b.data.get())) };
+            let buf = std::mem::take(&mut job.buf);
+            job.packed = Some(if dense(&spec, n, h, w) {
+                let ohw = out_size(&spec, h, w).map(|(oh, ow)| oh * ow).expect("checked");
+                job.bias = job.bias.take().map(|buf| conv::dense::expand_bias(bias.expect("a bias"), ohw, buf));
+                conv::dense::pack(&spec, h, w, weights, false, buf)
+            } else {
+                PackedA::pack_reusing(weights, spec.c_out, spec.k(), buf)
+            });
+        })?;
         let mut headroom = 0;
-        for (op, slot) in self.steps.iter().zip(&mut self.convs) {
-            if let Some(ConvView { spec, weight, bias, n, h, w, .. }) = op.conv() {
-                // SAFETY: no run is in progress; parameters are only written between runs.
-                let (weights, bias) = unsafe { (weight.data.get(), bias.map(|b| b.data.get())) };
-                if dense(&spec, n, h, w) {
-                    let ohw = out_size(&spec, h, w).map(|(oh, ow)| oh * ow).expect("checked");
-                    let m = spec.c_out * ohw;
-                    let (buf, bias_buf) = match slot.take() {
-                        Some(Packing::Dense { a, bias }) => (a.into_data(), bias),
-                        _ => (alloc::filled(PackedA::packed_len(m, spec.c_in * h * w), 0.0)?, None),
-                    };
-                    let bias = match bias {
-                        Some(b) => Some(conv::dense::expand_bias(b, ohw, match bias_buf {
-                            Some(v) => v,
-                            None => alloc::filled(m, 0.0)?,
-                        })),
-                        None => None,
-                    };
-                    *slot = Some(Packing::Dense { a: conv::dense::pack(&spec, h, w, weights, false, buf), bias });
-                    continue;
-                }
-                // Packed into the last forward's buffer (the same size): no allocation after the first.
-                let a = match slot.take() {
-                    Some(Packing::Batch(old)) => PackedA::pack_reusing(weights, spec.c_out, spec.k(), old.into_data()),
-                    Some(Packing::Layer(old)) => PackedA::pack_reusing(weights, spec.c_out, spec.k(), old.into_gemm_packing().expect("a GEMM layer").into_data()),
-                    Some(Packing::Dense { .. }) => unreachable!("a step is dense in every forward or none"),
-                    None => PackedA::try_pack(weights, spec.c_out, spec.k())?,
-                };
-                *slot = Some(if batched(&spec, n, h, w) {
-                    Packing::Batch(a)
-                } else {
-                    let layer = Conv2d::from_gemm_packing(spec, a, bias)?;
-                    headroom = headroom.max(plan::conv_scratch_floats(&layer, h, w, 1));
-                    Packing::Layer(layer)
-                });
-            }
+        for job in jobs {
+            let ConvView { spec, bias, n, h, w, .. } = self.steps[job.step].conv().expect("a conv");
+            let a = job.packed.expect("packed");
+            self.convs[job.step] = Some(if dense(&spec, n, h, w) {
+                Packing::Dense { a, bias: job.bias }
+            } else if batched(&spec, n, h, w) {
+                Packing::Batch(a)
+            } else {
+                // SAFETY: between runs.
+                let layer = Conv2d::from_gemm_packing(spec, a, bias.map(|b| unsafe { b.data.get() }))?;
+                headroom = headroom.max(plan::conv_scratch_floats(&layer, h, w, 1));
+                Packing::Layer(layer)
+            });
         }
         // What the layers' workspaces may grow by during the run, proven once (as a plan
         // reserves it): workspaces only grow, so later forwards need no new proof.
@@ -882,6 +919,7 @@ impl Graph {
             alloc::grow_to(&mut ws.packed, self.scratch.packed, 0.0)?;
             alloc::grow_to(&mut ws.strip, self.scratch.strip, 0.0)?;
         }
+        let mut jobs: Vec<PackJob> = Vec::new();
         for (i, op) in self.steps.iter().enumerate() {
             let params: Vec<&Param> = match op {
                 TrainOp::Conv { weight, bias, .. } | TrainOp::Linear { weight, bias, .. } => std::iter::once(weight).chain(bias.as_ref()).collect(),
@@ -894,22 +932,30 @@ impl Graph {
                     unsafe { g.ensure_len(p.data.len())? };
                 }
             }
-            if let TrainOp::Conv { spec, weight, n, h, w, src, dst, .. } = op {
-                // Packed again at every backward: an optimiser may have changed the weights.
-                // `Wᵀ`, or for a dense conv `W'ᵀ` (`c_in·h·w × c_out·oh·ow`).
+            if let TrainOp::Conv { spec, n, h, w, src, dst, .. } = op {
+                // `Wᵀ`, or for a dense conv `W'ᵀ` (`c_in·h·w × c_out·oh·ow`): packed again at
+                // every backward (an optimiser may have changed the weights), below.
                 let old = self.transposed[i].take();
                 if self.needs[src.0] && self.needs[dst.value.0] {
-                    let (weights, co, k) = (unsafe { weight.data.get() }, spec.c_out, spec.k());
                     let ohw = out_size(spec, *h, *w).map(|(oh, ow)| oh * ow).expect("checked");
-                    let is_dense = dense(spec, *n, *h, *w);
-                    let (m, kk) = if is_dense { (spec.c_in * h * w, co * ohw) } else { (k, co) };
+                    let (m, kk) = if dense(spec, *n, *h, *w) { (spec.c_in * h * w, spec.c_out * ohw) } else { (spec.k(), spec.c_out) };
                     let buf = match old {
                         Some(t) => t.into_data(),
                         None => alloc::filled(PackedA::packed_len(m, kk), 0.0)?,
                     };
-                    self.transposed[i] = Some(if is_dense { conv::dense::pack(spec, *h, *w, weights, true, buf) } else { PackedA::pack_transposed(weights, co, k, buf) });
+                    jobs.push(PackJob { step: i, buf, bias: None, packed: None });
                 }
             }
+        }
+        self.par_each(&mut jobs, threads, |job| {
+            let ConvView { spec, weight, n, h, w, .. } = self.steps[job.step].conv().expect("a conv");
+            // SAFETY: between runs.
+            let weights = unsafe { weight.data.get() };
+            let buf = std::mem::take(&mut job.buf);
+            job.packed = Some(if dense(&spec, n, h, w) { conv::dense::pack(&spec, h, w, weights, true, buf) } else { PackedA::pack_transposed(weights, spec.c_out, spec.k(), buf) });
+        })?;
+        for job in jobs {
+            self.transposed[job.step] = job.packed;
         }
         for &(k, g) in seeds {
             assert_eq!(g.len(), self.lens[self.outputs[k].0], "graph: seed length");
