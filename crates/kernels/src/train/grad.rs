@@ -113,14 +113,21 @@ fn spread(planes: usize, (h, w): (usize, usize), (oh, ow): (usize, usize), rows:
     }
 }
 
-/// One channel's batch statistics over its `n` planes of `hw` (plane `b` starts at
-/// `b·stride`): mean and biased variance, in f64 (two passes).
-pub fn channel_stats(x: &[f32], n: usize, hw: usize, stride: usize) -> (f64, f64) {
-    let count = (n * hw) as f64;
-    let planes = || (0..n).map(|b| &x[b * stride..b * stride + hw]);
-    let mean = planes().map(|p| sum_f64(p, p, |v, _| v as f64)).sum::<f64>() / count;
-    let var = planes().map(|p| sum_f64(p, p, |v, _| (v as f64 - mean).powi(2))).sum::<f64>() / count;
-    (mean, var)
+/// Channels per block of the BatchNorm passes (their running sums live on the stack).
+/// The passes go image by image over a block: an image's planes of a block are
+/// contiguous, where channel by channel they are `c·hw` apart, and the small planes of
+/// 32×32 training (1 to 16 pixels) cost ~100 ns each read that way. Each channel's sums
+/// are the same, in the same order (image after image), as one channel's alone.
+pub const BN_BLOCK: usize = 32;
+
+/// `Σ v` of one plane, in f64.
+pub fn plane_sum(x: &[f32]) -> f64 {
+    sum_f64(x, x, |v, _| v as f64)
+}
+
+/// `Σ (v − mean)²` of one plane, in f64.
+pub fn plane_sq_dev(x: &[f32], mean: f64) -> f64 {
+    sum_f64(x, x, |v, _| (v as f64 - mean).powi(2))
 }
 
 /// `Σ f(a[i], b[i])` in f64, as [`LANES`] interleaved partial sums added at the end: one
@@ -149,33 +156,20 @@ pub fn affine_plane(x: &[f32], mean: f32, scale: f32, shift: f32, relu: bool, y:
     }
 }
 
-/// One channel of BatchNorm backward. `x` and `dz` (the output gradient after the ReLU
-/// mask) are each `n` planes of `hw` at their own stride; `dx` has `x`'s layout. `mean`
-/// and `invstd` are what normalised the forward (batch statistics in training, the
-/// running ones in eval). Returns `(Σ dz, Σ dz·x̂)` — the gradients of β and γ — and adds
-/// the input gradient to `dx`: in training `γ·invstd·(dz − Σdz/N − x̂·Σdz·x̂/N)` (the batch
-/// statistics depend on `x`), in eval `γ·invstd·dz`.
-#[allow(clippy::too_many_arguments)]
-pub fn batch_norm_channel_backward((x, xs): (&[f32], usize), (dz, zs): (&[f32], usize), n: usize, hw: usize, mean: f32, invstd: f32, gamma: f32, train: bool, dx: Option<&mut [f32]>) -> (f64, f64) {
-    let (mut sum, mut dot) = (0f64, 0f64);
-    for b in 0..n {
-        let (zr, xr) = (&dz[b * zs..b * zs + hw], &x[b * xs..b * xs + hw]);
-        sum += sum_f64(zr, zr, |g, _| g as f64);
-        dot += sum_f64(zr, xr, |g, v| g as f64 * ((v - mean) * invstd) as f64);
+/// One plane of BatchNorm backward's sums: `(Σ dz, Σ dz·x̂)` (the gradients of β and γ, once
+/// summed over the batch), `dz` the output gradient after the ReLU mask, `x̂ = (x − mean)·invstd`.
+pub fn batch_norm_plane_sums(x: &[f32], dz: &[f32], mean: f32, invstd: f32) -> (f64, f64) {
+    (sum_f64(dz, dz, |g, _| g as f64), sum_f64(dz, x, |g, v| g as f64 * ((v - mean) * invstd) as f64))
+}
+
+/// One plane of BatchNorm's input gradient, added to `dx`: `k·(dz − a − x̂·c)` with
+/// `k = γ·invstd`; in training `a = Σdz/N`, `c = Σdz·x̂/N` (the batch statistics depend on
+/// `x`), in eval both 0.
+pub fn batch_norm_plane_dx(x: &[f32], dz: &[f32], mean: f32, invstd: f32, (k, a, c): (f32, f32, f32), dx: &mut [f32]) {
+    for ((d, &g), &v) in dx.iter_mut().zip(dz).zip(x) {
+        let xhat = (v - mean) * invstd;
+        *d += k * (g - a - xhat * c);
     }
-    if let Some(dx) = dx {
-        let k = gamma * invstd;
-        let count = (n * hw) as f64;
-        let (a, c) = if train { ((sum / count) as f32, (dot / count) as f32) } else { (0.0, 0.0) };
-        for b in 0..n {
-            let (xr, zr) = (&x[b * xs..b * xs + hw], &dz[b * zs..b * zs + hw]);
-            for ((d, &g), &v) in dx[b * xs..b * xs + hw].iter_mut().zip(zr).zip(xr) {
-                let xhat = (v - mean) * invstd;
-                *d += k * (g - a - xhat * c);
-            }
-        }
-    }
-    (sum, dot)
 }
 
 /// Dropout's keep decision and scale for element `i` under `key`: kept with probability

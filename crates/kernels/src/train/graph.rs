@@ -371,8 +371,14 @@ impl GraphBuilder {
 /// rows (≤ 192 × 512 floats) stays in L2 while the strips of rows(X) pass over it.
 const DW_PIXELS: usize = 512;
 
+/// A BatchNorm element's work for [`split`], in plain elements: it is read in three passes
+/// (forward: sum, squared deviation, affine; backward: two of mask and sums, mask and
+/// `dX`), in f64 for the sums. Counted as one, a 64×128×2×2 layer was one task: one
+/// thread.
+const BN_WORK: usize = 4;
+
 /// Per-thread scratch (floats) a backward needs: `train` holds a conv's dW block or a
-/// BatchNorm channel's masked gradient; `packed` a block of dZ rows packed as the GEMM's
+/// BatchNorm plane's masked gradient; `packed` a block of dZ rows packed as the GEMM's
 /// `A`; `strip` the GEMM's packed strip.
 /// Allocated before a backward runs, so no task allocates.
 #[derive(Clone, Copy, Debug, Default)]
@@ -402,7 +408,7 @@ fn scratch_floats(op: &TrainOp) -> Scratch {
         return Scratch { train: (co * k).max(k * ow), packed: PackedA::packed_len(co, big_n.min(DW_PIXELS)), strip: big_n.min(DW_PIXELS).max(co).max(k) * gemm::NR };
     }
     match op {
-        TrainOp::BatchNorm { n, hw, .. } => Scratch { train: n * hw, ..Scratch::default() },
+        TrainOp::BatchNorm { hw, .. } => Scratch { train: *hw, ..Scratch::default() },
         _ => Scratch::default(),
     }
 }
@@ -747,7 +753,7 @@ impl Graph {
             };
         }
         match &self.steps[i] {
-            TrainOp::BatchNorm { n, c, hw, .. } => split(*c, n * hw, threads),
+            TrainOp::BatchNorm { n, c, hw, .. } => split(*c, n * hw * BN_WORK, threads),
             TrainOp::MaxPool { planes, h, w, .. } | TrainOp::AvgPool { planes, h, w, .. } | TrainOp::AdaptiveAvgPool { planes, h, w, .. } => split(*planes, h * w, threads),
             _ => 1,
         }
@@ -821,29 +827,46 @@ impl Graph {
             TrainOp::Conv { .. } | TrainOp::Linear { .. } => unreachable!("convs run above"),
             TrainOp::BatchNorm { gamma, beta, running_mean, running_var, train, momentum, eps, relu, n, c, hw, src, dst } => {
                 let x = &mem.val(*src, 0, n * c * hw)[..];
+                let plane = |b: usize, ch: usize| &x[(b * c + ch) * hw..][..*hw];
                 let stats = self.stats[step].get_mut();
-                for ch in share(*c, task, tasks) {
-                    let (mean, var) = if *train {
-                        grad::channel_stats(&x[ch * hw..], *n, *hw, c * hw)
-                    } else {
-                        (running_mean.get()[ch] as f64, running_var.get()[ch] as f64)
-                    };
-                    let invstd = 1.0 / (var + *eps as f64).sqrt();
-                    let (g, bta) = (gamma.data.get()[ch], beta.data.get()[ch]);
-                    stats[ch] = mean as f32;
-                    stats[c + ch] = invstd as f32;
-                    let scale = (g as f64 * invstd) as f32;
-                    for b in 0..*n {
-                        let y = mem.val(dst.value, (b * dst.channels + dst.offset + ch) * hw, *hw);
-                        grad::affine_plane(&x[(b * c + ch) * hw..(b * c + ch + 1) * hw], mean as f32, scale, bta, *relu, y);
-                    }
+                let count = (n * hw) as f64;
+                let chs = share(*c, task, tasks);
+                for first in chs.clone().step_by(grad::BN_BLOCK) {
+                    let block = first..(first + grad::BN_BLOCK).min(chs.end);
+                    // (mean, biased variance) per channel of the block, image by image (`BN_BLOCK`).
+                    let mut mv = [(0f64, 0f64); grad::BN_BLOCK];
                     if *train {
-                        let m = *momentum as f64;
-                        let count = (n * hw) as f64;
-                        let unbiased = if count > 1.0 { var * count / (count - 1.0) } else { var };
-                        let (rm, rv) = (&mut running_mean.get_mut()[ch], &mut running_var.get_mut()[ch]);
-                        *rm = ((1.0 - m) * *rm as f64 + m * mean) as f32;
-                        *rv = ((1.0 - m) * *rv as f64 + m * unbiased) as f32;
+                        for b in 0..*n {
+                            block.clone().zip(&mut mv).for_each(|(ch, s)| s.0 += grad::plane_sum(plane(b, ch)));
+                        }
+                        mv.iter_mut().for_each(|s| s.0 /= count);
+                        for b in 0..*n {
+                            block.clone().zip(&mut mv).for_each(|(ch, s)| s.1 += grad::plane_sq_dev(plane(b, ch), s.0));
+                        }
+                        mv.iter_mut().for_each(|s| s.1 /= count);
+                    } else {
+                        block.clone().zip(&mut mv).for_each(|(ch, s)| *s = (running_mean.get()[ch] as f64, running_var.get()[ch] as f64));
+                    }
+                    // (mean, scale, shift) of each channel's affine map.
+                    let mut affine = [(0f32, 0f32, 0f32); grad::BN_BLOCK];
+                    for ((ch, &(mean, var)), af) in block.clone().zip(&mv).zip(&mut affine) {
+                        let invstd = 1.0 / (var + *eps as f64).sqrt();
+                        stats[ch] = mean as f32;
+                        stats[c + ch] = invstd as f32;
+                        *af = (mean as f32, (gamma.data.get()[ch] as f64 * invstd) as f32, beta.data.get()[ch]);
+                        if *train {
+                            let m = *momentum as f64;
+                            let unbiased = if count > 1.0 { var * count / (count - 1.0) } else { var };
+                            let (rm, rv) = (&mut running_mean.get_mut()[ch], &mut running_var.get_mut()[ch]);
+                            *rm = ((1.0 - m) * *rm as f64 + m * mean) as f32;
+                            *rv = ((1.0 - m) * *rv as f64 + m * unbiased) as f32;
+                        }
+                    }
+                    for b in 0..*n {
+                        for (ch, &(mean, scale, shift)) in block.clone().zip(&affine) {
+                            let y = mem.val(dst.value, (b * dst.channels + dst.offset + ch) * hw, *hw);
+                            grad::affine_plane(plane(b, ch), mean, scale, shift, *relu, y);
+                        }
                     }
                 }
             }
@@ -1053,7 +1076,7 @@ impl Graph {
                 let columns = if dense(spec, *n, *h, *w) { *n } else { n * oh * ow };
                 split(columns.div_ceil(gemm::NR), n * oh * ow * spec.k() * spec.c_out * gemm::NR / columns, threads).max(1)
             }
-            (TrainOp::BatchNorm { n, c, hw, .. }, _) => split(*c, n * hw, threads).max(1),
+            (TrainOp::BatchNorm { n, c, hw, .. }, _) => split(*c, n * hw * BN_WORK, threads).max(1),
             (TrainOp::MaxPool { planes, h, w, .. } | TrainOp::AvgPool { planes, h, w, .. } | TrainOp::AdaptiveAvgPool { planes, h, w, .. }, _) => split(*planes, h * w, threads).max(1),
             _ => 1,
         }
@@ -1202,21 +1225,45 @@ impl Graph {
             TrainOp::Conv { .. } | TrainOp::Linear { .. } => unreachable!("convs run above"),
             TrainOp::BatchNorm { gamma, beta, train, relu, n, c, hw, src, dst, .. } => {
                 let x = &mem.val(*src, 0, n * c * hw)[..];
+                let plane = |b: usize, ch: usize| &x[(b * c + ch) * hw..][..*hw];
                 let stats = self.stats[step].get();
-                let dz = &mut ws.train[..n * hw];
-                for ch in share(*c, task, tasks) {
+                let dz = &mut ws.train[..*hw];
+                // The output gradient of image `b`, channel `ch`, after the ReLU mask, into `dz`.
+                let mask = |b: usize, ch: usize, dz: &mut [f32]| {
+                    let at = (b * dst.channels + dst.offset + ch) * hw;
+                    grad::relu_mask(mem.val(dst.value, at, *hw), mem.grad(dst.value, at, *hw), *relu, dz);
+                };
+                let count = (n * hw) as f64;
+                let chs = share(*c, task, tasks);
+                for first in chs.clone().step_by(grad::BN_BLOCK) {
+                    let block = first..(first + grad::BN_BLOCK).min(chs.end);
+                    // (Σ dz, Σ dz·x̂) per channel of the block, image by image (`BN_BLOCK`).
+                    let mut sums = [(0f64, 0f64); grad::BN_BLOCK];
                     for b in 0..*n {
-                        let at = (b * dst.channels + dst.offset + ch) * hw;
-                        grad::relu_mask(mem.val(dst.value, at, *hw), mem.grad(dst.value, at, *hw), *relu, &mut dz[b * hw..(b + 1) * hw]);
+                        for (ch, s) in block.clone().zip(&mut sums) {
+                            mask(b, ch, dz);
+                            let (sum, dot) = grad::batch_norm_plane_sums(plane(b, ch), dz, stats[ch], stats[c + ch]);
+                            (s.0, s.1) = (s.0 + sum, s.1 + dot);
+                        }
                     }
-                    let dx = if needs_dx { Some(&mut mem.grad(*src, ch * hw, (n - 1) * c * hw + hw)[..]) } else { None };
-                    let (mean, invstd, g) = (stats[ch], stats[c + ch], gamma.data.get()[ch]);
-                    let (sum, dot) = grad::batch_norm_channel_backward((&x[ch * hw..], c * hw), (dz, *hw), *n, *hw, mean, invstd, g, *train, dx);
-                    if let Some(gg) = &gamma.grad {
-                        gg.get_mut()[ch] += dot as f32;
+                    if needs_dx {
+                        for b in 0..*n {
+                            for (ch, &(sum, dot)) in block.clone().zip(&sums) {
+                                let (mean, invstd) = (stats[ch], stats[c + ch]);
+                                let k = gamma.data.get()[ch] * invstd;
+                                let (a, cc) = if *train { ((sum / count) as f32, (dot / count) as f32) } else { (0.0, 0.0) };
+                                mask(b, ch, dz);
+                                grad::batch_norm_plane_dx(plane(b, ch), dz, mean, invstd, (k, a, cc), mem.grad(*src, (b * c + ch) * hw, *hw));
+                            }
+                        }
                     }
-                    if let Some(gb) = &beta.grad {
-                        gb.get_mut()[ch] += sum as f32;
+                    for (ch, &(sum, dot)) in block.zip(&sums) {
+                        if let Some(gg) = &gamma.grad {
+                            gg.get_mut()[ch] += dot as f32;
+                        }
+                        if let Some(gb) = &beta.grad {
+                            gb.get_mut()[ch] += sum as f32;
+                        }
                     }
                 }
             }

@@ -875,6 +875,7 @@ fn batch_norm_matches_the_reference_on_edge_shapes() {
         (2, 7, 9, true, false, Some(false), (1e-3, 0.0)), // momentum 0: running stats kept
         (3, 4, 5, false, true, Some(false), (1e-5, 0.1)),
         (2, 1, 2, true, true, None, (1e-5, 1.0)),       // momentum 1: the batch's statistics
+        (3, 70, 3, true, true, None, (1e-5, 0.1)),      // 70 channels: two blocks of BN_BLOCK and a short one
         (2, 6, 49, true, true, None, (1e-5, 0.1)),
     ];
     for (i, &(n, c, hw, train, relu, slice, em)) in cases.iter().enumerate() {
