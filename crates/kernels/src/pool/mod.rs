@@ -66,6 +66,13 @@ pub(crate) fn spans(out: usize, k: usize, s: usize, pad: usize, len: usize) -> i
     })
 }
 
+/// Whether every output's window covers the whole (non-empty) `h × w` plane, as GoogLeNet's
+/// 3×3/1 pools on the 2×2 and 1×1 maps of 32×32 inputs: each output is then the plane's
+/// max (a pool of ~100 ns per tiny plane through the separable path).
+pub(crate) fn whole_plane(p: &Pool2dParams, h: usize, w: usize) -> bool {
+    h * w > 0 && spans(p.out_h(h), p.kh, p.sh, p.ph, h).all(|r| (r.lo, r.hi) == (0, h)) && spans(p.out_w(w), p.kw, p.sw, p.pw, w).all(|c| (c.lo, c.hi) == (0, w))
+}
+
 /// Adaptive pooling's windows along one axis: `[floor(i·len/out), ceil((i+1)·len/out))`.
 pub(crate) fn adaptive_spans(out: usize, len: usize) -> impl Iterator<Item = Span> + Clone {
     (0..out).map(move |i| {
@@ -133,6 +140,14 @@ fn max_nan(m: f32, v: f32) -> f32 {
 pub fn max_pool2d(x: &[f32], planes: usize, h: usize, w: usize, p: &Pool2dParams, y: &mut [f32], row: &mut Vec<f32>) {
     let (oh, ow) = (p.out_h(h), p.out_w(w));
     check(x, planes, h, w, y, oh, ow, "max_pool2d");
+    if whole_plane(p, h, w) {
+        // Rows folded, then columns, as the separable path below folds them (same bits).
+        for (plane, out) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(oh * ow)).take(planes) {
+            let m = (0..w).fold(f32::NEG_INFINITY, |m, ix| max_nan(m, (1..h).fold(plane[ix], |r, iy| max_nan(r, plane[iy * w + ix]))));
+            out.fill(m);
+        }
+        return;
+    }
     // buf[pw + ix] = row max at input column ix; output ox reads buf[ox·sw .. ox·sw + kw].
     // 8 more -inf lanes let the stride-2 kernel load whole vectors past the last window.
     let buf_len = ((ow.max(1) - 1) * p.sw + p.kw).max(p.pw + w) + 8;

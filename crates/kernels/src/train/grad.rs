@@ -5,7 +5,7 @@
 //! until `zeroGrad`, as in PyTorch. Reductions run in a fixed order (f64 where a sum
 //! spans a batch), so the result does not depend on how a step is split into tasks.
 
-use crate::pool::{adaptive_spans, spans, Pool2dParams, Span};
+use crate::pool::{adaptive_spans, spans, whole_plane, Pool2dParams, Span};
 use crate::weyl::fmix32;
 
 /// ReLU's rule (PyTorch's `threshold_backward`: zero where the output is ≤ 0, so a NaN
@@ -40,40 +40,52 @@ pub fn max_pool2d_backward(x: &[f32], y: &[f32], planes: usize, h: usize, w: usi
     assert!(x.len() == planes * h * w && dx.len() == x.len() && dy.len() == planes * oh * ow && y.len() == dy.len(), "max_pool2d_backward: lengths");
     let rows: Vec<Span> = spans(oh, p.kh, p.sh, p.ph, h).collect();
     let cols: Vec<Span> = spans(ow, p.kw, p.sw, p.pw, w).collect();
+    let whole = whole_plane(p, h, w);
     for pl in 0..planes {
         let plane = &x[pl * h * w..(pl + 1) * h * w];
         let (g, m) = (&dy[pl * oh * ow..(pl + 1) * oh * ow], &y[pl * oh * ow..(pl + 1) * oh * ow]);
         let d = &mut dx[pl * h * w..(pl + 1) * h * w];
+        if whole {
+            // Every window is the plane: one walk, every output's gradient to its pick, in order.
+            let best = first_max(plane, w, &rows[0], &cols[0], m[0]);
+            g.iter().for_each(|&v| d[best] += v);
+            continue;
+        }
         for (oy, r) in rows.iter().enumerate() {
             for (ox, c) in cols.iter().enumerate() {
-                let max = m[oy * ow + ox];
-                let best = if max.is_nan() {
-                    // The walk itself (the forward propagates NaN, so only here can one be in the window).
-                    let mut best = (r.lo * w + c.lo, f32::NEG_INFINITY);
-                    for iy in r.lo..r.hi {
-                        for ix in c.lo..c.hi {
-                            let v = plane[iy * w + ix];
-                            if v > best.1 || v.is_nan() {
-                                best = (iy * w + ix, v);
-                            }
-                        }
-                    }
-                    best.0
-                } else {
-                    // Without NaN the walk keeps the first input equal to the window's max (the
-                    // forward's output): found branch-free, walking the window backwards
-                    // (a data-dependent branch per input made this 2× slower).
-                    let mut best = r.lo * w + c.lo;
-                    for iy in (r.lo..r.hi).rev() {
-                        for ix in (c.lo..c.hi).rev() {
-                            best = if plane[iy * w + ix] == max { iy * w + ix } else { best };
-                        }
-                    }
-                    best
-                };
-                d[best] += g[oy * ow + ox];
+                d[first_max(plane, w, r, c, m[oy * ow + ox])] += g[oy * ow + ox];
             }
         }
+    }
+}
+
+/// The input a window's gradient goes to: its first maximum in window order (rows, then
+/// columns), `max` being the forward's output for it; the last NaN when it holds one.
+#[inline]
+fn first_max(plane: &[f32], w: usize, r: &Span, c: &Span, max: f32) -> usize {
+    if max.is_nan() {
+        // The walk itself (the forward propagates NaN, so only here can one be in the window).
+        let mut best = (r.lo * w + c.lo, f32::NEG_INFINITY);
+        for iy in r.lo..r.hi {
+            for ix in c.lo..c.hi {
+                let v = plane[iy * w + ix];
+                if v > best.1 || v.is_nan() {
+                    best = (iy * w + ix, v);
+                }
+            }
+        }
+        best.0
+    } else {
+        // Without NaN the walk keeps the first input equal to the window's max (the
+        // forward's output): found branch-free, walking the window backwards
+        // (a data-dependent branch per input made this 2× slower).
+        let mut best = r.lo * w + c.lo;
+        for iy in (r.lo..r.hi).rev() {
+            for ix in (c.lo..c.hi).rev() {
+                best = if plane[iy * w + ix] == max { iy * w + ix } else { best };
+            }
+        }
+        best
     }
 }
 

@@ -897,6 +897,8 @@ fn pooling_matches_the_reference_on_edge_shapes() {
         ((3, 3), (1, 1), (1, 1), false, 3, (7, 7)),  // Inception's pool branch
         ((2, 3), (1, 2), (1, 1), false, 2, (3, 5)),
         ((3, 3), (3, 3), (1, 1), true, 1, (4, 7)),
+        ((3, 3), (1, 1), (1, 1), false, 3, (2, 2)),  // every window the whole plane (GoogLeNet at 32×32)
+        ((3, 3), (1, 1), (1, 1), false, 2, (1, 1)),  // … on 1×1
     ];
     for (i, &(k, s, p, ceil, planes, hw)) in cases.iter().enumerate() {
         let params = pool_params(k, s, p, ceil);
@@ -912,7 +914,7 @@ fn pooling_matches_the_reference_on_edge_shapes() {
 /// Ties (data on a grid of halves): the gradient goes to the first maximum in window order.
 #[test]
 fn max_pool_sends_the_gradient_to_the_first_maximum_of_tied_windows() {
-    for (i, (p, hw)) in [(pool_params((3, 3), (1, 1), (1, 1), false), (6, 5)), (pool_params((2, 2), (2, 2), (0, 0), true), (5, 5)), (pool_params((3, 2), (2, 1), (1, 0), true), (6, 4))].into_iter().enumerate() {
+    for (i, (p, hw)) in [(pool_params((3, 3), (1, 1), (1, 1), false), (6, 5)), (pool_params((2, 2), (2, 2), (0, 0), true), (5, 5)), (pool_params((3, 2), (2, 1), (1, 0), true), (6, 4)), (pool_params((3, 3), (1, 1), (1, 1), false), (2, 2))].into_iter().enumerate() {
         let net = pool_net(Pool::Max, p, 3, hw);
         let (x, seeds) = inputs(&net, 600 + i as u32);
         let x: Vec<f32> = x.iter().map(|v| (v * 2.0).round() / 2.0).collect();
