@@ -14,6 +14,11 @@
 //! inner loops unchecked; the callers (the wasm crate) validate shapes before that, so an
 //! assertion failing here is a bug, not bad input.
 
+// Graph and plan building run once per model, not per forward: compiled for size in the
+// wasm builds (`#[optimize(size)]`, nightly-gated; the wasm build runs with
+// RUSTC_BOOTSTRAP), so the threaded module keeps within its size budget.
+#![cfg_attr(target_arch = "wasm32", feature(optimize_attribute))]
+
 pub mod activation;
 pub mod alloc;
 pub mod batchnorm;

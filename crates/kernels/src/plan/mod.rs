@@ -123,6 +123,7 @@ impl PlanBuilder {
     /// Appends a step after checking that its sizes agree with its values, that what it
     /// reads is completely written, and that what it writes has not been read yet and
     /// is not written twice.
+    #[cfg_attr(target_arch = "wasm32", optimize(size))]
     pub fn push(&mut self, op: Op) -> Result<(), BuildError> {
         op.check_sizes(&|v| self.len_of(v))?;
         // A convolution on small maps runs as one GEMM over the batch into a value of its own,
@@ -196,6 +197,7 @@ impl PlanBuilder {
 
     /// Schedules the plan with `output` as its result (written straight into the buffer
     /// passed to [`Plan::run`]), split for `threads` threads.
+    #[cfg_attr(target_arch = "wasm32", optimize(size))]
     pub fn build(mut self, output: ValueId, threads: usize) -> Result<Plan, BuildError> {
         self.check_result(output, "the output")?;
         // The output buffer is the caller's, so it can be neither the input nor a kept value.

@@ -104,6 +104,7 @@ impl Op {
     }
 
     /// Checks every length against the geometry, so that running never indexes out of bounds.
+    #[cfg_attr(target_arch = "wasm32", optimize(size))]
     pub fn check_sizes(&self, len: &dyn Fn(ValueId) -> Option<usize>) -> Result<(), String> {
         let name = self.name();
         // Every size is formed checked: in wasm32 `usize` is 32 bits, and a product that

@@ -280,6 +280,7 @@ impl GraphBuilder {
 
     /// Appends a step after checking its sizes and the data flow (what it reads is
     /// completely written; what it writes was not read yet and is written once).
+    #[cfg_attr(target_arch = "wasm32", optimize(size))]
     pub fn push(&mut self, op: TrainOp) -> Result<(), String> {
         op.check(&|v| self.lens.get(v.0).copied())?;
         let name = op.name();
@@ -322,6 +323,7 @@ impl GraphBuilder {
     }
 
     /// The graph; `input_grad`: the backward computes the input's gradient too.
+    #[cfg_attr(target_arch = "wasm32", optimize(size))]
     pub fn build(self, input_grad: bool) -> Result<Graph, String> {
         if self.outputs.is_empty() {
             return Err("graph: no output".into());
@@ -611,16 +613,37 @@ impl Graph {
         self.state == State::Forwarded
     }
 
-    /// Runs `f` on every item, spread over the thread team: one stage of one task per item.
-    fn par_each<T: Send>(&self, items: &mut [T], threads: usize, f: impl Fn(&mut T) + Sync) -> Result<(), GraphError> {
-        struct Items<T>(*mut T);
-        // SAFETY: each task takes a different item.
-        unsafe impl<T: Send> Sync for Items<T> {}
-        let at = Items(items.as_mut_ptr());
+    /// Packs every job's conv weights into its buffer, spread over the thread team (one
+    /// stage, a task per job): `W` for the forward's GEMM (a dense conv's `W'` and its
+    /// bias per row), or `Wᵀ` (`W'ᵀ`) for the backward's when `transposed`.
+    fn pack(&self, jobs: &mut [PackJob], threads: usize, transposed: bool) -> Result<(), GraphError> {
+        struct Jobs(*mut PackJob);
+        // SAFETY: each task takes a different job.
+        unsafe impl Sync for Jobs {}
+        let at = Jobs(jobs.as_mut_ptr());
         let at = &at;
-        plan::exec_run(&[(0..items.len()).collect()], &vec![1; items.len()], &self.run.workspaces[..threads], |i, _, _| f(unsafe { &mut *at.0.add(i) }))
-            .map(drop)
-            .map_err(|e| GraphError::Run(RunError::WorkerFailed(e)))
+        let stage = [(0..jobs.len()).collect()];
+        plan::exec_run(&stage, &vec![1; jobs.len()], &self.run.workspaces[..threads], |i, _, _| {
+            // SAFETY: job `i` is this task's alone.
+            let job = unsafe { &mut *at.0.add(i) };
+            let ConvView { spec, weight, bias, n, h, w, .. } = self.steps[job.step].conv().expect("a conv");
+            // SAFETY: no run is in progress; parameters are only written between runs.
+            let (weights, bias) = unsafe { (weight.data.get(), bias.map(|b| b.data.get())) };
+            let buf = std::mem::take(&mut job.buf);
+            job.packed = Some(match (dense(&spec, n, h, w), transposed) {
+                (true, _) => {
+                    if !transposed {
+                        let ohw = out_size(&spec, h, w).map(|(oh, ow)| oh * ow).expect("checked");
+                        job.bias = job.bias.take().map(|buf| conv::dense::expand_bias(bias.expect("a bias"), ohw, buf));
+                    }
+                    conv::dense::pack(&spec, h, w, weights, transposed, buf)
+                }
+                (false, false) => PackedA::pack_reusing(weights, spec.c_out, spec.k(), buf),
+                (false, true) => PackedA::pack_transposed(weights, spec.c_out, spec.k(), buf),
+            });
+        })
+        .map(drop)
+        .map_err(|e| GraphError::Run(RunError::WorkerFailed(e)))
     }
 
     fn workspaces(&mut self, threads: usize) -> Result<(), OutOfMemory> {
@@ -632,6 +655,7 @@ impl Graph {
 
     /// Runs the forward on `input`, keeping every activation. `seed` draws the dropout masks.
     /// Memory is allocated first (fallibly); a failure leaves no forward to differentiate.
+    #[cfg_attr(target_arch = "wasm32", optimize(size))]
     pub fn forward(&mut self, input: &[f32], seed: u32) -> Result<(), GraphError> {
         assert_eq!(input.len(), self.lens[0], "graph: input length");
         #[cfg(feature = "profile")]
@@ -666,19 +690,7 @@ impl Graph {
             };
             jobs.push(PackJob { step: i, buf, bias: bias_buf, packed: None });
         }
-        self.par_each(&mut jobs, threads, |job| {
-            let ConvView { spec, weight, bias, n, h, w, .. } = self.steps[job.step].conv().expect("a conv");
-            // SAFETY: no run is in progress; parameters are only written between runs.
-            let (weights, bias) = unsafe { (weight.data.get(), bias.map(|b| b.data.get())) };
-            let buf = std::mem::take(&mut job.buf);
-            job.packed = Some(if dense(&spec, n, h, w) {
-                let ohw = out_size(&spec, h, w).map(|(oh, ow)| oh * ow).expect("checked");
-                job.bias = job.bias.take().map(|buf| conv::dense::expand_bias(bias.expect("a bias"), ohw, buf));
-                conv::dense::pack(&spec, h, w, weights, false, buf)
-            } else {
-                PackedA::pack_reusing(weights, spec.c_out, spec.k(), buf)
-            });
-        })?;
+        self.pack(&mut jobs, threads, false)?;
         let mut headroom = 0;
         for job in jobs {
             let ConvView { spec, bias, n, h, w, .. } = self.steps[job.step].conv().expect("a conv");
@@ -922,6 +934,7 @@ impl Graph {
     /// outputs not given have zero gradient). Adds every trainable parameter's gradient into
     /// its `grad` and, when the graph was built with `input_grad`, writes the input's
     /// gradient to `input_grad`.
+    #[cfg_attr(target_arch = "wasm32", optimize(size))]
     pub fn backward(&mut self, seeds: &[(usize, &[f32])], input_grad: Option<&mut [f32]>) -> Result<(), GraphError> {
         match self.state {
             State::Empty => return Err(GraphError::NoForward),
@@ -970,13 +983,7 @@ impl Graph {
                 }
             }
         }
-        self.par_each(&mut jobs, threads, |job| {
-            let ConvView { spec, weight, n, h, w, .. } = self.steps[job.step].conv().expect("a conv");
-            // SAFETY: between runs.
-            let weights = unsafe { weight.data.get() };
-            let buf = std::mem::take(&mut job.buf);
-            job.packed = Some(if dense(&spec, n, h, w) { conv::dense::pack(&spec, h, w, weights, true, buf) } else { PackedA::pack_transposed(weights, spec.c_out, spec.k(), buf) });
-        })?;
+        self.pack(&mut jobs, threads, true)?;
         for job in jobs {
             self.transposed[job.step] = job.packed;
         }
