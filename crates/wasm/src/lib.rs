@@ -7,6 +7,9 @@
 //! No raw pointers cross this boundary except `Buffer::ptr`, which JavaScript uses only
 //! to build `Float32Array` views over a buffer's own bytes.
 
+// Model and graph building run once per model: compiled for size (as in the kernels crate).
+#![cfg_attr(target_arch = "wasm32", feature(optimize_attribute))]
+
 use std::cell::RefCell;
 use std::sync::Arc;
 

@@ -41,6 +41,7 @@ impl TrainGraphBuilder {
     /// A convolution reading `weight` (OIHW) and `bias` as they are at each forward; the
     /// gradients (`None`: frozen) receive its parameter gradients.
     #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(target_arch = "wasm32", optimize(size))]
     pub fn conv(&mut self, weight: &Buffer, weight_grad: Option<Buffer>, bias: Option<Buffer>, bias_grad: Option<Buffer>, c_in: usize, c_out: usize, kh: usize, kw: usize, sh: usize, sw: usize, ph: usize, pw: usize, n: usize, h: usize, w: usize, relu: bool, src: usize, dst: usize, channels: usize, offset: usize) -> Result<(), JsError> {
         check(c_in > 0 && c_out > 0 && kh > 0 && kw > 0, || format!("conv2d: channels and kernel must be positive, got {c_in}→{c_out} {kh}×{kw}"))?;
         let spec = ConvSpec { c_in, c_out, kh, kw, sh, sw, ph, pw };
@@ -50,6 +51,7 @@ impl TrainGraphBuilder {
 
     #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(js_name = batchNorm)]
+    #[cfg_attr(target_arch = "wasm32", optimize(size))]
     pub fn batch_norm(&mut self, gamma: &Buffer, gamma_grad: Option<Buffer>, beta: &Buffer, beta_grad: Option<Buffer>, running_mean: &Buffer, running_var: &Buffer, train: bool, momentum: f32, eps: f32, relu: bool, n: usize, c: usize, hw: usize, src: usize, dst: usize, channels: usize, offset: usize) -> Result<(), JsError> {
         self.push(TrainOp::BatchNorm {
             gamma: param(gamma, gamma_grad),
@@ -89,6 +91,7 @@ impl TrainGraphBuilder {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[cfg_attr(target_arch = "wasm32", optimize(size))]
     pub fn linear(&mut self, weight: &Buffer, weight_grad: Option<Buffer>, bias: Option<Buffer>, bias_grad: Option<Buffer>, inp: usize, out: usize, n: usize, src: usize, dst: usize) -> Result<(), JsError> {
         let bias = bias.map(|b| param(&b, bias_grad));
         self.push(TrainOp::Linear { weight: param(weight, weight_grad), bias, n, inp, out, src: ValueId(src), dst: ValueId(dst) })
@@ -118,6 +121,7 @@ impl TrainGraphBuilder {
         self.inner.output(ValueId(value)).map_err(|e| JsError::new(&e))
     }
 
+    #[cfg_attr(target_arch = "wasm32", optimize(size))]
     pub fn build(self, input_grad: bool) -> Result<TrainGraph, JsError> {
         Ok(TrainGraph { inner: self.inner.build(input_grad).map_err(|e| JsError::new(&e))? })
     }

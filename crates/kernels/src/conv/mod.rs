@@ -235,19 +235,21 @@ impl Conv2d {
         Ok(Self { spec, kernel, bias, dense: (0..dense::slots(&spec)).map(|_| OnceLock::new()).collect() })
     }
 
-    /// A GEMM-path layer over weights already packed (training repacks each forward's
-    /// weights into the last forward's buffer: a new one every step fragmented the heap).
+    /// A layer over weights already packed for the GEMM (training repacks each forward's
+    /// weights into the last forward's buffer: a new one every step fragmented the heap);
+    /// 3×3 stride-1 layers pick Winograd as [`Conv2d::new`]'s do, once
+    /// [`prepare`](Self::prepare)d.
     pub(crate) fn from_gemm_packing(spec: ConvSpec, a: PackedA, bias: Option<&[f32]>) -> Result<Self, OutOfMemory> {
         assert_eq!((a.m(), a.k()), (spec.c_out, spec.k()), "conv2d: packed weights shape");
-        // Training batches on its own (`train::graph`): no dense slots.
-        Ok(Self { spec, kernel: Kernel::Gemm(a), bias: bias.map(alloc::copied).transpose()?, dense: Box::default() })
+        let kernel = if Algorithm::winograd_fits(&spec) { Kernel::Square3x3 { gemm: a, forced: None, f2: OnceLock::new(), f4: OnceLock::new() } } else { Kernel::Gemm(a) };
+        // Training runs dense layers on its own (`train::graph`): no dense slots.
+        Ok(Self { spec, kernel, bias: bias.map(alloc::copied).transpose()?, dense: Box::default() })
     }
 
     /// The GEMM packing of a [`from_gemm_packing`](Self::from_gemm_packing) layer, for reuse.
-    pub(crate) fn into_gemm_packing(self) -> Option<PackedA> {
+    pub(crate) fn into_gemm_packing(self) -> PackedA {
         match self.kernel {
-            Kernel::Gemm(a) => Some(a),
-            Kernel::Square3x3 { .. } => None,
+            Kernel::Gemm(a) | Kernel::Square3x3 { gemm: a, .. } => a,
         }
     }
 

@@ -70,7 +70,10 @@ pub(crate) fn spans(out: usize, k: usize, s: usize, pad: usize, len: usize) -> i
 /// 3×3/1 pools on the 2×2 and 1×1 maps of 32×32 inputs: each output is then the plane's
 /// max (a pool of ~100 ns per tiny plane through the separable path).
 pub(crate) fn whole_plane(p: &Pool2dParams, h: usize, w: usize) -> bool {
-    h * w > 0 && spans(p.out_h(h), p.kh, p.sh, p.ph, h).all(|r| (r.lo, r.hi) == (0, h)) && spans(p.out_w(w), p.kw, p.sw, p.pw, w).all(|c| (c.lo, c.hi) == (0, w))
+    // Window `o` spans [o·s − pad, o·s − pad + k): the first must reach the far edge, the
+    // last start at or before the near one.
+    let covers = |len: usize, out: usize, k: usize, s: usize, pad: usize| len > 0 && len + pad <= k && (out - 1) * s <= pad;
+    covers(h, p.out_h(h), p.kh, p.sh, p.ph) && covers(w, p.out_w(w), p.kw, p.sw, p.pw)
 }
 
 /// Adaptive pooling's windows along one axis: `[floor(i·len/out), ceil((i+1)·len/out))`.
@@ -93,16 +96,19 @@ fn pool_planes(
     planes: usize,
     (h, w): (usize, usize),
     (oh, ow): (usize, usize),
-    rows: impl Iterator<Item = Span> + Clone,
-    cols: impl Iterator<Item = Span> + Clone,
+    rows: impl Iterator<Item = Span>,
+    cols: impl Iterator<Item = Span>,
     y: &mut [f32],
     reduce: impl Fn(&[f32], Span, Span) -> f32,
 ) {
+    // The windows once, not per plane: adaptive ones cost two divisions each, and the
+    // aux heads' 64×528 planes of 2×2 (32×32 inputs) are mostly that.
+    let (rows, cols): (Vec<Span>, Vec<Span>) = (rows.collect(), cols.collect());
     for pl in 0..planes {
         let plane = &x[pl * h * w..(pl + 1) * h * w];
         let out = &mut y[pl * oh * ow..(pl + 1) * oh * ow];
-        for (oy, r) in rows.clone().enumerate() {
-            for (ox, c) in cols.clone().enumerate() {
+        for (oy, &r) in rows.iter().enumerate() {
+            for (ox, &c) in cols.iter().enumerate() {
                 out[oy * ow + ox] = reduce(plane, r, c);
             }
         }

@@ -613,6 +613,16 @@ impl Graph {
         self.state == State::Forwarded
     }
 
+    /// Whether step `i`'s conv runs over the whole batch at once, into `cols` (then a
+    /// scatter stage): a batched GEMM, a dense layer, or Winograd blocks over the images.
+    fn batched_packing(&self, i: usize, slot: &Option<Packing>) -> bool {
+        match slot {
+            Some(Packing::Batch(_) | Packing::Dense { .. }) => true,
+            Some(Packing::Layer(layer)) => self.steps[i].conv().is_some_and(|v| layer.batches(v.n, v.h, v.w)),
+            None => false,
+        }
+    }
+
     /// Packs every job's conv weights into its buffer, spread over the thread team (one
     /// stage, a task per job): `W` for the forward's GEMM (a dense conv's `W'` and its
     /// bias per row), or `Wᵀ` (`W'ᵀ`) for the backward's when `transposed`.
@@ -680,7 +690,7 @@ impl Graph {
             let (buf, bias_buf) = match slot.take() {
                 Some(Packing::Dense { a, bias }) => (a.into_data(), bias),
                 Some(Packing::Batch(a)) => (a.into_data(), None),
-                Some(Packing::Layer(layer)) => (layer.into_gemm_packing().expect("a GEMM layer").into_data(), None),
+                Some(Packing::Layer(layer)) => (layer.into_gemm_packing().into_data(), None),
                 None => (alloc::filled(PackedA::packed_len(m, k), 0.0)?, None),
             };
             let bias_buf = match (bias_len, bias_buf) {
@@ -702,7 +712,15 @@ impl Graph {
             } else {
                 // SAFETY: between runs.
                 let layer = Conv2d::from_gemm_packing(spec, a, bias.map(|b| unsafe { b.data.get() }))?;
-                headroom = headroom.max(plan::conv_scratch_floats(&layer, h, w, 1));
+                // Winograd's transformed weights, made now: a run never allocates.
+                let images = if layer.batches(n, h, w) {
+                    layer.prepare_batch(h, w)?;
+                    n
+                } else {
+                    layer.prepare(h, w)?;
+                    1
+                };
+                headroom = headroom.max(plan::conv_scratch_floats(&layer, h, w, images));
                 Packing::Layer(layer)
             });
         }
@@ -719,11 +737,12 @@ impl Graph {
         }
         self.run.arena[..input.len()].copy_from_slice(input);
         self.key = crate::weyl::fmix32(seed ^ 0x5851_F42D);
-        // A batched conv is two stages: its GEMM over the batch's pixels, then the scatter into NCHW.
+        // A batched conv is two stages: its GEMM (or Winograd blocks) over the batch's
+        // pixels, then the scatter into NCHW.
         let mut list: Vec<(usize, bool)> = Vec::new();
         for (i, slot) in self.convs.iter().enumerate() {
             list.push((i, false));
-            if let Some(Packing::Batch(_) | Packing::Dense { .. }) = slot {
+            if self.batched_packing(i, slot) {
                 list.push((i, true));
             }
         }
@@ -758,8 +777,9 @@ impl Graph {
         if let Some(ConvView { spec, n, h, w, .. }) = self.steps[i].conv() {
             let (oh, ow) = out_size(&spec, h, w).expect("checked");
             return match &self.convs[i] {
-                Some(Packing::Layer(layer)) => n * layer.parts(h, w, threads.div_ceil(n)),
                 _ if scatter => n,
+                Some(Packing::Layer(layer)) if layer.batches(n, h, w) => layer.batch_parts(n, h, w, threads),
+                Some(Packing::Layer(layer)) => n * layer.parts(h, w, threads.div_ceil(n)),
                 Some(Packing::Dense { a, .. }) => split(n.div_ceil(gemm::NR), a.m() * a.k() * gemm::NR, threads).max(1),
                 _ => split((n * oh * ow).div_ceil(gemm::NR), spec.k() * spec.c_out * gemm::NR, threads).max(1),
             };
@@ -778,7 +798,7 @@ impl Graph {
             let (oh, ow) = out_size(&spec, h, w).expect("checked");
             let (ohw, co) = (oh * ow, spec.c_out);
             let a = match self.convs[step].as_ref().expect("packed by forward") {
-                Packing::Batch(a) => a,
+                Packing::Batch(a) => Some(a),
                 Packing::Dense { a, bias } => {
                     // `W'·X` over the images (`n` columns) into `cols` as `c_out·ohw` rows
                     // of `n`, then each image's column scattered to its planes of `dst`.
@@ -797,7 +817,12 @@ impl Graph {
                     gemm::gemm_block_with(a, 0..a.panels(), &b as &dyn gemm::PackB, images.clone(), mem.cols.add(images.start), n, ep, &mut ws.strip);
                     return;
                 }
-                Packing::Layer(layer) => {
+                // Winograd blocks over the batch's tiles, into `cols` as the batched GEMM's output.
+                Packing::Layer(layer) if layer.batches(n, h, w) && !scatter => {
+                    layer.forward_batch_part(&mem.val(src, 0, n * spec.c_in * h * w)[..], n, h, w, relu, mem.cols, task, tasks, ws);
+                    return;
+                }
+                Packing::Layer(layer) if !scatter => {
                     let (img, parts) = (spec.c_in * h * w, tasks / n);
                     let (b, part) = (task / parts, task % parts);
                     // The parts of one image write disjoint elements of its planes: a pointer, not a slice each.
@@ -805,6 +830,7 @@ impl Graph {
                     layer.forward_part(&mem.val(src, b * img, img)[..], h, w, relu, out, part, parts, ws);
                     return;
                 }
+                Packing::Layer(_) => None,
             };
             // One GEMM over the whole batch, `c_out × N` (N = n·oh·ow) into `cols`, then
             // each image's planes scattered to its channel slice of `dst`.
@@ -817,6 +843,7 @@ impl Graph {
                 }
                 return;
             }
+            let a = a.expect("a batched GEMM");
             let strips = share(big_n.div_ceil(gemm::NR), task, tasks);
             let pixels = strips.start * gemm::NR..(strips.end * gemm::NR).min(big_n);
             let x = &mem.val(src, 0, n * spec.c_in * h * w)[..];

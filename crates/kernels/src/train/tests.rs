@@ -853,6 +853,8 @@ fn conv_matches_the_reference_on_edge_shapes() {
         (8, 9, (3, 3), (1, 1), (1, 1), 2, (12, 13), true, true, 1, false),  // > 64 pixels: the forward on the inference layer
         (9, 8, (1, 1), (1, 1), (0, 0), 3, (9, 10), false, true, 0, true),   // … a 1×1 one, reading its input in place
         (4, 5, (1, 1), (1, 1), (0, 0), 7, (9, 9), true, true, 0, true),     // pointwise, N = 567: a dW pixel block ends inside an image
+        (8, 10, (3, 3), (1, 1), (1, 1), 5, (4, 4), true, true, 1, false),  // Winograd blocks over the batch: one F(4×4) tile per image
+        (9, 7, (3, 3), (1, 1), (1, 1), 3, (8, 7), false, true, 0, true),    // … four tiles per image, the last ones partial
         // Dense (every output sees the whole input, `conv::dense`): cases 1 and 2 above, and
         (8, 6, (3, 3), (1, 1), (1, 1), 3, (2, 2), true, true, 2, false),    // 3×3 on 2×2 maps (inception 4 at 32×32)
         (3, 4, (5, 5), (1, 1), (2, 2), 2, (3, 2), false, true, 0, true),    // 5×5 on 3×2
