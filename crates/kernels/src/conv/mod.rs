@@ -670,6 +670,7 @@ impl Conv2d {
     /// `out` must hold `c_out·oh·ow·n` floats, and no other thread may access the elements
     /// this part writes while it runs (the parts of one batch write disjoint ones).
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)] // one copy for plans and training's forward and backward (the module's size)
     pub unsafe fn forward_batch_part(&self, x: &[f32], n: usize, h: usize, w: usize, relu: bool, out: *mut f32, part: usize, parts: usize, ws: &mut Workspace) {
         let p = self.spec.with_input(h, w);
         assert_eq!(x.len(), n * p.c_in * h * w, "conv2d: input length");

@@ -62,16 +62,16 @@ impl Schedule {
         let mut homes = vec![Home::Nowhere; lens.len()];
         homes[INPUT.0] = Home::Input;
         homes[output.0] = Home::Output;
-        let mut placed: Vec<(usize, usize, (usize, usize))> = Vec::new(); // offset, len, lifetime
+        let mut placed: Vec<(usize, usize, (usize, usize))> = Vec::new(); // offset, len, lifetime; by offset
         let mut order: Vec<usize> = (0..lens.len()).filter(|&v| homes[v] == Home::Nowhere && life[v].is_some()).collect();
         // Largest first: first-fit then packs the big early activations tightly.
         order.sort_by_key(|&v| (std::cmp::Reverse(lens[v]), v));
         for v in order {
             let len = lens[v].next_multiple_of(ALIGN);
             let (a, b) = life[v].unwrap();
-            let mut busy: Vec<(usize, usize)> =
-                placed.iter().filter(|(_, _, (c, d))| a <= *d && *c <= b).map(|&(off, l, _)| (off, off + l)).collect();
-            busy.sort_unstable();
+            // `placed` is kept in offset order, so the live ones come sorted (no sort: its
+            // instantiation was 7 KB of the module).
+            let busy = placed.iter().filter(|(_, _, (c, d))| a <= *d && *c <= b).map(|&(off, l, _)| (off, off + l));
             let mut at = 0;
             for (lo, hi) in busy {
                 if at + len <= lo {
@@ -79,7 +79,7 @@ impl Schedule {
                 }
                 at = at.max(hi);
             }
-            placed.push((at, len, (a, b)));
+            placed.insert(placed.partition_point(|p| p.0 <= at), (at, len, (a, b)));
             homes[v] = Home::Arena(at);
         }
         let arena_len = placed.iter().map(|(off, len, _)| off + len).max().unwrap_or(0);

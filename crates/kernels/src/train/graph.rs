@@ -347,7 +347,9 @@ impl GraphBuilder {
         };
         let dz = conv_max(&|s, n, ohw| n * s.c_out * ohw);
         // `rows`/`cols` hold a conv's `N × k` (backward) or its `c_out × N` output (forward).
-        let columns = conv_max(&|s, n, ohw| n * ohw * s.k().max(s.c_out));
+        // … or a Winograd input gradient's `n × c_in × h × w`.
+        let inputs = self.steps.iter().filter_map(TrainOp::conv).map(|c| c.n * c.spec.c_in * c.h * c.w).max().unwrap_or(0);
+        let columns = conv_max(&|s, n, ohw| n * ohw * s.k().max(s.c_out)).max(inputs);
         let steps = self.steps.len();
         Ok(Graph {
             lens: self.lens,
@@ -361,6 +363,7 @@ impl GraphBuilder {
             run: Run::default(),
             convs: (0..steps).map(|_| None).collect(),
             transposed: (0..steps).map(|_| None).collect(),
+            dx_layers: (0..steps).map(|_| None).collect(),
             stats: self.steps.iter().map(|op| Shared::new(if let TrainOp::BatchNorm { c, .. } = op { vec![0.0; 2 * c] } else { Vec::new() })).collect(),
             steps: self.steps,
             state: State::Empty,
@@ -472,6 +475,9 @@ pub struct Graph {
     convs: Vec<Option<Packing>>,
     /// Per conv step whose input needs a gradient: `Wᵀ`, packed by each backward.
     transposed: Vec<Option<PackedA>>,
+    /// For convs whose input gradient runs as a Winograd convolution ([`winograd_dx`]):
+    /// that convolution, made at every backward from the weights flipped.
+    dx_layers: Vec<Option<Conv2d>>,
     /// Per BatchNorm step: the mean and 1/σ of the last forward (`2c` floats; its tasks
     /// write the channels they own).
     stats: Vec<Arc<Shared>>,
@@ -509,6 +515,8 @@ enum Packing {
 /// allocated), then what was packed into them.
 struct PackJob {
     step: usize,
+    /// The backward's flipped weights for a Winograd input gradient ([`pack_flipped`]).
+    flipped: bool,
     buf: Vec<f32>,
     /// A dense conv's bias per row of `W'`.
     bias: Option<Vec<f32>>,
@@ -524,6 +532,37 @@ fn batched(spec: &ConvSpec, n: usize, h: usize, w: usize) -> bool {
 /// Whether a batched conv runs dense ([`Packing::Dense`]).
 fn dense(spec: &ConvSpec, n: usize, h: usize, w: usize) -> bool {
     batched(spec, n, h, w) && conv::dense::slot(spec, h, w).is_some()
+}
+
+/// The convolution that gives a stride-1 conv's input gradient: `dX` is `dZ` convolved
+/// with the weights flipped, input and output channels swapped, padded `k − 1 − pad`.
+fn transposed_spec(spec: &ConvSpec) -> ConvSpec {
+    ConvSpec { c_in: spec.c_out, c_out: spec.c_in, ph: spec.kh - 1 - spec.ph, pw: spec.kw - 1 - spec.pw, ..*spec }
+}
+
+/// Whether a conv's input gradient runs as the Winograd convolution inference would pick
+/// for [`transposed_spec`] on its `h × w` output (3×3 stride 1 layers on maps the GEMM
+/// does not win; dense ones run `W'ᵀ·dZ'`): 2.25 to 4 times fewer multiplies than
+/// `Wᵀ·dZ` and col2im.
+fn winograd_dx(spec: &ConvSpec, n: usize, h: usize, w: usize) -> bool {
+    (spec.kh, spec.kw, spec.sh, spec.sw) == (3, 3, 1, 1) && spec.ph < 3 && spec.pw < 3 && !dense(spec, n, h, w) && conv::Algorithm::select(&transposed_spec(spec), h, w) != conv::Algorithm::Gemm
+}
+
+/// The flipped weights of [`transposed_spec`] packed as the GEMM's `A` (`c_in` rows of
+/// `c_out·kh·kw`): element `(i, o, y, x)` is `W[o][i][kh−1−y][kw−1−x]`.
+fn pack_flipped(spec: &ConvSpec, weights: &[f32], mut buf: Vec<f32>) -> PackedA {
+    let (taps, k) = (spec.kh * spec.kw, spec.c_out * spec.kh * spec.kw);
+    buf.resize(PackedA::packed_len(spec.c_in, k), 0.0);
+    for (panel, dst) in buf.chunks_exact_mut(k * MR).enumerate() {
+        for (kk, run) in dst.chunks_exact_mut(MR).enumerate() {
+            let (o, t) = (kk / taps, kk % taps);
+            for (r, v) in run.iter_mut().enumerate() {
+                let i = panel * MR + r;
+                *v = if i < spec.c_in { weights[(o * spec.c_in + i) * taps + taps - 1 - t] } else { 0.0 };
+            }
+        }
+    }
+    PackedA::from_packed(spec.c_in, k, buf)
 }
 
 /// One backward task list entry: a step's part.
@@ -605,12 +644,52 @@ impl Graph {
         self.run = Run::default();
         self.convs.iter_mut().for_each(|c| *c = None);
         self.transposed.iter_mut().for_each(|c| *c = None);
+        self.dx_layers.iter_mut().for_each(|c| *c = None);
         self.state = State::Empty;
     }
 
     /// True when the last forward can still be differentiated.
     pub fn ready(&self) -> bool {
         self.state == State::Forwarded
+    }
+
+    /// Makes the Winograd layers' transformed weights before a run (which never allocates),
+    /// the forward's or (`dx`) the backward's input-gradient ones: one stage, a task per
+    /// layer (serially ~5 ms of a 32×32 step each way).
+    fn prepare_layers(&self, dx: bool, threads: usize) -> Result<(), GraphError> {
+        let layers: Vec<(usize, &Conv2d)> = if dx {
+            self.dx_layers.iter().enumerate().filter_map(|(i, l)| Some((i, l.as_ref()?))).collect()
+        } else {
+            self.convs.iter().enumerate().filter_map(|(i, p)| if let Some(Packing::Layer(l)) = p { Some((i, l)) } else { None }).collect()
+        };
+        let failed: Mutex<Option<OutOfMemory>> = Mutex::new(None);
+        plan::exec_run(&[(0..layers.len()).collect()], &vec![1; layers.len()], &self.run.workspaces[..threads], |t, _, _| {
+            let (i, layer) = layers[t];
+            let ConvView { spec, n, h, w, .. } = self.steps[i].conv().expect("a conv");
+            // The backward's layer reads dZ (`oh × ow`).
+            let (h, w) = if dx { out_size(&spec, h, w).expect("checked") } else { (h, w) };
+            let made = if layer.batches(n, h, w) { layer.prepare_batch(h, w) } else { layer.prepare(h, w) };
+            if let Err(e) = made {
+                *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+            }
+        })
+        .map_err(|e| GraphError::Run(RunError::WorkerFailed(e)))?;
+        match failed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// What the layers' workspaces may grow by during a run (`floats` per thread), proven
+    /// available once (as a plan reserves it): workspaces only grow, so later runs need
+    /// no new proof.
+    fn prove_headroom(&mut self, floats: usize, threads: usize) -> Result<(), OutOfMemory> {
+        let headroom = floats.saturating_mul(threads);
+        if headroom > self.run.headroom {
+            drop(alloc::with_capacity::<f32>(headroom)?);
+            self.run.headroom = headroom;
+        }
+        Ok(())
     }
 
     /// Whether step `i`'s conv runs over the whole batch at once, into `cols` (then a
@@ -640,6 +719,10 @@ impl Graph {
             // SAFETY: no run is in progress; parameters are only written between runs.
             let (weights, bias) = unsafe { (weight.data.get(), bias.map(|b| b.data.get())) };
             let buf = std::mem::take(&mut job.buf);
+            if job.flipped {
+                job.packed = Some(pack_flipped(&spec, weights, buf));
+                return;
+            }
             job.packed = Some(match (dense(&spec, n, h, w), transposed) {
                 (true, _) => {
                     if !transposed {
@@ -698,7 +781,7 @@ impl Graph {
                 (Some(len), None) => Some(alloc::filled(len, 0.0)?),
                 (None, _) => None,
             };
-            jobs.push(PackJob { step: i, buf, bias: bias_buf, packed: None });
+            jobs.push(PackJob { step: i, flipped: false, buf, bias: bias_buf, packed: None });
         }
         self.pack(&mut jobs, threads, false)?;
         let mut headroom = 0;
@@ -712,25 +795,13 @@ impl Graph {
             } else {
                 // SAFETY: between runs.
                 let layer = Conv2d::from_gemm_packing(spec, a, bias.map(|b| unsafe { b.data.get() }))?;
-                // Winograd's transformed weights, made now: a run never allocates.
-                let images = if layer.batches(n, h, w) {
-                    layer.prepare_batch(h, w)?;
-                    n
-                } else {
-                    layer.prepare(h, w)?;
-                    1
-                };
+                let images = if layer.batches(n, h, w) { n } else { 1 };
                 headroom = headroom.max(plan::conv_scratch_floats(&layer, h, w, images));
                 Packing::Layer(layer)
             });
         }
-        // What the layers' workspaces may grow by during the run, proven once (as a plan
-        // reserves it): workspaces only grow, so later forwards need no new proof.
-        let headroom = headroom.saturating_mul(threads);
-        if headroom > self.run.headroom {
-            drop(alloc::with_capacity::<f32>(headroom)?);
-            self.run.headroom = headroom;
-        }
+        self.prove_headroom(headroom, threads)?;
+        self.prepare_layers(false, threads)?;
         for ws in &self.run.workspaces[..threads] {
             let mut ws = ws.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             alloc::grow_to(&mut ws.strip, self.scratch.strip, 0.0)?;
@@ -996,24 +1067,41 @@ impl Graph {
                 }
             }
             if let TrainOp::Conv { spec, n, h, w, src, dst, .. } = op {
-                // `Wᵀ`, or for a dense conv `W'ᵀ` (`c_in·h·w × c_out·oh·ow`): packed again at
-                // every backward (an optimiser may have changed the weights), below.
-                let old = self.transposed[i].take();
+                // `Wᵀ`, or for a dense conv `W'ᵀ` (`c_in·h·w × c_out·oh·ow`), or the flipped
+                // weights of a Winograd input gradient: packed again at every backward (an
+                // optimiser may have changed the weights), below.
+                let old = match (self.transposed[i].take(), self.dx_layers[i].take()) {
+                    (Some(t), _) => Some(t),
+                    (None, layer) => layer.map(Conv2d::into_gemm_packing),
+                };
                 if self.needs[src.0] && self.needs[dst.value.0] {
                     let ohw = out_size(spec, *h, *w).map(|(oh, ow)| oh * ow).expect("checked");
-                    let (m, kk) = if dense(spec, *n, *h, *w) { (spec.c_in * h * w, spec.c_out * ohw) } else { (spec.k(), spec.c_out) };
+                    let flipped = winograd_dx(spec, *n, *h, *w);
+                    let (m, kk) = if dense(spec, *n, *h, *w) { (spec.c_in * h * w, spec.c_out * ohw) } else if flipped { (spec.c_in, spec.k() / spec.c_in * spec.c_out) } else { (spec.k(), spec.c_out) };
                     let buf = match old {
                         Some(t) => t.into_data(),
                         None => alloc::filled(PackedA::packed_len(m, kk), 0.0)?,
                     };
-                    jobs.push(PackJob { step: i, buf, bias: None, packed: None });
+                    jobs.push(PackJob { step: i, flipped, buf, bias: None, packed: None });
                 }
             }
         }
         self.pack(&mut jobs, threads, true)?;
+        let mut headroom = 0;
         for job in jobs {
-            self.transposed[job.step] = job.packed;
+            if !job.flipped {
+                self.transposed[job.step] = job.packed;
+                continue;
+            }
+            let ConvView { spec, n, h, w, .. } = self.steps[job.step].conv().expect("a conv");
+            let (oh, ow) = out_size(&spec, h, w).expect("checked");
+            let layer = Conv2d::from_gemm_packing(transposed_spec(&spec), job.packed.expect("packed"), None)?;
+            let images = if layer.batches(n, oh, ow) { n } else { 1 };
+            headroom = headroom.max(plan::conv_scratch_floats(&layer, oh, ow, images));
+            self.dx_layers[job.step] = Some(layer);
         }
+        self.prove_headroom(headroom, threads)?;
+        self.prepare_layers(true, threads)?;
         for &(k, g) in seeds {
             assert_eq!(g.len(), self.lens[self.outputs[k].0], "graph: seed length");
         }
@@ -1105,6 +1193,11 @@ impl Graph {
             (TrainOp::Linear { n, .. }, Part::ConvDz) => *n,
             (TrainOp::Linear { n, inp, out, .. }, Part::RowsDw) => split(*out, n * inp, threads).max(1),
             (TrainOp::Linear { n, inp, out, .. }, Part::RowsDx) => split(*n, inp * out, threads).max(1),
+            (TrainOp::Conv { spec, h, w, n, .. }, Part::ConvCols) if self.dx_layers[i].is_some() => {
+                let (oh, ow) = out_size(spec, *h, *w).expect("checked");
+                let layer = self.dx_layers[i].as_ref().expect("checked");
+                if layer.batches(*n, oh, ow) { layer.batch_parts(*n, oh, ow, threads) } else { n * layer.parts(oh, ow, threads.div_ceil(*n)) }
+            }
             (TrainOp::Conv { spec, h, w, n, .. }, Part::ConvCols) => {
                 let (oh, ow) = out_size(spec, *h, *w).expect("checked");
                 let columns = if dense(spec, *n, *h, *w) { *n } else { n * oh * ow };
@@ -1180,6 +1273,31 @@ impl Graph {
                     let cols = core::slice::from_raw_parts(mem.cols, img * n);
                     for (i, d) in mem.grad(src, task * img, img).iter_mut().enumerate() {
                         *d += cols[i * n + task];
+                    }
+                }
+                Part::ConvCols if self.dx_layers[step].is_some() => {
+                    // The input gradient as a convolution of dZ into `cols`: Winograd blocks
+                    // over the batch (`c_in` rows of `n·h·w`), or image by image (NCHW).
+                    let layer = self.dx_layers[step].as_ref().expect("checked");
+                    if layer.batches(n, oh, ow) {
+                        layer.forward_batch_part(core::slice::from_raw_parts(mem.dz, n * co * ohw), n, oh, ow, false, mem.cols, task, tasks, ws);
+                    } else {
+                        let parts = tasks / n;
+                        let (b, part) = (task / parts, task % parts);
+                        layer.forward_part(dz(b), oh, ow, false, mem.cols.add(b * img), part, parts, ws);
+                    }
+                }
+                Part::ConvDx if self.dx_layers[step].is_some() => {
+                    let hw = h * w;
+                    let dx = mem.grad(src, task * img, img);
+                    if self.dx_layers[step].as_ref().expect("checked").batches(n, oh, ow) {
+                        let cols = core::slice::from_raw_parts(mem.cols, img * n);
+                        for (c, plane) in dx.chunks_exact_mut(hw).enumerate() {
+                            plane.iter_mut().zip(&cols[(c * n + task) * hw..][..hw]).for_each(|(d, &v)| *d += v);
+                        }
+                    } else {
+                        let cols = core::slice::from_raw_parts(mem.cols.add(task * img), img);
+                        dx.iter_mut().zip(cols).for_each(|(d, &v)| *d += v);
                     }
                 }
                 Part::ConvCols => {

@@ -855,6 +855,8 @@ fn conv_matches_the_reference_on_edge_shapes() {
         (4, 5, (1, 1), (1, 1), (0, 0), 7, (9, 9), true, true, 0, true),     // pointwise, N = 567: a dW pixel block ends inside an image
         (8, 10, (3, 3), (1, 1), (1, 1), 5, (4, 4), true, true, 1, false),  // Winograd blocks over the batch: one F(4×4) tile per image
         (9, 7, (3, 3), (1, 1), (1, 1), 3, (8, 7), false, true, 0, true),    // … four tiles per image, the last ones partial
+        (8, 8, (3, 3), (1, 1), (0, 0), 2, (9, 10), true, true, 0, false),  // input gradient by Winograd, padded 2
+        (8, 9, (3, 3), (1, 1), (2, 2), 3, (5, 6), false, false, 1, false),  // … padded 0, batched
         // Dense (every output sees the whole input, `conv::dense`): cases 1 and 2 above, and
         (8, 6, (3, 3), (1, 1), (1, 1), 3, (2, 2), true, true, 2, false),    // 3×3 on 2×2 maps (inception 4 at 32×32)
         (3, 4, (5, 5), (1, 1), (2, 2), 2, (3, 2), false, true, 0, true),    // 5×5 on 3×2
