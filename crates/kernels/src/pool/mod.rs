@@ -96,20 +96,32 @@ fn pool_planes(
     planes: usize,
     (h, w): (usize, usize),
     (oh, ow): (usize, usize),
-    rows: impl Iterator<Item = Span>,
-    cols: impl Iterator<Item = Span>,
+    rows: impl Iterator<Item = Span> + Clone,
+    cols: impl Iterator<Item = Span> + Clone,
     y: &mut [f32],
     reduce: impl Fn(&[f32], Span, Span) -> f32,
 ) {
-    // The windows once, not per plane: adaptive ones cost two divisions each, and the
-    // aux heads' 64×528 planes of 2×2 (32×32 inputs) are mostly that.
-    let (rows, cols): (Vec<Span>, Vec<Span>) = (rows.collect(), cols.collect());
-    for pl in 0..planes {
-        let plane = &x[pl * h * w..(pl + 1) * h * w];
-        let out = &mut y[pl * oh * ow..(pl + 1) * oh * ow];
-        for (oy, &r) in rows.iter().enumerate() {
-            for (ox, &c) in cols.iter().enumerate() {
-                out[oy * ow + ox] = reduce(plane, r, c);
+    // The windows of a tile of outputs (up to KEPT × KEPT) once, on the stack (a forward
+    // allocates nothing), then that tile of every plane: not the windows per plane, which
+    // cost two divisions each for adaptive ones (the aux heads' 64×528 planes of 2×2 at
+    // 32×32 inputs are mostly that).
+    const KEPT: usize = 32;
+    let mut kept = [Span { lo: 0, hi: 0, padded: 0 }; 2 * KEPT];
+    for r0 in (0..oh).step_by(KEPT) {
+        let nr = KEPT.min(oh - r0);
+        rows.clone().skip(r0).zip(&mut kept[..nr]).for_each(|(s, k)| *k = s);
+        for c0 in (0..ow).step_by(KEPT) {
+            let nc = KEPT.min(ow - c0);
+            cols.clone().skip(c0).zip(&mut kept[KEPT..KEPT + nc]).for_each(|(s, k)| *k = s);
+            let (tile_rows, tile_cols) = (&kept[..nr], &kept[KEPT..KEPT + nc]);
+            for pl in 0..planes {
+                let plane = &x[pl * h * w..(pl + 1) * h * w];
+                let out = &mut y[pl * oh * ow..(pl + 1) * oh * ow];
+                for (oy, &r) in (r0..).zip(tile_rows) {
+                    for (ox, &c) in (c0..).zip(tile_cols) {
+                        out[oy * ow + ox] = reduce(plane, r, c);
+                    }
+                }
             }
         }
     }

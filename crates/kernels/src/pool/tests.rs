@@ -58,11 +58,13 @@ fn many_planes_in_one_call() {
     // tested in plan::tests (`pooling_split_into_tasks_of_planes_...`).
     check(pool(3, 1, 1, false), 261, 28, 28);
     check(pool(3, 2, 0, true), 261, 28, 28);
+    // Outputs past one tile of windows (32 × 32) both ways.
+    check(pool(3, 1, 1, false), 2, 40, 70);
 }
 
 #[test]
 fn adaptive_overlapping_windows() {
-    for (h, w, oh, ow) in [(14, 14, 4, 4), (7, 7, 1, 1), (5, 3, 2, 3), (3, 4, 5, 6), (1, 1, 1, 1)] {
+    for (h, w, oh, ow) in [(14, 14, 4, 4), (7, 7, 1, 1), (5, 3, 2, 3), (3, 4, 5, 6), (1, 1, 1, 1), (50, 45, 33, 40)] {
         let x = data(2 * h * w, 8);
         let mut y = vec![0.0; 2 * oh * ow];
         adaptive_avg_pool2d(&x, 2, h, w, oh, ow, &mut y);
