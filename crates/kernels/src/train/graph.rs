@@ -17,6 +17,11 @@
 //! per image), one GEMM with `K = N`, split by output channels. One GEMM per layer, not
 //! one per image: small maps (7×7 … 1×1, or 32×32 inputs) give the microkernel whole
 //! strips instead of a few pixels, and every task's share is independent of the others.
+//! 3×3 stride-1 convolutions run on Winograd as inference picks it, both ways: the forward
+//! on the inference layer (image by image, or blocks of several images' tiles on small
+//! maps), and the input gradient as the Winograd convolution of `dZ` with the weights
+//! flipped (`transposed_spec`, into `cols`, then added to `dX`) instead of `Wᵀ · dZ` and
+//! col2im; their weight gradient stays the GEMM above.
 
 use std::sync::{Arc, Mutex};
 
