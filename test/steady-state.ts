@@ -11,7 +11,7 @@ import type * as Lib from '../ts/index.js';
  * its thread team wakes its workers without allocating).
  */
 export function steadyStateTests(title: string, lib: typeof Lib): void {
-  const { GoogLeNet, Inception, memoryInfo, Tensor } = lib;
+  const { GoogLeNet, Inception, SGD, googlenetLoss, memoryInfo, Tensor } = lib;
 
   /** Allocations a new tensor costs (its buffer): all a steady-state forward may make. */
   function tensorCost(): number {
@@ -37,6 +37,30 @@ export function steadyStateTests(title: string, lib: typeof Lib): void {
       const { extra, grew } = steadyState(net, [1, 3, 64, 64]);
       expect(grew).toBe(0);
       expect(extra).toBeLessThanOrEqual(0);
+    });
+
+    // Training re-packs the weights (and re-makes Winograd's transformed ones, in parallel
+    // tasks) at every step into memory freed by the step before: the heap must reuse it.
+    it('GoogLeNet with aux heads, training steps at x=[8,3,32,32]: memory stops growing after the first steps', () => {
+      using net = new GoogLeNet({ variant: 'torchvision', numClasses: 10, auxLogits: true, seed: 2 }).train();
+      const opt = new SGD(net.parameters(), { lr: 0.01, momentum: 0.9 });
+      using x = Tensor.fromArray(new Float32Array(8 * 3 * 32 * 32).map((_, i) => Math.sin(i)), [8, 3, 32, 32]);
+      const targets = [0, 1, 2, 3, 4, 5, 6, 7];
+      const step = () => {
+        opt.zeroGrad();
+        const out = net.forwardAll(x);
+        const loss = googlenetLoss(out, targets);
+        loss.backward();
+        opt.step();
+        const value = loss.item();
+        for (const t of [loss, out.logits, out.aux1, out.aux2]) t?.dispose();
+        return value;
+      };
+      for (let i = 0; i < 3; i++) step();
+      const before = memoryInfo().wasmBytes;
+      for (let i = 0; i < 8; i++) expect(Number.isFinite(step())).toBe(true);
+      expect(memoryInfo().wasmBytes - before).toBe(0);
+      opt.dispose();
     });
 
     it('Inception 3a x=[2,192,28,28]: the same', () => {
