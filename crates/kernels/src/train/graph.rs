@@ -668,7 +668,7 @@ impl Graph {
             self.convs.iter().enumerate().filter_map(|(i, p)| if let Some(Packing::Layer(l)) = p { Some((i, l)) } else { None }).collect()
         };
         let failed: Mutex<Option<OutOfMemory>> = Mutex::new(None);
-        plan::exec_run(&[(0..layers.len()).collect()], &vec![1; layers.len()], &self.run.workspaces[..threads], |t, _, _| {
+        self.each_task(layers.len(), threads, &|t| {
             let (i, layer) = layers[t];
             let ConvView { spec, n, h, w, .. } = self.steps[i].conv().expect("a conv");
             // The backward's layer reads dZ (`oh × ow`).
@@ -677,8 +677,7 @@ impl Graph {
             if let Err(e) = made {
                 *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
             }
-        })
-        .map_err(|e| GraphError::Run(RunError::WorkerFailed(e)))?;
+        })?;
         match failed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
             Some(e) => Err(e.into()),
             None => Ok(()),
@@ -716,8 +715,7 @@ impl Graph {
         unsafe impl Sync for Jobs {}
         let at = Jobs(jobs.as_mut_ptr());
         let at = &at;
-        let stage = [(0..jobs.len()).collect()];
-        plan::exec_run(&stage, &vec![1; jobs.len()], &self.run.workspaces[..threads], |i, _, _| {
+        self.each_task(jobs.len(), threads, &|i| {
             // SAFETY: job `i` is this task's alone.
             let job = unsafe { &mut *at.0.add(i) };
             let ConvView { spec, weight, bias, n, h, w, .. } = self.steps[job.step].conv().expect("a conv");
@@ -740,8 +738,14 @@ impl Graph {
                 (false, true) => PackedA::pack_transposed(weights, spec.c_out, spec.k(), buf),
             });
         })
-        .map(drop)
-        .map_err(|e| GraphError::Run(RunError::WorkerFailed(e)))
+    }
+
+    /// Runs `task(i)` for `i` in `0..count` over the thread team: one stage, a task each.
+    /// Takes `dyn`: one copy of the runner for every caller (the module's size).
+    fn each_task(&self, count: usize, threads: usize, task: &(dyn Fn(usize) + Sync)) -> Result<(), GraphError> {
+        plan::exec_run(&[(0..count).collect()], &vec![1; count], &self.run.workspaces[..threads], |i, _, _| task(i))
+            .map(drop)
+            .map_err(|e| GraphError::Run(RunError::WorkerFailed(e)))
     }
 
     fn workspaces(&mut self, threads: usize) -> Result<(), OutOfMemory> {
@@ -1296,10 +1300,7 @@ impl Graph {
                     let hw = h * w;
                     let dx = mem.grad(src, task * img, img);
                     if self.dx_layers[step].as_ref().expect("checked").batches(n, oh, ow) {
-                        let cols = core::slice::from_raw_parts(mem.cols, img * n);
-                        for (c, plane) in dx.chunks_exact_mut(hw).enumerate() {
-                            plane.iter_mut().zip(&cols[(c * n + task) * hw..][..hw]).for_each(|(d, &v)| *d += v);
-                        }
+                        add_batch_columns(core::slice::from_raw_parts(mem.cols, img * n), n * hw, task * hw, hw, dx);
                     } else {
                         let cols = core::slice::from_raw_parts(mem.cols.add(task * img), img);
                         dx.iter_mut().zip(cols).for_each(|(d, &v)| *d += v);
@@ -1317,9 +1318,7 @@ impl Graph {
                     let cols = core::slice::from_raw_parts(mem.cols, k * big_n);
                     let dx = mem.grad(src, task * img, img);
                     if spec.is_pointwise() {
-                        for (c, row) in dx.chunks_exact_mut(ohw).enumerate() {
-                            row.iter_mut().zip(&cols[c * big_n + task * ohw..][..ohw]).for_each(|(d, &v)| *d += v);
-                        }
+                        add_batch_columns(cols, big_n, task * ohw, ohw, dx);
                     } else {
                         col2im(cols, big_n, task * ohw, &p, dx);
                     }
@@ -1498,6 +1497,14 @@ fn dense_dw(spec: &ConvSpec, h: usize, w: usize, n: usize, chans: core::ops::Ran
         for (&v, c) in row.iter().zip(taps.cols()) {
             dw[base.wrapping_add(c)] += v;
         }
+    }
+}
+
+/// Adds one image's part of a batch's channel rows back onto the image `dx` (planes of
+/// `hw`): plane `c` gets `hw` floats of row `c` of `cols` (rows of `ld`), from column `col0`.
+fn add_batch_columns(cols: &[f32], ld: usize, col0: usize, hw: usize, dx: &mut [f32]) {
+    for (c, plane) in dx.chunks_exact_mut(hw).enumerate() {
+        plane.iter_mut().zip(&cols[c * ld + col0..][..hw]).for_each(|(d, &v)| *d += v);
     }
 }
 
